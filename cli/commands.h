@@ -1,0 +1,14 @@
+// The subcommands of the `illada` program: each cli/<name>.cc adds one to the app.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace illada::cli {
+
+// Each register function adds a subcommand whose callback does the work; errors are thrown
+// as illada::Error and reported by main().
+void register_info(CLI::App& app);
+void register_logits(CLI::App& app);
+void register_tokenize(CLI::App& app);  // tokenize, detokenize, tokenizer train
+
+}  // namespace illada::cli

@@ -1,0 +1,112 @@
+// safetensors checkpoints: memory-mapped reading (single file or sharded with
+// model.safetensors.index.json) and atomic writing. Format: u64 little-endian header size N,
+// N bytes of JSON {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {...}},
+// then the raw little-endian tensor data; offsets are relative to the end of the header.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/bf16.h"
+
+namespace illada {
+
+enum class DType { F32, BF16, F16, F64, I64, I32, I16, I8, U8, BOOL };
+
+std::string_view dtype_name(DType t);  // "F32", "BF16", ... as safetensors spells them
+size_t dtype_size(DType t);
+
+struct TensorInfo {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  uint64_t begin = 0;  // byte offset of the data, relative to the start of the data section
+  uint64_t end = 0;    // one past the last byte
+  int64_t numel() const;
+};
+
+struct SafetensorsHeader {
+  std::vector<TensorInfo> tensors;  // in file order of data_offsets
+  std::map<std::string, std::string> metadata;
+  uint64_t data_start = 0;  // absolute file offset of the data section (8 + header size)
+};
+
+// Parses and validates the header of a safetensors file of `file_size` bytes whose first
+// bytes are `prefix` (at least the 8-byte length and the JSON). Throws illada::Error naming
+// `source` (usually the path) on anything malformed: truncated length, JSON that is not an
+// object, unknown dtype, negative/overflowing shapes, offsets outside the file, overlapping
+// or non-contiguous data, byte counts that do not match dtype * shape. Fuzzed.
+SafetensorsHeader parse_safetensors_header(std::span<const std::byte> prefix, uint64_t file_size,
+                                           const std::string& source);
+
+// One memory-mapped safetensors file.
+class SafetensorsFile {
+ public:
+  static std::unique_ptr<SafetensorsFile> open(const std::string& path);  // throws Error
+  ~SafetensorsFile();
+  SafetensorsFile(const SafetensorsFile&) = delete;
+  SafetensorsFile& operator=(const SafetensorsFile&) = delete;
+
+  const std::string& path() const { return path_; }
+  const SafetensorsHeader& header() const { return header_; }
+  const TensorInfo* find(std::string_view name) const;  // nullptr if absent
+  std::span<const std::byte> bytes(const TensorInfo& t) const;
+
+ private:
+  SafetensorsFile() = default;
+  std::string path_;
+  SafetensorsHeader header_;
+  const std::byte* map_ = nullptr;
+  size_t map_size_ = 0;
+};
+
+// All tensors of a Hugging Face model directory: `model.safetensors`, or the shards listed by
+// `model.safetensors.index.json` ("weight_map": name -> shard file). Throws Error if neither
+// exists, a shard is missing, a tensor appears twice, or the index names a tensor its shard
+// lacks.
+class TensorStore {
+ public:
+  static TensorStore open_dir(const std::string& dir);
+  static TensorStore open_file(const std::string& path);
+
+  const TensorInfo* find(std::string_view name) const;  // nullptr if absent
+  std::vector<std::string> names() const;               // sorted
+  const std::string& file_of(std::string_view name) const;
+  std::span<const std::byte> bytes(std::string_view name) const;
+
+  // Converts a tensor (F32, BF16 or F16) to the destination type. Throws Error naming the
+  // tensor if its dtype is not a floating type or `out.size()` differs from its numel.
+  void read_f32(std::string_view name, std::span<float> out) const;
+  void read_bf16(std::string_view name, std::span<bf16> out) const;
+
+ private:
+  std::vector<std::shared_ptr<SafetensorsFile>> files_;
+  std::map<std::string, std::pair<size_t, const TensorInfo*>, std::less<>> index_;
+};
+
+// A tensor to write: data is raw little-endian bytes of dtype * shape.
+struct TensorToWrite {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  std::span<const std::byte> data;
+};
+
+// Writes one safetensors file atomically (temporary file in the same folder, fsync, rename),
+// tensors in the given order, data aligned to 8 bytes via header padding with spaces.
+void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
+                       const std::map<std::string, std::string>& metadata = {});
+
+// Writes tensors as shards of at most `max_shard_bytes` each named
+// model-0000k-of-0000N.safetensors plus model.safetensors.index.json, in `dir`.
+void write_safetensors_sharded(const std::string& dir, const std::vector<TensorToWrite>& tensors,
+                               uint64_t max_shard_bytes,
+                               const std::map<std::string, std::string>& metadata = {});
+
+}  // namespace illada

@@ -1,0 +1,79 @@
+// oneDNN matmul primitives, cached by shape so repeated shapes (every layer, every
+// diffusion step) pay the primitive creation once.
+#include "kernels/gemm.h"
+
+#include <dnnl.hpp>
+#include <map>
+#include <mutex>
+#include <tuple>
+
+#include "util/check.h"
+
+namespace illada {
+namespace {
+
+using dnnl::memory;
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  return eng;
+}
+
+using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, float, bool, bool>;
+
+struct Entry {
+  dnnl::matmul prim;
+  memory::desc a, b, c;
+};
+
+std::mutex g_mu;
+std::map<Key, Entry> g_cache;
+int64_t g_created = 0;
+
+const Entry& get_entry(const GemmShape& s, bool bf) {
+  Key key{s.m, s.n, s.k, s.lda, s.ldb, s.ldc, s.b_is_nk, s.alpha, s.accumulate, bf};
+  std::lock_guard<std::mutex> lock(g_mu);
+  auto it = g_cache.find(key);
+  if (it != g_cache.end()) return it->second;
+  const auto dt = bf ? memory::data_type::bf16 : memory::data_type::f32;
+  memory::desc a({s.m, s.k}, dt, memory::dims{s.lda, 1});
+  // Weights are described as [k, n]; an [n, k] buffer is the same memory with swapped strides.
+  memory::desc b({s.k, s.n}, dt, s.b_is_nk ? memory::dims{1, s.ldb} : memory::dims{s.ldb, 1});
+  memory::desc c({s.m, s.n}, memory::data_type::f32, memory::dims{s.ldc, 1});
+  dnnl::primitive_attr attr;
+  if (s.alpha != 1.0f) attr.set_output_scales(0, {s.alpha});
+  if (s.accumulate) {
+    dnnl::post_ops po;
+    po.append_sum(1.0f);
+    attr.set_post_ops(po);
+  }
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, cpu_engine());
+  ++g_created;
+  return g_cache.emplace(key, Entry{dnnl::matmul(pd), a, b, c}).first->second;
+}
+
+template <class T>
+void run(float* c, const T* a, const T* b, const GemmShape& s, bool bf) {
+  ILLADA_CHECK(s.m > 0 && s.n > 0 && s.k > 0, "gemm of empty shape ", s.m, "x", s.n, "x", s.k);
+  ILLADA_CHECK(s.lda >= s.k && s.ldc >= s.n && s.ldb >= (s.b_is_nk ? s.k : s.n), "bad strides");
+  const Entry& e = get_entry(s, bf);
+  auto& eng = cpu_engine();
+  memory ma(e.a, eng, const_cast<T*>(a));
+  memory mb(e.b, eng, const_cast<T*>(b));
+  memory mc(e.c, eng, c);
+  dnnl::stream strm(eng);
+  e.prim.execute(strm, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}});
+  strm.wait();
+}
+
+}  // namespace
+
+void gemm(float* c, const float* a, const float* b, const GemmShape& s) { run(c, a, b, s, false); }
+void gemm(float* c, const bf16* a, const bf16* b, const GemmShape& s) { run(c, a, b, s, true); }
+
+int64_t gemm_primitives_created() {
+  std::lock_guard<std::mutex> lock(g_mu);
+  return g_created;
+}
+
+}  // namespace illada

@@ -1,0 +1,34 @@
+// Matrix products through oneDNN: fp32 on AVX-512, bf16 on AMX with fp32 accumulation.
+// Row-major throughout; B is either [n, k] (a PyTorch Linear weight, "NT") or [k, n] ("NN").
+#pragma once
+
+#include <cstdint>
+
+#include "util/bf16.h"
+
+namespace illada {
+
+struct GemmShape {
+  int64_t m = 0, n = 0, k = 0;
+  int64_t lda = 0;  // row stride of A [m, k]
+  int64_t ldb = 0;  // row stride of B: [n, k] when b_is_nk, else [k, n]
+  int64_t ldc = 0;  // row stride of C [m, n]
+  bool b_is_nk = true;
+  float alpha = 1.0f;
+  bool accumulate = false;  // C += alpha*A·B instead of C = alpha*A·B
+};
+
+// C[m, n] = alpha * A · op(B)   (op(B) = B^T for [n, k], B for [k, n]); C is always fp32.
+void gemm(float* c, const float* a, const float* b, const GemmShape& s);
+void gemm(float* c, const bf16* a, const bf16* b, const GemmShape& s);
+
+// Convenience for activations [m, k] times a Linear weight [n, k], all dense.
+inline GemmShape linear_shape(int64_t m, int64_t n, int64_t k, bool accumulate = false) {
+  return GemmShape{.m = m, .n = n, .k = k, .lda = k, .ldb = k, .ldc = n, .b_is_nk = true,
+                   .alpha = 1.0f, .accumulate = accumulate};
+}
+
+// Number of oneDNN primitives created so far (the cache keeps one per distinct shape).
+int64_t gemm_primitives_created();
+
+}  // namespace illada

@@ -1,0 +1,184 @@
+// Every optimised CPU kernel against its scalar twin in kernels/reference.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/ops.h"
+#include "kernels/gemm.h"
+#include "kernels/reference/reference.h"
+#include "util/rng.h"
+
+namespace illada {
+namespace {
+
+std::vector<float> randn(size_t n, uint64_t stream, float scale = 1.0f) {
+  Rng rng(1234, stream);
+  std::vector<float> v(n);
+  for (auto& x : v) x = static_cast<float>(rng.normal()) * scale;
+  return v;
+}
+
+std::vector<bf16> to_bf16_vec(const std::vector<float>& v) {
+  std::vector<bf16> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = to_bf16(v[i]);
+  return out;
+}
+
+std::vector<float> rounded(const std::vector<float>& v) {
+  std::vector<float> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = to_float(to_bf16(v[i]));
+  return out;
+}
+
+float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  float m = 0.0f;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
+  return m;
+}
+
+TEST(Gemm, Fp32MatchesReferenceInAllLayouts) {
+  const int64_t m = 37, n = 53, k = 70;
+  for (bool nk : {true, false}) {
+    for (bool acc : {false, true}) {
+      auto a = randn(m * k, 1), b = randn(n * k, 2), c0 = randn(m * n, 3);
+      auto c = c0, ref = c0;
+      gemm(c.data(), a.data(), b.data(),
+           GemmShape{.m = m, .n = n, .k = k, .lda = k, .ldb = nk ? k : n, .ldc = n,
+                     .b_is_nk = nk, .alpha = 0.5f, .accumulate = acc});
+      reference::gemm(ref.data(), a.data(), b.data(), m, n, k, nk, 0.5f, acc);
+      EXPECT_LT(max_abs_diff(c, ref), 1e-4f) << "nk=" << nk << " acc=" << acc;
+    }
+  }
+}
+
+TEST(Gemm, StridedOperandsReadOnlyTheirWindow) {
+  // A is the middle 8 columns of a [5, 20] buffer; C is written into a [5, 12] buffer.
+  const int64_t m = 5, n = 6, k = 8;
+  auto abuf = randn(m * 20, 4), b = randn(n * k, 5);
+  std::vector<float> a(m * k), cbuf(m * 12, 7.0f), ref(m * n);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t p = 0; p < k; ++p) a[i * k + p] = abuf[i * 20 + 3 + p];
+  gemm(cbuf.data() + 2, abuf.data() + 3, b.data(),
+       GemmShape{.m = m, .n = n, .k = k, .lda = 20, .ldb = k, .ldc = 12});
+  reference::gemm(ref.data(), a.data(), b.data(), m, n, k, true, 1.0f, false);
+  for (int64_t i = 0; i < m; ++i) {
+    EXPECT_EQ(cbuf[i * 12 + 0], 7.0f);
+    EXPECT_EQ(cbuf[i * 12 + 11], 7.0f);
+    for (int64_t j = 0; j < n; ++j) EXPECT_NEAR(cbuf[i * 12 + 2 + j], ref[i * n + j], 1e-4f);
+  }
+}
+
+TEST(Gemm, Bf16AccumulatesInFp32) {
+  const int64_t m = 64, n = 96, k = 512;
+  auto a = randn(m * k, 6), b = randn(n * k, 7);
+  std::vector<float> c(m * n), ref(m * n);
+  gemm(c.data(), to_bf16_vec(a).data(), to_bf16_vec(b).data(), linear_shape(m, n, k));
+  // Exact products of the rounded inputs, summed in double: fp32 accumulation stays close.
+  reference::gemm(ref.data(), rounded(a).data(), rounded(b).data(), m, n, k, true, 1.0f, false);
+  EXPECT_LT(max_abs_diff(c, ref), 2e-3f);
+}
+
+TEST(Ops, RmsnormMatchesReference) {
+  const int64_t rows = 9, d = 200;
+  auto x = randn(rows * d, 8, 3.0f), w = randn(d, 9);
+  std::vector<float> out(rows * d), ref(rows * d);
+  cpu::rmsnorm(out.data(), x.data(), w.data(), rows, d, 1e-5f);
+  reference::rmsnorm(ref.data(), x.data(), w.data(), rows, d, 1e-5f);
+  EXPECT_LT(max_abs_diff(out, ref), 1e-5f);
+}
+
+TEST(Ops, RopeMatchesReference) {
+  const int64_t rows = 11, heads = 3, hd = 32;
+  auto x = randn(rows * heads * hd, 10);
+  std::vector<int32_t> pos(rows);
+  for (int64_t r = 0; r < rows; ++r) pos[r] = static_cast<int32_t>(r * 37 % 300);
+  for (float theta : {10000.0f, 500000.0f}) {
+    std::vector<float> table(300 * hd);
+    cpu::rope_table(table.data(), 300, hd, theta);
+    auto out = x, ref = x;
+    cpu::rope(out.data(), heads * hd, pos.data(), rows, heads, hd, table.data());
+    reference::rope(ref.data(), pos.data(), rows, heads, hd, theta);
+    // fp32 angles at position ~300 carry ~1e-5 relative error, as in the PyTorch reference.
+    EXPECT_LT(max_abs_diff(out, ref), 2e-4f) << theta;
+    EXPECT_GT(max_abs_diff(out, x), 0.1f);  // it did rotate
+  }
+}
+
+TEST(Ops, SwigluAndSoftmaxMatchReference) {
+  const int64_t n = 1000;
+  auto g = randn(n, 11, 4.0f), u = randn(n, 12);
+  std::vector<float> out(n), ref(n);
+  cpu::swiglu(out.data(), g.data(), u.data(), n);
+  reference::swiglu(ref.data(), g.data(), u.data(), n);
+  EXPECT_LT(max_abs_diff(out, ref), 1e-5f);
+
+  auto x = randn(7 * 130, 13, 5.0f);
+  auto s = x, sref = x;
+  cpu::softmax_rows(s.data(), 130, 7, 130, 0.3f);
+  reference::softmax_rows(sref.data(), 7, 130, 0.3f);
+  EXPECT_LT(max_abs_diff(s, sref), 1e-6f);
+}
+
+struct AttnCase {
+  int64_t heads, kv_heads, hd;
+  std::vector<int32_t> lens;
+};
+
+void check_attention(const AttnCase& c, bool bf) {
+  std::vector<int32_t> cu{0};
+  for (int32_t l : c.lens) cu.push_back(cu.back() + l);
+  const int64_t t = cu.back();
+  auto q = randn(t * c.heads * c.hd, 14), k = randn(t * c.kv_heads * c.hd, 15),
+       v = randn(t * c.kv_heads * c.hd, 16);
+  std::vector<float> out(q.size(), NAN), ref(q.size());
+  cpu::AttentionWorkspace ws;
+  cpu::AttentionShape shape{.n_heads = c.heads, .n_kv_heads = c.kv_heads, .head_dim = c.hd,
+                            .n_seqs = static_cast<int64_t>(c.lens.size()),
+                            .cu_seqlens = cu.data()};
+  if (bf) {
+    cpu::attention(out.data(), to_bf16_vec(q).data(), to_bf16_vec(k).data(),
+                   to_bf16_vec(v).data(), shape, ws);
+    reference::attention(ref.data(), rounded(q).data(), rounded(k).data(), rounded(v).data(),
+                         c.heads, c.kv_heads, c.hd, cu.data(), shape.n_seqs);
+    EXPECT_LT(max_abs_diff(out, ref), 2e-2f);  // probabilities are rounded to bf16
+  } else {
+    cpu::attention(out.data(), q.data(), k.data(), v.data(), shape, ws);
+    reference::attention(ref.data(), q.data(), k.data(), v.data(), c.heads, c.kv_heads, c.hd,
+                         cu.data(), shape.n_seqs);
+    EXPECT_LT(max_abs_diff(out, ref), 1e-5f);
+  }
+}
+
+TEST(Attention, PackedGqaMatchesReference) {
+  for (bool bf : {false, true}) {
+    check_attention({.heads = 4, .kv_heads = 4, .hd = 16, .lens = {7, 12, 5}}, bf);
+    check_attention({.heads = 6, .kv_heads = 2, .hd = 32, .lens = {1, 33}}, bf);
+  }
+}
+
+TEST(Attention, LongSequenceUsesQueryBlocks) {
+  // 1300 keys: more than one block of queries, so the blocked path is exercised.
+  check_attention({.heads = 2, .kv_heads = 1, .hd = 16, .lens = {1300, 3}}, false);
+}
+
+TEST(Attention, SequencesDoNotSeeEachOther) {
+  // Changing the second sequence's keys must leave the first sequence's output unchanged.
+  const int64_t h = 2, hd = 8;
+  std::vector<int32_t> cu{0, 4, 9};
+  auto q = randn(9 * h * hd, 20), k = randn(9 * h * hd, 21), v = randn(9 * h * hd, 22);
+  cpu::AttentionShape shape{.n_heads = h, .n_kv_heads = h, .head_dim = hd, .n_seqs = 2,
+                            .cu_seqlens = cu.data()};
+  cpu::AttentionWorkspace ws;
+  std::vector<float> o1(q.size()), o2(q.size());
+  cpu::attention(o1.data(), q.data(), k.data(), v.data(), shape, ws);
+  for (size_t i = 4 * h * hd; i < k.size(); ++i) k[i] += 1.0f, v[i] -= 2.0f;
+  cpu::attention(o2.data(), q.data(), k.data(), v.data(), shape, ws);
+  for (size_t i = 0; i < 4 * h * hd; ++i) EXPECT_EQ(o1[i], o2[i]);
+  EXPECT_GT(max_abs_diff(o1, o2), 0.1f);
+}
+
+}  // namespace
+}  // namespace illada
