@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "util/check.h"
+#include "util/profile.h"
 
 namespace illada {
 namespace {
@@ -54,6 +55,7 @@ const Entry& get_entry(const GemmShape& s, bool bf) {
 
 template <class T>
 void run(float* c, const T* a, const T* b, const GemmShape& s, bool bf) {
+  ProfileScope prof(bf ? "gemm_bf16" : "gemm_f32");
   ILLADA_CHECK(s.m > 0 && s.n > 0 && s.k > 0, "gemm of empty shape ", s.m, "x", s.n, "x", s.k);
   ILLADA_CHECK(s.lda >= s.k && s.ldc >= s.n && s.ldb >= (s.b_is_nk ? s.k : s.n), "bad strides");
   const Entry& e = get_entry(s, bf);

@@ -137,10 +137,9 @@ void check_attention(const AttnCase& c, bool bf) {
   cpu::AttentionWorkspace ws;
   cpu::AttentionShape shape{.n_heads = c.heads, .n_kv_heads = c.kv_heads, .head_dim = c.hd,
                             .n_seqs = static_cast<int64_t>(c.lens.size()),
-                            .cu_seqlens = cu.data()};
+                            .cu_seqlens = cu.data(), .bf16 = bf};
   if (bf) {
-    cpu::attention(out.data(), to_bf16_vec(q).data(), to_bf16_vec(k).data(),
-                   to_bf16_vec(v).data(), shape, ws);
+    cpu::attention(out.data(), q.data(), k.data(), v.data(), shape, ws);
     reference::attention(ref.data(), rounded(q).data(), rounded(k).data(), rounded(v).data(),
                          c.heads, c.kv_heads, c.hd, cu.data(), shape.n_seqs);
     EXPECT_LT(max_abs_diff(out, ref), 2e-2f);  // probabilities are rounded to bf16
@@ -160,8 +159,9 @@ TEST(Attention, PackedGqaMatchesReference) {
 }
 
 TEST(Attention, LongSequenceUsesQueryBlocks) {
-  // 1300 keys: more than one block of queries, so the blocked path is exercised.
-  check_attention({.heads = 2, .kv_heads = 1, .hd = 16, .lens = {1300, 3}}, false);
+  // 2 heads x 1500^2 scores exceed one 4M-float block: the blocked path is exercised.
+  check_attention({.heads = 2, .kv_heads = 1, .hd = 16, .lens = {1500, 3}}, false);
+  check_attention({.heads = 2, .kv_heads = 1, .hd = 16, .lens = {1500}}, true);
 }
 
 TEST(Attention, SequencesDoNotSeeEachOther) {

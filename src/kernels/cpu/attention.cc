@@ -1,52 +1,140 @@
-// Blocked attention: per sequence, head and block of queries, S = Q K^T (oneDNN), softmax
-// (fp32), O = P V (oneDNN).
+// Blocked attention. For sequence b and a block of B query rows, with G = n_heads/n_kv:
+//   Qg [n_kv, G*B, hd]  (query heads of kv group g stacked row-wise), Kg, Vg [n_kv, Lk, hd]
+//   S = Qg Kg^T (one batched matmul), softmax rows (fp32), O = P Vg (one batched matmul),
+// then O is scattered back to the row-major output.
 #include "kernels/cpu/attention.h"
 
 #include <algorithm>
 #include <cmath>
+#include <dnnl.hpp>
+#include <map>
+#include <mutex>
+#include <tuple>
 
 #include "kernels/cpu/ops.h"
-#include "kernels/gemm.h"
 #include "util/check.h"
+#include "util/profile.h"
 
 namespace illada::cpu {
 namespace {
 
-constexpr int64_t kMaxScoreFloats = int64_t{1} << 20;  // 4 MB of scores per block
+constexpr int64_t kMaxScoreFloats = int64_t{1} << 22;  // 16 MB of scores per block
+
+using dnnl::memory;
+
+dnnl::engine& engine() {
+  static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  return eng;
+}
+
+// Batched dense matmul dst[b] = alpha * src[b] · (trans_b ? wei[b]^T : wei[b]), cached by shape.
+struct BatchedKey {
+  int64_t batch, m, n, k;
+  bool trans_b, bf;
+  float alpha;
+  auto tie() const { return std::tie(batch, m, n, k, trans_b, bf, alpha); }
+  bool operator<(const BatchedKey& o) const { return tie() < o.tie(); }
+};
+
+struct Batched {
+  dnnl::matmul prim;
+  memory::desc a, b, c;
+};
+
+const Batched& batched(const BatchedKey& key) {
+  static std::mutex mu;
+  static std::map<BatchedKey, Batched> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  const auto dt = key.bf ? memory::data_type::bf16 : memory::data_type::f32;
+  const int64_t B = key.batch, m = key.m, n = key.n, k = key.k;
+  memory::desc a({B, m, k}, dt, memory::dims{m * k, k, 1});
+  memory::desc b({B, k, n}, dt,
+                 key.trans_b ? memory::dims{n * k, 1, k} : memory::dims{k * n, n, 1});
+  memory::desc c({B, m, n}, memory::data_type::f32, memory::dims{m * n, n, 1});
+  dnnl::primitive_attr attr;
+  if (key.alpha != 1.0f) attr.set_output_scales(0, {key.alpha});
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, engine());
+  return cache.emplace(key, Batched{dnnl::matmul(pd), a, b, c}).first->second;
+}
+
+void run_batched(const BatchedKey& key, float* c, const void* a, const void* b) {
+  ProfileScope prof("attn_matmul");
+  const Batched& e = batched(key);
+  memory ma(e.a, engine(), const_cast<void*>(a));
+  memory mb(e.b, engine(), const_cast<void*>(b));
+  memory mc(e.c, engine(), c);
+  dnnl::stream strm(engine());
+  e.prim.execute(strm, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}});
+  strm.wait();
+}
+
+inline void store(float* dst, float v) { *dst = v; }
+inline void store(bf16* dst, float v) { *dst = to_bf16(v); }
+
+// dst [heads, rows, hd] <- src rows [row0, row0+rows) of a row-major [*, heads*hd] buffer.
+template <class T>
+void gather_heads(T* dst, const float* src, int64_t row0, int64_t rows, int64_t heads,
+                  int64_t hd) {
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t h = 0; h < heads; ++h) {
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* s = src + (row0 + r) * heads * hd + h * hd;
+      T* d = dst + (h * rows + r) * hd;
+      for (int64_t i = 0; i < hd; ++i) store(d + i, s[i]);
+    }
+  }
+}
 
 template <class T>
-void attention_impl(float* out, const T* q, const T* k, const T* v, const AttentionShape& s,
-                    AttentionWorkspace& ws) {
-  ILLADA_CHECK(s.n_heads > 0 && s.n_kv_heads > 0 && s.n_heads % s.n_kv_heads == 0);
+T* sized(std::vector<T>& v, int64_t n) {
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+  return v.data();
+}
+
+template <class T>
+void attention_impl(float* out, const float* q, const float* k, const float* v,
+                    const AttentionShape& s, AttentionWorkspace& ws, std::vector<T>& qbuf,
+                    std::vector<T>& kbuf, std::vector<T>& vbuf, std::vector<T>& pbuf) {
   const int32_t* cu_kv = s.cu_seqlens_kv ? s.cu_seqlens_kv : s.cu_seqlens;
-  const int64_t hd = s.head_dim, group = s.n_heads / s.n_kv_heads;
-  const int64_t ldq = s.n_heads * hd, ldk = s.n_kv_heads * hd;
+  const int64_t hd = s.head_dim, kv = s.n_kv_heads, group = s.n_heads / kv;
+  const int64_t ldq = s.n_heads * hd;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  constexpr bool kBf = std::is_same_v<T, bf16>;
   for (int64_t b = 0; b < s.n_seqs; ++b) {
     const int64_t q0 = s.cu_seqlens[b], lq = s.cu_seqlens[b + 1] - q0;
     const int64_t k0 = cu_kv[b], lk = cu_kv[b + 1] - k0;
     if (lq == 0) continue;
     ILLADA_CHECK(lk > 0, "sequence ", b, " has queries but no keys");
-    const int64_t block = std::clamp<int64_t>(kMaxScoreFloats / lk, 1, lq);
-    ws.scores.resize(static_cast<size_t>(block * lk));
-    if constexpr (std::is_same_v<T, bf16>) ws.probs.resize(static_cast<size_t>(block * lk));
-    for (int64_t h = 0; h < s.n_heads; ++h) {
-      const int64_t g = h / group;
-      for (int64_t r0 = 0; r0 < lq; r0 += block) {
-        const int64_t rows = std::min(block, lq - r0);
-        float* sc = ws.scores.data();
-        gemm(sc, q + (q0 + r0) * ldq + h * hd, k + k0 * ldk + g * hd,
-             GemmShape{.m = rows, .n = lk, .k = hd, .lda = ldq, .ldb = ldk, .ldc = lk,
-                       .b_is_nk = true});
-        softmax_rows(sc, lk, rows, lk, scale);
-        float* o = out + (q0 + r0) * ldq + h * hd;
-        const GemmShape pv{.m = rows, .n = hd, .k = lk, .lda = lk, .ldb = ldk, .ldc = ldq,
-                           .b_is_nk = false};
-        if constexpr (std::is_same_v<T, bf16>) {
-          to_bf16(ws.probs.data(), sc, rows * lk);
-          gemm(o, ws.probs.data(), v + k0 * ldk + g * hd, pv);
-        } else {
-          gemm(o, sc, v + k0 * ldk + g * hd, pv);
+    gather_heads(sized(kbuf, kv * lk * hd), k, k0, lk, kv, hd);
+    gather_heads(sized(vbuf, kv * lk * hd), v, k0, lk, kv, hd);
+    const int64_t block = std::clamp<int64_t>(kMaxScoreFloats / (s.n_heads * lk), 1, lq);
+    for (int64_t r0 = 0; r0 < lq; r0 += block) {
+      const int64_t rows = std::min(block, lq - r0);
+      const int64_t m = group * rows;  // rows of one kv group: (query head j, row r)
+      // Head-major queries: head h = g*group + j lands at rows [(g*group + j)*rows, ...).
+      T* qh = sized(qbuf, s.n_heads * rows * hd);
+      gather_heads(qh, q, q0 + r0, rows, s.n_heads, hd);
+      float* sc = sized(ws.scores, kv * m * lk);
+      run_batched({kv, m, lk, hd, true, kBf, 1.0f}, sc, qh, kbuf.data());
+      {
+        ProfileScope prof("attn_softmax");
+        softmax_rows(sc, lk, kv * m, lk, scale);
+      }
+      const void* probs = sc;
+      if constexpr (kBf) {
+        bf16* p = sized(pbuf, kv * m * lk);
+        to_bf16(p, sc, kv * m * lk);
+        probs = p;
+      }
+      float* o = sized(ws.out, kv * m * hd);
+      run_batched({kv, m, hd, lk, false, kBf, 1.0f}, o, probs, vbuf.data());
+      // Scatter [n_heads, rows, hd] back to rows of out [T, n_heads*hd].
+#pragma omp parallel for collapse(2) schedule(static)
+      for (int64_t h = 0; h < s.n_heads; ++h) {
+        for (int64_t r = 0; r < rows; ++r) {
+          std::copy_n(o + (h * rows + r) * hd, hd, out + (q0 + r0 + r) * ldq + h * hd);
         }
       }
     }
@@ -57,12 +145,13 @@ void attention_impl(float* out, const T* q, const T* k, const T* v, const Attent
 
 void attention(float* out, const float* q, const float* k, const float* v,
                const AttentionShape& s, AttentionWorkspace& ws) {
-  attention_impl(out, q, k, v, s, ws);
-}
-
-void attention(float* out, const bf16* q, const bf16* k, const bf16* v,
-               const AttentionShape& s, AttentionWorkspace& ws) {
-  attention_impl(out, q, k, v, s, ws);
+  ILLADA_CHECK(s.n_heads > 0 && s.n_kv_heads > 0 && s.n_heads % s.n_kv_heads == 0);
+  if (s.bf16) {
+    attention_impl<bf16>(out, q, k, v, s, ws, ws.qb, ws.kb, ws.vb, ws.probs);
+  } else {
+    std::vector<float> unused;
+    attention_impl<float>(out, q, k, v, s, ws, ws.qf, ws.kf, ws.vf, unused);
+  }
 }
 
 }  // namespace illada::cpu
