@@ -9,6 +9,7 @@ namespace illada::cli {
 // as illada::Error and reported by main().
 void register_info(CLI::App& app);
 void register_logits(CLI::App& app);
+void register_init(CLI::App& app);
 void register_tokenize(CLI::App& app);  // tokenize, detokenize, tokenizer train
 
 }  // namespace illada::cli

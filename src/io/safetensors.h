@@ -86,6 +86,10 @@ class TensorStore {
   void read_bf16(std::string_view name, std::span<bf16> out) const;
 
  private:
+  // (position in files_, info) of a tensor; throws Error naming it if absent.
+  const std::pair<size_t, const TensorInfo*>& entry(std::string_view name) const;
+
+  std::string source_;  // the directory or file opened, for error messages
   std::vector<std::shared_ptr<SafetensorsFile>> files_;
   std::map<std::string, std::pair<size_t, const TensorInfo*>, std::less<>> index_;
 };

@@ -1,0 +1,109 @@
+// Forward-pass throughput (tokens/s, achieved TFLOP/s) on random weights at 512 tokens, next
+// to oneDNN's own GEMM rate for the model's largest matrix product, measured in one run.
+// Run: ./build/illada_bench --benchmark_filter=Forward  (see docs/benchmarks.md)
+#include <benchmark/benchmark.h>
+
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "kernels/gemm.h"
+#include "model/transformer.h"
+#include "util/rng.h"
+
+namespace illada {
+namespace {
+
+ModelConfig bench_config(const std::string& name) {
+  ModelConfig c;
+  if (name == "small") {
+    c.d_model = 512, c.n_layers = 8, c.n_heads = 8, c.n_kv_heads = 8, c.mlp_hidden_size = 1408;
+    c.vocab_size = c.embedding_size = 4096;
+  } else if (name == "1b") {
+    c.d_model = 2048, c.n_layers = 16, c.n_heads = 16, c.n_kv_heads = 4, c.mlp_hidden_size = 5632;
+    c.vocab_size = c.embedding_size = 32000;
+  } else if (name == "300m") {
+    c.d_model = 1024, c.n_layers = 16, c.n_heads = 16, c.n_kv_heads = 4, c.mlp_hidden_size = 2816;
+    c.vocab_size = c.embedding_size = 32000;
+  }
+  c.max_sequence_length = 8192;
+  c.rope_theta = 500000.0;
+  c.mask_token_id = 3, c.eos_token_id = 1;
+  return c;
+}
+
+// Multiply-adds of one forward over one sequence of t tokens, times two.
+double forward_flops(const ModelConfig& c, int64_t t) {
+  const double hd = static_cast<double>(c.head_dim());
+  const double per_layer = c.d_model * hd * (2.0 * c.n_heads + 2.0 * c.n_kv_heads) +
+                           3.0 * c.d_model * c.mlp_hidden_size;
+  const double matmul = c.n_layers * per_layer + static_cast<double>(c.embedding_size) * c.d_model;
+  const double attention = c.n_layers * 4.0 * static_cast<double>(t) * t * c.n_heads * hd;
+  return 2.0 * t * matmul + attention;
+}
+
+const Model& cached_model(const std::string& name, ComputeType dt) {
+  static std::map<std::pair<std::string, int>, std::unique_ptr<Model>> models;
+  auto& m = models[{name, static_cast<int>(dt)}];
+  if (!m) {
+    const ModelConfig c = bench_config(name);
+    m = std::make_unique<Model>(c, random_weights(c, dt, 7));
+  }
+  return *m;
+}
+
+void BM_Forward(benchmark::State& state, std::string name, ComputeType dt) {
+  const Model& m = cached_model(name, dt);
+  const int64_t t = state.range(0);
+  std::vector<int32_t> ids(t);
+  Rng rng(1, 2);
+  for (auto& id : ids) id = static_cast<int32_t>(rng.below(m.config().vocab_size));
+  ForwardState st;
+  std::vector<float> logits(t * m.config().embedding_size);
+  m.forward({.ids = ids}, st, logits);  // warm-up: primitive creation, page faults
+  for (auto _ : state) {
+    m.forward({.ids = ids}, st, logits);
+    benchmark::DoNotOptimize(logits.data());
+  }
+  state.counters["tokens/s"] = benchmark::Counter(static_cast<double>(t), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["TFLOP/s"] = benchmark::Counter(forward_flops(m.config(), t) / 1e12,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// The model's largest matrix product at the same token count: the head [t, vocab, d].
+void BM_LargestGemm(benchmark::State& state, std::string name, ComputeType dt) {
+  const ModelConfig c = bench_config(name);
+  const int64_t t = state.range(0), n = c.embedding_size, k = c.d_model;
+  std::vector<float> a(t * k, 0.5f), b(n * k, 0.25f), out(t * n);
+  std::vector<bf16> a16(a.size(), to_bf16(0.5f)), b16(b.size(), to_bf16(0.25f));
+  const GemmShape s = linear_shape(t, n, k);
+  for (auto _ : state) {
+    if (dt == ComputeType::kF32) {
+      gemm(out.data(), a.data(), b.data(), s);
+    } else {
+      gemm(out.data(), a16.data(), b16.data(), s);
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["TFLOP/s"] = benchmark::Counter(2.0 * t * n * k / 1e12,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+
+int register_all() {
+  for (const std::string name : {"small", "1b"}) {
+    for (ComputeType dt : {ComputeType::kF32, ComputeType::kBF16}) {
+      const std::string suffix = name + "/" + compute_type_name(dt);
+      benchmark::RegisterBenchmark(("Forward/" + suffix).c_str(), BM_Forward, name, dt)
+          ->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+      benchmark::RegisterBenchmark(("LargestGemm/" + suffix).c_str(), BM_LargestGemm, name, dt)
+          ->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+    }
+  }
+  return 0;
+}
+const int registered = register_all();
+
+}  // namespace
+}  // namespace illada
+
+

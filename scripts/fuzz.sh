@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer target fuzz/NAME.cc (clang, ASan + UBSan) and runs it for SECONDS seconds
+# on a small generated seed corpus. Exits non-zero if the build fails or the fuzzer finds a bug.
+# Usage: scripts/fuzz.sh NAME SECONDS      e.g. scripts/fuzz.sh safetensors_fuzz 60
+set -euo pipefail
+
+if [ $# -ne 2 ]; then
+  echo "usage: $0 NAME SECONDS   (builds fuzz/NAME.cc)" >&2
+  exit 2
+fi
+name=$1
+seconds=$2
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+[ -f "fuzz/$name.cc" ] || { echo "fuzz.sh: fuzz/$name.cc does not exist" >&2; exit 2; }
+
+# The library sources each target needs (util comes as an archive, so only what is used links).
+case "$name" in
+  safetensors_fuzz) lib_srcs=(src/io/safetensors.cc) ;;
+  *) echo "fuzz.sh: add the library sources of $name to the case in $0" >&2; exit 2 ;;
+esac
+util_srcs=(src/util/*.cc)
+
+cxx=${CXX_FUZZ:-clang++}
+work=${TMPDIR:-/tmp}/illada_fuzz
+bin=$work/$name
+objs=$work/obj_$name
+mkdir -p "$work" "$objs"
+flags=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I src)
+if grep -qs '<omp.h>' "${util_srcs[@]}" "${lib_srcs[@]}"; then flags+=(-fopenmp); fi
+
+# Rebuild only when a source, header or this script is newer than the binary.
+if [ ! -x "$bin" ] || [ -n "$(find src "fuzz/$name.cc" "$0" -newer "$bin" -print -quit)" ]; then
+  echo "fuzz.sh: building $bin"
+  util_objs=()
+  for src in "${util_srcs[@]}"; do
+    obj=$objs/$(basename "$src" .cc).o
+    # -fsanitize=fuzzer-no-link: instrument without a second main() in the archive.
+    "$cxx" "${flags[@]/-fsanitize=fuzzer,address,undefined/-fsanitize=fuzzer-no-link,address,undefined}" \
+      -c "$src" -o "$obj"
+    util_objs+=("$obj")
+  done
+  rm -f "$objs/libutil.a"
+  ar rcs "$objs/libutil.a" "${util_objs[@]}"
+  "$cxx" "${flags[@]}" "fuzz/$name.cc" "${lib_srcs[@]}" "$objs/libutil.a" -o "$bin.tmp.$$"
+  mv -f "$bin.tmp.$$" "$bin"
+fi
+
+# Seeds: one valid file and a few broken ones, so the fuzzer starts past the length field.
+seeds=$work/seeds_$name
+corpus=$work/corpus_$name  # kept between runs, so coverage accumulates
+rm -rf "$seeds"
+mkdir -p "$seeds" "$corpus" "$work/artifacts"
+
+# st_file OUT HEADER NDATA: u64 little-endian length of HEADER, HEADER, NDATA zero bytes.
+st_file() {
+  local out=$1 header=$2 ndata=$3 len=${#2} i
+  : > "$out"
+  for i in 0 1 2 3 4 5 6 7; do
+    printf "\\$(printf %03o $(((len >> (8 * i)) & 255)))" >> "$out"
+  done
+  printf '%s' "$header" >> "$out"
+  head -c "$ndata" /dev/zero >> "$out"
+}
+
+case "$name" in
+  safetensors_fuzz)
+    st_file "$seeds/valid" '{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"BF16","shape":[1,2],"data_offsets":[8,12]},"c":{"dtype":"I64","shape":[],"data_offsets":[12,20]}}' 20
+    st_file "$seeds/empty" '{}      ' 0
+    st_file "$seeds/zero_dim" '{"z":{"dtype":"F16","shape":[0,3],"data_offsets":[0,0]},"u":{"dtype":"U8","shape":[3],"data_offsets":[0,3]}}' 3
+    st_file "$seeds/bad_dtype" '{"a":{"dtype":"F8","shape":[2],"data_offsets":[0,2]}}' 2
+    st_file "$seeds/overlap" '{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}' 8
+    st_file "$seeds/wrong_size" '{"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,12]}}' 12
+    st_file "$seeds/not_object" '[1,2,{"a":null}]' 0
+    printf '\xff\xff\xff\xff\xff\xff\xff\xff{}' > "$seeds/huge_length"
+    printf '\x05\x00' > "$seeds/truncated"
+    ;;
+esac
+
+dict=$work/$name.dict
+cat > "$dict" <<'EOF'
+"dtype"
+"shape"
+"data_offsets"
+"__metadata__"
+"F32"
+"BF16"
+"F16"
+"F64"
+"I64"
+"I32"
+"I16"
+"I8"
+"U8"
+"BOOL"
+"18446744073709551615"
+"9223372036854775807"
+"-1"
+"1e999"
+"\\u0000"
+EOF
+
+echo "fuzz.sh: running $name for ${seconds}s (artifacts in $work/artifacts)"
+# Leak checks stay on: a leak on the error path is a bug too.
+set +e
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  "$bin" -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+  -dict="$dict" -artifact_prefix="$work/artifacts/$name-" -print_final_stats=1 \
+  "$corpus" "$seeds" > "$work/$name.log" 2>&1
+rc=$?
+set -e
+if [ "$rc" -ne 0 ]; then
+  grep -v -e '^"' -e 'Uses: ' "$work/$name.log" | tail -n 120
+  echo "fuzz.sh: $name FAILED (exit $rc; full log $work/$name.log); reproduce with: $bin $work/artifacts/$name-<crash file>" >&2
+  exit 1
+fi
+grep -E '^(Done|stat::)' "$work/$name.log"
+echo "fuzz.sh: $name passed"

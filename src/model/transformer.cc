@@ -1,0 +1,153 @@
+// Forward pass: embedding, n_layers x (RMSNorm, GQA attention with RoPE, residual, RMSNorm,
+// SwiGLU, residual), final RMSNorm and head. bf16 mode rounds every matmul input to bf16 and
+// accumulates in fp32; norms, RoPE and softmax stay fp32 as in the reference.
+#include "model/transformer.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "io/safetensors.h"
+#include "kernels/cpu/ops.h"
+#include "kernels/gemm.h"
+#include "util/check.h"
+#include "util/profile.h"
+
+namespace illada {
+namespace {
+
+template <class T>
+void ensure(std::vector<T>& v, int64_t n) {
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+}
+
+// y[T, n] (+)= x[T, k] · W^T in the model's precision; x16 is the bf16 copy of x (bf16 mode).
+void linear(float* y, const float* x, std::vector<bf16>& x16, const Matrix& w, int64_t t,
+            ComputeType dtype, bool accumulate, bool convert = true) {
+  ProfileScope prof("linear");
+  const GemmShape s = linear_shape(t, w.rows, w.cols, accumulate);
+  if (dtype == ComputeType::kF32) {
+    gemm(y, x, w.f32(), s);
+  } else {
+    if (convert) {
+      ensure(x16, t * w.cols);
+      to_bf16(x16.data(), x, t * w.cols);
+    }
+    gemm(y, x16.data(), w.b16(), s);
+  }
+}
+
+}  // namespace
+
+Model::Model(ModelConfig config, ModelWeights weights)
+    : config_(std::move(config)), weights_(std::move(weights)) {}
+
+Model Model::load(const std::string& dir, ComputeType dtype) {
+  ModelConfig config = ModelConfig::load(dir + "/config.json");
+  auto store = std::make_shared<const TensorStore>(TensorStore::open_dir(dir));
+  ModelWeights weights = load_weights(store, config, dtype, dir);
+  return Model(std::move(config), std::move(weights));
+}
+
+void Model::forward(const ForwardInput& in, ForwardState& st, std::span<float> logits) const {
+  const ModelConfig& c = config_;
+  const ModelWeights& w = weights_;
+  const int64_t t = static_cast<int64_t>(in.ids.size());
+  const int64_t d = c.d_model, hd = c.head_dim(), qd = c.n_heads * hd, kvd = c.n_kv_heads * hd;
+  const int64_t mlp = c.mlp_hidden_size, vocab = c.embedding_size;
+  if (t == 0) fail("forward: empty input (no token ids)");
+
+  // Validate the batch layout and the ids before touching memory.
+  st.cu.assign(in.cu_seqlens.begin(), in.cu_seqlens.end());
+  if (st.cu.empty()) st.cu = {0, static_cast<int32_t>(t)};
+  if (st.cu.front() != 0 || st.cu.back() != t) {
+    fail("forward: cu_seqlens must start at 0 and end at the number of ids (", t, ")");
+  }
+  ensure(st.pos, t);
+  int64_t longest = 0;
+  for (size_t b = 0; b + 1 < st.cu.size(); ++b) {
+    const int64_t len = st.cu[b + 1] - st.cu[b];
+    if (len < 0) fail("forward: cu_seqlens must be non-decreasing (at sequence ", b, ")");
+    if (len > c.max_sequence_length) {
+      fail("forward: sequence ", b, " has ", len, " tokens, more than max_sequence_length ",
+           c.max_sequence_length);
+    }
+    longest = std::max(longest, len);
+    for (int64_t i = 0; i < len; ++i) st.pos[st.cu[b] + i] = static_cast<int32_t>(i);
+  }
+  for (int64_t i = 0; i < t; ++i) {
+    if (in.ids[i] < 0 || in.ids[i] >= vocab) {
+      fail("forward: token id ", in.ids[i], " at position ", i, " is outside the vocabulary [0, ",
+           vocab, ")");
+    }
+  }
+  const int64_t rows = logit_row_count(in);
+  for (int32_t r : in.logit_rows) {
+    if (r < 0 || r >= t) fail("forward: logit row ", r, " is outside [0, ", t, ")");
+  }
+  ILLADA_CHECK(static_cast<int64_t>(logits.size()) == rows * vocab, "logits buffer has ",
+               logits.size(), " floats, expected ", rows * vocab);
+
+  if (st.rope_len < longest) {
+    st.rope_len = std::max<int64_t>(longest, 64);
+    st.rope_table.resize(static_cast<size_t>(st.rope_len * hd));
+    cpu::rope_table(st.rope_table.data(), st.rope_len, hd, static_cast<float>(c.rope_theta));
+  }
+  for (auto* v : {&st.x, &st.normed}) ensure(*v, t * d);
+  for (auto* v : {&st.q, &st.attn}) ensure(*v, t * qd);
+  for (auto* v : {&st.k, &st.v}) ensure(*v, t * kvd);
+  for (auto* v : {&st.gate, &st.up}) ensure(*v, t * mlp);
+
+  // Embedding.
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < t; ++i) {
+    float* dst = st.x.data() + i * d;
+    if (w.dtype == ComputeType::kF32) {
+      std::memcpy(dst, w.wte.f32() + static_cast<int64_t>(in.ids[i]) * d, d * sizeof(float));
+    } else {
+      const bf16* src = w.wte.b16() + static_cast<int64_t>(in.ids[i]) * d;
+      for (int64_t j = 0; j < d; ++j) dst[j] = to_float(src[j]);
+    }
+  }
+
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  const cpu::AttentionShape ashape{.n_heads = c.n_heads, .n_kv_heads = c.n_kv_heads,
+                                   .head_dim = hd,
+                                   .n_seqs = static_cast<int64_t>(st.cu.size()) - 1,
+                                   .cu_seqlens = st.cu.data(),
+                                   .bf16 = w.dtype == ComputeType::kBF16};
+  for (const LayerWeights& l : w.layers) {
+    // Attention sub-block.
+    cpu::rmsnorm(st.normed.data(), st.x.data(), l.attn_norm, t, d, eps);
+    linear(st.q.data(), st.normed.data(), st.normed16, l.q_proj, t, w.dtype, false);
+    linear(st.k.data(), st.normed.data(), st.normed16, l.k_proj, t, w.dtype, false, false);
+    linear(st.v.data(), st.normed.data(), st.normed16, l.v_proj, t, w.dtype, false, false);
+    cpu::rope(st.q.data(), qd, st.pos.data(), t, c.n_heads, hd, st.rope_table.data());
+    cpu::rope(st.k.data(), kvd, st.pos.data(), t, c.n_kv_heads, hd, st.rope_table.data());
+    {
+      ProfileScope prof_attn("attention");
+      cpu::attention(st.attn.data(), st.q.data(), st.k.data(), st.v.data(), ashape, st.attn_ws);
+    }
+    linear(st.x.data(), st.attn.data(), st.attn16, l.attn_out, t, w.dtype, true);
+
+    // Feed-forward sub-block: x += ff_out(silu(ff_proj(n)) * up_proj(n)).
+    cpu::rmsnorm(st.normed.data(), st.x.data(), l.ff_norm, t, d, eps);
+    linear(st.gate.data(), st.normed.data(), st.normed16, l.ff_proj, t, w.dtype, false);
+    linear(st.up.data(), st.normed.data(), st.normed16, l.up_proj, t, w.dtype, false, false);
+    cpu::swiglu(st.gate.data(), st.gate.data(), st.up.data(), t * mlp);
+    linear(st.x.data(), st.gate.data(), st.hidden16, l.ff_out, t, w.dtype, true);
+  }
+
+  // Head on the requested rows only.
+  const float* head_src = st.x.data();
+  if (!in.logit_rows.empty()) {
+    ensure(st.head_in, rows * d);
+    for (int64_t r = 0; r < rows; ++r) {
+      std::memcpy(st.head_in.data() + r * d, st.x.data() + in.logit_rows[r] * d, d * sizeof(float));
+    }
+    head_src = st.head_in.data();
+  }
+  cpu::rmsnorm(st.normed.data(), head_src, w.ln_f, rows, d, eps);
+  linear(logits.data(), st.normed.data(), st.normed16, w.head, rows, w.dtype, false);
+}
+
+}  // namespace illada

@@ -1,0 +1,69 @@
+// The LLaDA/iLLaDA Transformer forward pass on the CPU: bidirectional blocks over a packed
+// batch of sequences (cumulative offsets, no padding), logits for all or chosen rows.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/attention.h"
+#include "model/config.h"
+#include "model/weights.h"
+
+namespace illada {
+
+// What one forward call reads: a packed batch. Sequence b is ids[cu_seqlens[b],
+// cu_seqlens[b+1]); positions restart at 0 in every sequence.
+struct ForwardInput {
+  std::span<const int32_t> ids;         // [T]
+  std::span<const int32_t> cu_seqlens;  // [n_seqs + 1]; empty = one sequence of all ids
+  std::span<const int32_t> logit_rows;  // rows of ids whose logits are wanted; empty = all
+};
+
+// Activations of one forward call, reused across calls (what a step scratches).
+struct ForwardState {
+  std::vector<float> x;       // [T, d] residual stream
+  std::vector<float> normed;  // [T, d]
+  std::vector<float> q;       // [T, n_heads*hd]
+  std::vector<float> k, v;    // [T, n_kv_heads*hd]
+  std::vector<float> attn;    // [T, n_heads*hd]
+  std::vector<float> gate;    // [T, mlp]
+  std::vector<float> up;      // [T, mlp]
+  std::vector<bf16> normed16, attn16, hidden16;  // bf16 copies of matmul inputs
+  std::vector<float> head_in;                                  // [rows, d] gathered rows
+  std::vector<bf16> head_in16;
+  std::vector<int32_t> pos;       // [T]
+  std::vector<int32_t> cu;        // [n_seqs + 1]
+  std::vector<float> rope_table;  // [rope_len, hd]
+  int64_t rope_len = 0;
+  cpu::AttentionWorkspace attn_ws;
+};
+
+class Model {
+ public:
+  // Loads a Hugging Face style directory (config.json + safetensors). Throws Error.
+  static Model load(const std::string& dir, ComputeType dtype);
+  Model(ModelConfig config, ModelWeights weights);
+
+  const ModelConfig& config() const { return config_; }
+  const ModelWeights& weights() const { return weights_; }
+  ComputeType dtype() const { return weights_.dtype; }
+
+  // Writes logits [rows, embedding_size] (rows = logit_rows.size() or T). Throws Error on
+  // out-of-vocabulary ids, malformed offsets or sequences longer than max_sequence_length.
+  void forward(const ForwardInput& in, ForwardState& st, std::span<float> logits) const;
+
+  // Number of logit rows forward() will write for this input.
+  static int64_t logit_row_count(const ForwardInput& in) {
+    return in.logit_rows.empty() ? static_cast<int64_t>(in.ids.size())
+                                 : static_cast<int64_t>(in.logit_rows.size());
+  }
+
+ private:
+  ModelConfig config_;
+  ModelWeights weights_;
+};
+
+}  // namespace illada

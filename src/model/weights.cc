@@ -1,0 +1,216 @@
+// Loading and creating model weights; the tensor list lives in tensor_specs() only.
+#include "model/weights.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "io/safetensors.h"
+#include "util/check.h"
+#include "util/rng.h"
+
+namespace illada {
+namespace {
+
+std::string shape_str(const std::vector<int64_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+constexpr const char* kBlockSlots[] = {"attn_norm", "ff_norm", "q_proj",  "k_proj", "v_proj",
+                                       "attn_out",  "ff_proj", "up_proj", "ff_out"};
+
+Matrix* matrix_slot(LayerWeights& l, int slot) {
+  Matrix* m[] = {nullptr, nullptr, &l.q_proj, &l.k_proj, &l.v_proj,
+                 &l.attn_out, &l.ff_proj, &l.up_proj, &l.ff_out};
+  return m[slot];
+}
+
+const Matrix* matrix_slot(const LayerWeights& l, int slot) {
+  return matrix_slot(const_cast<LayerWeights&>(l), slot);
+}
+
+template <class T>
+std::shared_ptr<T[]> alloc(int64_t n) {
+  return std::shared_ptr<T[]>(new T[static_cast<size_t>(n)]);
+}
+
+int64_t numel(const std::vector<int64_t>& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+// Places a tensor's data into `w`: fills the view named by the spec.
+void assign(ModelWeights& w, const TensorSpec& spec, const void* data) {
+  const auto* f = static_cast<const float*>(data);
+  switch (spec.role) {
+    case TensorRole::kEmbedding:
+      w.wte = Matrix{spec.shape[0], spec.shape[1], data};
+      break;
+    case TensorRole::kHead:
+      w.head = Matrix{spec.shape[0], spec.shape[1], data};
+      break;
+    case TensorRole::kNorm:
+      if (spec.layer < 0) {
+        w.ln_f = f;
+      } else if (spec.slot == 0) {
+        w.layers[spec.layer].attn_norm = f;
+      } else {
+        w.layers[spec.layer].ff_norm = f;
+      }
+      break;
+    case TensorRole::kMatrix:
+      *matrix_slot(w.layers[spec.layer], spec.slot) = Matrix{spec.shape[0], spec.shape[1], data};
+      break;
+  }
+}
+
+}  // namespace
+
+ComputeType parse_compute_type(const std::string& s) {
+  if (s == "f32" || s == "fp32" || s == "float32") return ComputeType::kF32;
+  if (s == "bf16" || s == "bfloat16") return ComputeType::kBF16;
+  fail("unknown dtype '", s, "' (expected f32 or bf16)");
+}
+
+const char* compute_type_name(ComputeType t) { return t == ComputeType::kF32 ? "f32" : "bf16"; }
+
+std::vector<TensorSpec> tensor_specs(const ModelConfig& c) {
+  const int64_t d = c.d_model, hd = c.head_dim(), qd = c.n_heads * hd, kvd = c.n_kv_heads * hd;
+  const int64_t mlp = c.mlp_hidden_size;
+  std::vector<TensorSpec> specs;
+  specs.push_back({"model.transformer.wte.weight", {c.embedding_size, d}, TensorRole::kEmbedding});
+  for (int i = 0; i < c.n_layers; ++i) {
+    const std::vector<int64_t> shapes[] = {{d},      {d},      {qd, d},  {kvd, d}, {kvd, d},
+                                           {d, qd},  {mlp, d}, {mlp, d}, {d, mlp}};
+    for (int slot = 0; slot < 9; ++slot) {
+      specs.push_back({"model.transformer.blocks." + std::to_string(i) + "." + kBlockSlots[slot] +
+                           ".weight",
+                       shapes[slot], slot < 2 ? TensorRole::kNorm : TensorRole::kMatrix, i, slot});
+    }
+  }
+  specs.push_back({"model.transformer.ln_f.weight", {d}, TensorRole::kNorm});
+  if (!c.weight_tying) {
+    specs.push_back({"model.transformer.ff_out.weight", {c.embedding_size, d}, TensorRole::kHead});
+  }
+  return specs;
+}
+
+ModelWeights load_weights(std::shared_ptr<const TensorStore> store, const ModelConfig& c,
+                          ComputeType dtype, const std::string& source) {
+  ModelWeights w;
+  w.dtype = dtype;
+  w.layers.resize(static_cast<size_t>(c.n_layers));
+  w.storage.push_back(store);
+  const auto specs = tensor_specs(c);
+  std::set<std::string> expected;
+  for (const auto& spec : specs) {
+    expected.insert(spec.name);
+    const TensorInfo* info = store->find(spec.name);
+    if (!info) {
+      fail(source, ": missing tensor '", spec.name, "' (expected shape ", shape_str(spec.shape),
+           c.weight_tying ? "" : "; config says weight_tying=false", ")");
+    }
+    if (info->shape != spec.shape) {
+      fail(source, ": tensor '", spec.name, "' has shape ", shape_str(info->shape),
+           " but the config implies ", shape_str(spec.shape));
+    }
+    if (info->dtype != DType::F32 && info->dtype != DType::BF16 && info->dtype != DType::F16) {
+      fail(source, ": tensor '", spec.name, "' has dtype ", dtype_name(info->dtype),
+           " (expected F32, BF16 or F16)");
+    }
+    const int64_t n = numel(spec.shape);
+    if (spec.role == TensorRole::kNorm || dtype == ComputeType::kF32) {
+      auto buf = alloc<float>(n);
+      store->read_f32(spec.name, {buf.get(), static_cast<size_t>(n)});
+      assign(w, spec, buf.get());
+      w.storage.push_back(buf);
+      w.owned_bytes += n * 4;
+    } else if (info->dtype == DType::BF16) {
+      assign(w, spec, store->bytes(spec.name).data());  // zero-copy from the mapped file
+    } else {
+      auto buf = alloc<bf16>(n);
+      store->read_bf16(spec.name, {buf.get(), static_cast<size_t>(n)});
+      assign(w, spec, buf.get());
+      w.storage.push_back(buf);
+      w.owned_bytes += n * 2;
+    }
+  }
+  for (const auto& name : store->names()) {
+    if (!expected.count(name)) {
+      fail(source, ": unexpected tensor '", name, "' (not part of a LLaDA model with this config",
+           c.weight_tying && name == "model.transformer.ff_out.weight"
+               ? "; config says weight_tying=true, so there is no separate head"
+               : "",
+           ")");
+    }
+  }
+  if (c.weight_tying) w.head = w.wte;
+  return w;
+}
+
+ModelWeights random_weights(const ModelConfig& c, ComputeType dtype, uint64_t seed) {
+  ModelWeights w;
+  w.dtype = dtype;
+  w.layers.resize(static_cast<size_t>(c.n_layers));
+  const auto specs = tensor_specs(c);
+  for (size_t t = 0; t < specs.size(); ++t) {
+    const auto& spec = specs[t];
+    const int64_t n = numel(spec.shape);
+    auto vals = alloc<float>(n);
+    if (spec.role == TensorRole::kNorm) {
+      std::fill(vals.get(), vals.get() + n, 1.0f);
+    } else {
+      const double std = spec.role == TensorRole::kEmbedding
+                             ? 1.0
+                             : 1.0 / std::sqrt(static_cast<double>(spec.shape[1]));
+      // Uniform with that standard deviation: as good an init as a normal, and cheap enough to
+      // fill 8B parameters in seconds.
+      const double half_width = std * std::sqrt(3.0);
+      // One stream per tensor, rows in parallel: deterministic whatever the thread count.
+#pragma omp parallel for schedule(static)
+      for (int64_t r = 0; r < spec.shape[0]; ++r) {
+        Rng rng(seed, (static_cast<uint64_t>(t) << 32) | static_cast<uint64_t>(r));
+        const int64_t cols = n / spec.shape[0];
+        for (int64_t i = 0; i < cols; ++i) {
+          vals[r * cols + i] = static_cast<float>((2.0 * rng.uniform() - 1.0) * half_width);
+        }
+      }
+    }
+    if (spec.role == TensorRole::kNorm || dtype == ComputeType::kF32) {
+      assign(w, spec, vals.get());
+      w.storage.push_back(vals);
+      w.owned_bytes += n * 4;
+    } else {
+      auto buf = alloc<bf16>(n);
+      to_bf16(buf.get(), vals.get(), n);
+      assign(w, spec, buf.get());
+      w.storage.push_back(buf);
+      w.owned_bytes += n * 2;
+    }
+  }
+  if (c.weight_tying) w.head = w.wte;
+  return w;
+}
+
+void for_each_tensor(const ModelWeights& w, const ModelConfig& c,
+                     const std::function<void(const TensorSpec&, const void* data)>& fn) {
+  for (const auto& spec : tensor_specs(c)) {
+    const void* data = nullptr;
+    switch (spec.role) {
+      case TensorRole::kEmbedding: data = w.wte.data; break;
+      case TensorRole::kHead: data = w.head.data; break;
+      case TensorRole::kNorm:
+        data = spec.layer < 0 ? w.ln_f
+               : spec.slot == 0 ? w.layers[spec.layer].attn_norm
+                                : w.layers[spec.layer].ff_norm;
+        break;
+      case TensorRole::kMatrix: data = matrix_slot(w.layers[spec.layer], spec.slot)->data; break;
+    }
+    fn(spec, data);
+  }
+}
+
+}  // namespace illada

@@ -1,0 +1,85 @@
+// The parameters of a LLaDA/iLLaDA Transformer: one list of tensor specs (names and shapes
+// as in the Hugging Face checkpoints) that loading, saving and later training all walk, and
+// the weights themselves in the compute precision (fp32, or bf16 shared with a mmapped
+// checkpoint when it is already bf16).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+#include "util/bf16.h"
+
+namespace illada {
+
+class TensorStore;
+
+enum class ComputeType { kF32, kBF16 };
+ComputeType parse_compute_type(const std::string& s);  // "f32" | "bf16"; throws Error
+const char* compute_type_name(ComputeType t);
+
+// Where a tensor lives in the model: a matrix of a block, a norm, or a global tensor.
+enum class TensorRole { kEmbedding, kNorm, kMatrix, kHead };
+
+struct TensorSpec {
+  std::string name;            // e.g. "model.transformer.blocks.3.q_proj.weight"
+  std::vector<int64_t> shape;  // [out, in] for matrices, [d] for norms
+  TensorRole role;
+  int layer = -1;    // block index, -1 for global tensors
+  int slot = 0;      // index within the block (see LayerWeights order)
+};
+
+// Every tensor of a model with this config, in checkpoint order; the one walk that loading,
+// saving, gradient zeroing and the optimiser share.
+std::vector<TensorSpec> tensor_specs(const ModelConfig& c);
+
+// A read-only row-major matrix in the compute precision.
+struct Matrix {
+  int64_t rows = 0, cols = 0;
+  const void* data = nullptr;  // const float* (kF32) or const bf16* (kBF16)
+  const float* f32() const { return static_cast<const float*>(data); }
+  const bf16* b16() const { return static_cast<const bf16*>(data); }
+};
+
+struct LayerWeights {
+  const float* attn_norm = nullptr;  // [d]
+  const float* ff_norm = nullptr;    // [d]
+  Matrix q_proj;                     // [n_heads*hd, d]
+  Matrix k_proj;                     // [n_kv_heads*hd, d]
+  Matrix v_proj;                     // [n_kv_heads*hd, d]
+  Matrix attn_out;                   // [d, n_heads*hd]
+  Matrix ff_proj;                    // [mlp, d] (gate, through silu)
+  Matrix up_proj;                    // [mlp, d]
+  Matrix ff_out;                     // [d, mlp]
+};
+
+struct ModelWeights {
+  ComputeType dtype = ComputeType::kF32;
+  Matrix wte;                        // [embedding_size, d]
+  std::vector<LayerWeights> layers;  // [n_layers]
+  const float* ln_f = nullptr;       // [d]
+  Matrix head;                       // [embedding_size, d]: ff_out, or wte when tied
+  // Owners of the memory the views above point into (buffers, mmapped checkpoint files).
+  std::vector<std::shared_ptr<const void>> storage;
+  int64_t owned_bytes = 0;  // bytes allocated (not counting zero-copy mmapped tensors)
+};
+
+// Loads every tensor named by tensor_specs(); throws Error naming the tensor on a missing
+// tensor, an extra one, a wrong shape or a non-float dtype.
+ModelWeights load_weights(std::shared_ptr<const TensorStore> store, const ModelConfig& c, ComputeType dtype,
+                          const std::string& source);
+
+// Random weights (uniform, std 1 for the embedding and 1/sqrt(fan_in) for matrices; norms 1),
+// for benchmarks and
+// training from scratch. Deterministic in `seed`.
+ModelWeights random_weights(const ModelConfig& c, ComputeType dtype, uint64_t seed);
+
+// Visits every tensor in tensor_specs() order with its data in the weights' precision
+// (norms are always fp32): the walk used for saving and comparing models.
+void for_each_tensor(const ModelWeights& w, const ModelConfig& c,
+                     const std::function<void(const TensorSpec&, const void* data)>& fn);
+
+}  // namespace illada

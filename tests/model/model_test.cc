@@ -1,0 +1,261 @@
+// The forward pass against the PyTorch reference fixtures (tools/reference/make_fixtures.py):
+// fp32 and bf16 logits, packing, sharding, tied/untied heads and bad checkpoints.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "io/safetensors.h"
+#include "model/transformer.h"
+#include "util/check.h"
+
+namespace illada {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+std::string fixture(const std::string& name) {
+  return std::string(ILLADA_SOURCE_DIR) + "/tests/fixtures/" + name;
+}
+
+struct Reference {
+  std::vector<int32_t> ids, cu;
+  std::vector<float> logits, logits_bf16, single_logits;
+};
+
+std::vector<int32_t> read_i32(const TensorStore& s, const std::string& name) {
+  auto b = s.bytes(name);
+  std::vector<int32_t> v(b.size() / 4);
+  std::memcpy(v.data(), b.data(), b.size());
+  return v;
+}
+
+std::vector<float> read_f32(const TensorStore& s, const std::string& name) {
+  std::vector<float> v(static_cast<size_t>(s.find(name)->numel()));
+  s.read_f32(name, v);
+  return v;
+}
+
+Reference load_reference(const std::string& model) {
+  const TensorStore s = TensorStore::open_file(fixture(model) + "/ref.safetensors");
+  return {read_i32(s, "ids"), read_i32(s, "cu_seqlens"), read_f32(s, "logits"),
+          read_f32(s, "logits_bf16"), read_f32(s, "single_logits")};
+}
+
+float max_abs(const std::vector<float>& v) {
+  float m = 0;
+  for (float x : v) m = std::max(m, std::fabs(x));
+  return m;
+}
+
+float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  float m = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
+  return m;
+}
+
+std::vector<float> run(const Model& m, const std::vector<int32_t>& ids,
+                       const std::vector<int32_t>& cu, const std::vector<int32_t>& rows = {}) {
+  ForwardState st;
+  ForwardInput in{.ids = ids, .cu_seqlens = cu, .logit_rows = rows};
+  std::vector<float> out(Model::logit_row_count(in) * m.config().embedding_size);
+  m.forward(in, st, out);
+  return out;
+}
+
+class Fixture : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Fixture, Fp32LogitsMatchReference) {
+  const Reference ref = load_reference(GetParam());
+  const Model m = Model::load(fixture(GetParam()), ComputeType::kF32);
+  const auto out = run(m, ref.ids, ref.cu);
+  const float scale = max_abs(ref.logits);
+  EXPECT_GT(scale, 1.0f);
+  EXPECT_LE(max_abs_diff(out, ref.logits), 1e-4f * scale);
+}
+
+TEST_P(Fixture, Bf16LogitsMatchBf16Reference) {
+  const Reference ref = load_reference(GetParam());
+  const Model m = Model::load(fixture(GetParam()), ComputeType::kBF16);
+  const auto out = run(m, ref.ids, ref.cu);
+  const float scale = max_abs(ref.logits);
+  // Same roundings as the bf16 reference; differing summation order can flip a bf16 rounding.
+  EXPECT_LE(max_abs_diff(out, ref.logits_bf16), 1e-3f * scale);
+  // And still close to the exact fp64 result.
+  EXPECT_LE(max_abs_diff(out, ref.logits), 2e-2f * scale);
+  EXPECT_GT(max_abs_diff(out, ref.logits), 1e-4f * scale);  // it really computed in bf16
+}
+
+TEST_P(Fixture, PackedSequencesAreIndependent) {
+  const Reference ref = load_reference(GetParam());
+  const Model m = Model::load(fixture(GetParam()), ComputeType::kF32);
+  const std::vector<int32_t> first(ref.ids.begin(), ref.ids.begin() + ref.cu[1]);
+  const auto alone = run(m, first, {});
+  EXPECT_LE(max_abs_diff(alone, ref.single_logits), 1e-4f * max_abs(ref.single_logits));
+  const auto packed = run(m, ref.ids, ref.cu);
+  const std::vector<float> head(packed.begin(), packed.begin() + alone.size());
+  EXPECT_LE(max_abs_diff(alone, head), 1e-5f * max_abs(alone));
+}
+
+TEST_P(Fixture, LogitRowsSelectRows) {
+  const Reference ref = load_reference(GetParam());
+  const Model m = Model::load(fixture(GetParam()), ComputeType::kF32);
+  const auto all = run(m, ref.ids, ref.cu);
+  const std::vector<int32_t> rows{20, 3, 3};
+  const auto some = run(m, ref.ids, ref.cu, rows);
+  const int64_t v = m.config().embedding_size;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    for (int64_t j = 0; j < v; ++j) {
+      ASSERT_FLOAT_EQ(some[i * v + j], all[rows[i] * v + j]) << i << "," << j;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, Fixture, ::testing::Values("tiny_mha", "tiny_gqa"));
+
+TEST(Model, ShardedAndSingleFileGiveIdenticalLogits) {
+  const Reference ref = load_reference("tiny_gqa");
+  for (ComputeType dt : {ComputeType::kF32, ComputeType::kBF16}) {
+    const auto a = run(Model::load(fixture("tiny_gqa"), dt), ref.ids, ref.cu);
+    const auto b = run(Model::load(fixture("tiny_gqa_sharded"), dt), ref.ids, ref.cu);
+    ASSERT_EQ(a.size(), b.size());
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0);
+  }
+}
+
+TEST(Model, TiedHeadIsTheEmbedding) {
+  const Model m = Model::load(fixture("tiny_gqa"), ComputeType::kF32);
+  EXPECT_TRUE(m.config().weight_tying);
+  EXPECT_EQ(m.weights().head.data, m.weights().wte.data);
+  const Model u = Model::load(fixture("tiny_mha"), ComputeType::kF32);
+  EXPECT_NE(u.weights().head.data, u.weights().wte.data);
+}
+
+TEST(Model, DeterministicAcrossCalls) {
+  const Reference ref = load_reference("tiny_gqa");
+  const Model m = Model::load(fixture("tiny_gqa"), ComputeType::kBF16);
+  const auto a = run(m, ref.ids, ref.cu), b = run(m, ref.ids, ref.cu);
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0);
+}
+
+// ---- Bad input -------------------------------------------------------------------------
+
+class BadCheckpoint : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("illada_model_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    fs::copy(fixture("tiny_mha"), dir_, fs::copy_options::recursive);
+    fs::remove(dir_ / "ref.safetensors");
+    std::ifstream f(dir_ / "config.json");
+    config_ = nlohmann::json::parse(f);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  void write_config(const nlohmann::json& j) { std::ofstream(dir_ / "config.json") << j.dump(); }
+
+  // Rewrites model.safetensors after `edit` changes the tensor list (all F32).
+  void rewrite(const std::function<void(std::vector<TensorToWrite>&)>& edit) {
+    const TensorStore s = TensorStore::open_dir(dir_.string());
+    std::vector<std::vector<std::byte>> keep;
+    std::vector<TensorToWrite> ts;
+    for (const auto& name : s.names()) {
+      auto b = s.bytes(name);
+      keep.emplace_back(b.begin(), b.end());
+      ts.push_back({name, s.find(name)->dtype, s.find(name)->shape, {}});
+    }
+    for (size_t i = 0; i < ts.size(); ++i) ts[i].data = keep[i];
+    edit(ts);
+    write_safetensors((dir_ / "model.safetensors").string(), ts);
+  }
+
+  std::string load_error() {
+    try {
+      Model::load(dir_.string(), ComputeType::kF32);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "no error";
+  }
+
+  fs::path dir_;
+  nlohmann::json config_;
+};
+
+TEST_F(BadCheckpoint, MissingConfigKey) {
+  config_.erase("n_heads");
+  write_config(config_);
+  EXPECT_THAT(load_error(), HasSubstr("missing required key 'n_heads'"));
+}
+
+TEST_F(BadCheckpoint, HeadsNotDivisibleByKvHeads) {
+  config_["n_kv_heads"] = 3;
+  write_config(config_);
+  EXPECT_THAT(load_error(), HasSubstr("n_heads (4) must be divisible by n_kv_heads (3)"));
+}
+
+TEST_F(BadCheckpoint, UnsupportedVariant) {
+  config_["include_bias"] = true;
+  write_config(config_);
+  EXPECT_THAT(load_error(), HasSubstr("'include_bias'"));
+}
+
+TEST_F(BadCheckpoint, MissingTensor) {
+  rewrite([](auto& ts) {
+    std::erase_if(ts, [](auto& t) { return t.name == "model.transformer.blocks.1.up_proj.weight"; });
+  });
+  EXPECT_THAT(load_error(), HasSubstr("missing tensor 'model.transformer.blocks.1.up_proj.weight'"));
+}
+
+TEST_F(BadCheckpoint, ExtraTensor) {
+  static const float extra[2] = {1, 2};
+  rewrite([](auto& ts) {
+    ts.push_back({"model.transformer.blocks.0.q_proj.bias", DType::F32, {2},
+                  std::as_bytes(std::span<const float>(extra, 2))});
+  });
+  EXPECT_THAT(load_error(), HasSubstr("unexpected tensor 'model.transformer.blocks.0.q_proj.bias'"));
+}
+
+TEST_F(BadCheckpoint, WrongShape) {
+  config_["mlp_hidden_size"] = 128;
+  write_config(config_);
+  EXPECT_THAT(load_error(), HasSubstr("model.transformer.blocks.0.ff_proj.weight' has shape [96, 64]"));
+}
+
+TEST_F(BadCheckpoint, NoWeightsFile) {
+  fs::remove(dir_ / "model.safetensors");
+  EXPECT_THAT(load_error(), HasSubstr(dir_.string()));
+}
+
+TEST(Model, OutOfVocabularyIdIsAnError) {
+  const Model m = Model::load(fixture("tiny_mha"), ComputeType::kF32);
+  ForwardState st;
+  const std::vector<int32_t> ids{1, 2, 128};
+  std::vector<float> out(3 * 128);
+  try {
+    m.forward({.ids = ids}, st, out);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("token id 128 at position 2"));
+  }
+}
+
+TEST(Model, OverlongSequenceIsAnError) {
+  const Model m = Model::load(fixture("tiny_mha"), ComputeType::kF32);
+  ForwardState st;
+  const std::vector<int32_t> ids(300, 1);  // max_sequence_length is 256
+  std::vector<float> out(300 * 128);
+  EXPECT_THROW(m.forward({.ids = ids}, st, out), Error);
+}
+
+}  // namespace
+}  // namespace illada
