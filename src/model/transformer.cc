@@ -38,6 +38,14 @@ void linear(float* y, const float* x, std::vector<bf16>& x16, const Matrix& w, i
 
 }  // namespace
 
+void KVCache::reset(const ModelConfig& c, int64_t positions) {
+  capacity = positions;
+  kv_dim = c.n_kv_heads * c.head_dim();
+  const auto n = static_cast<size_t>(c.n_layers * capacity * kv_dim);
+  k.assign(n, 0.0f);
+  v.assign(n, 0.0f);
+}
+
 Model::Model(ModelConfig config, ModelWeights weights)
     : config_(std::move(config)), weights_(std::move(weights)) {}
 
@@ -63,16 +71,35 @@ void Model::forward(const ForwardInput& in, ForwardState& st, std::span<float> l
     fail("forward: cu_seqlens must start at 0 and end at the number of ids (", t, ")");
   }
   ensure(st.pos, t);
-  int64_t longest = 0;
-  for (size_t b = 0; b + 1 < st.cu.size(); ++b) {
+  const int64_t n_seqs = static_cast<int64_t>(st.cu.size()) - 1;
+  const bool cached = !in.caches.empty();
+  if (cached && static_cast<int64_t>(in.caches.size()) != n_seqs) {
+    fail("forward: ", in.caches.size(), " caches given for ", n_seqs, " sequences");
+  }
+  int64_t longest = 0;  // largest position + 1
+  for (int64_t b = 0; b < n_seqs; ++b) {
     const int64_t len = st.cu[b + 1] - st.cu[b];
     if (len < 0) fail("forward: cu_seqlens must be non-decreasing (at sequence ", b, ")");
-    if (len > c.max_sequence_length) {
-      fail("forward: sequence ", b, " has ", len, " tokens, more than max_sequence_length ",
-           c.max_sequence_length);
+    const int64_t first = cached ? in.caches[b].first_pos : 0;
+    if (cached) {
+      const SeqCache& sc = in.caches[b];
+      ILLADA_CHECK(sc.cache && sc.cache->kv_dim == kvd, "sequence ", b, ": cache not reset");
+      ILLADA_CHECK(first >= 0 && first + len <= sc.kv_len && sc.kv_len <= sc.cache->capacity,
+                   "sequence ", b, ": positions [", first, ", ", first + len, ") keys ",
+                   sc.kv_len, " capacity ", sc.cache->capacity);
     }
-    longest = std::max(longest, len);
-    for (int64_t i = 0; i < len; ++i) st.pos[st.cu[b] + i] = static_cast<int32_t>(i);
+    if (first + len > c.max_sequence_length) {
+      fail("forward: sequence ", b, " reaches position ", first + len,
+           ", more than max_sequence_length ", c.max_sequence_length);
+    }
+    longest = std::max(longest, first + len);
+    for (int64_t i = 0; i < len; ++i) st.pos[st.cu[b] + i] = static_cast<int32_t>(first + i);
+  }
+  if (cached) {
+    st.cu_kv.assign(1, 0);
+    for (const SeqCache& sc : in.caches) st.cu_kv.push_back(st.cu_kv.back() + sc.kv_len);
+    st.k_seq.resize(n_seqs);
+    st.v_seq.resize(n_seqs);
   }
   for (int64_t i = 0; i < t; ++i) {
     if (in.ids[i] < 0 || in.ids[i] >= vocab) {
@@ -112,10 +139,14 @@ void Model::forward(const ForwardInput& in, ForwardState& st, std::span<float> l
   const float eps = static_cast<float>(c.rms_norm_eps);
   const cpu::AttentionShape ashape{.n_heads = c.n_heads, .n_kv_heads = c.n_kv_heads,
                                    .head_dim = hd,
-                                   .n_seqs = static_cast<int64_t>(st.cu.size()) - 1,
+                                   .n_seqs = n_seqs,
                                    .cu_seqlens = st.cu.data(),
+                                   .cu_seqlens_kv = cached ? st.cu_kv.data() : nullptr,
+                                   .k_seq = cached ? st.k_seq.data() : nullptr,
+                                   .v_seq = cached ? st.v_seq.data() : nullptr,
                                    .bf16 = w.dtype == ComputeType::kBF16};
-  for (const LayerWeights& l : w.layers) {
+  for (int64_t li = 0; li < c.n_layers; ++li) {
+    const LayerWeights& l = w.layers[li];
     // Attention sub-block.
     cpu::rmsnorm(st.normed.data(), st.x.data(), l.attn_norm, t, d, eps);
     linear(st.q.data(), st.normed.data(), st.normed16, l.q_proj, t, w.dtype, false);
@@ -123,6 +154,16 @@ void Model::forward(const ForwardInput& in, ForwardState& st, std::span<float> l
     linear(st.v.data(), st.normed.data(), st.normed16, l.v_proj, t, w.dtype, false, false);
     cpu::rope(st.q.data(), qd, st.pos.data(), t, c.n_heads, hd, st.rope_table.data());
     cpu::rope(st.k.data(), kvd, st.pos.data(), t, c.n_kv_heads, hd, st.rope_table.data());
+    if (cached) {  // fresh keys/values into the cache; attention then reads the cache
+      for (int64_t b = 0; b < n_seqs; ++b) {
+        KVCache& kc = *in.caches[b].cache;
+        const int64_t rows = st.cu[b + 1] - st.cu[b], first = in.caches[b].first_pos;
+        std::memcpy(kc.k_layer(li) + first * kvd, st.k.data() + st.cu[b] * kvd, rows * kvd * 4);
+        std::memcpy(kc.v_layer(li) + first * kvd, st.v.data() + st.cu[b] * kvd, rows * kvd * 4);
+        st.k_seq[b] = kc.k_layer(li);
+        st.v_seq[b] = kc.v_layer(li);
+      }
+    }
     {
       ProfileScope prof_attn("attention");
       cpu::attention(st.attn.data(), st.q.data(), st.k.data(), st.v.data(), ashape, st.attn_ws);

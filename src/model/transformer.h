@@ -14,12 +14,33 @@
 
 namespace illada {
 
+// Keys and values of every layer for one sequence, in fp32 after RoPE (what a request owns
+// when it decodes with Fast-dLLM's block-wise approximate cache).
+struct KVCache {
+  int64_t capacity = 0;  // positions
+  int64_t kv_dim = 0;    // n_kv_heads * head_dim
+  std::vector<float> k, v;  // [n_layers, capacity, kv_dim]
+  void reset(const ModelConfig& c, int64_t positions);
+  float* k_layer(int64_t l) { return k.data() + l * capacity * kv_dim; }
+  float* v_layer(int64_t l) { return v.data() + l * capacity * kv_dim; }
+};
+
+// Use of a cache by one sequence of a forward call: its ids sit at positions
+// [first_pos, first_pos + len); their keys/values are written into the cache at those rows,
+// and its queries attend to cache rows [0, kv_len) (which must include them).
+struct SeqCache {
+  KVCache* cache = nullptr;
+  int32_t first_pos = 0;
+  int32_t kv_len = 0;
+};
+
 // What one forward call reads: a packed batch. Sequence b is ids[cu_seqlens[b],
 // cu_seqlens[b+1]); positions restart at 0 in every sequence.
 struct ForwardInput {
   std::span<const int32_t> ids;         // [T]
   std::span<const int32_t> cu_seqlens;  // [n_seqs + 1]; empty = one sequence of all ids
   std::span<const int32_t> logit_rows;  // rows of ids whose logits are wanted; empty = all
+  std::span<const SeqCache> caches;     // empty, or one per sequence
 };
 
 // Activations of one forward call, reused across calls (what a step scratches).
@@ -36,6 +57,8 @@ struct ForwardState {
   std::vector<bf16> head_in16;
   std::vector<int32_t> pos;       // [T]
   std::vector<int32_t> cu;        // [n_seqs + 1]
+  std::vector<int32_t> cu_kv;     // [n_seqs + 1] key offsets when a cache is used
+  std::vector<const float*> k_seq, v_seq;  // [n_seqs] cache layer bases
   std::vector<float> rope_table;  // [rope_len, hd]
   int64_t rope_len = 0;
   cpu::AttentionWorkspace attn_ws;

@@ -107,8 +107,10 @@ void attention_impl(float* out, const float* q, const float* k, const float* v,
     const int64_t k0 = cu_kv[b], lk = cu_kv[b + 1] - k0;
     if (lq == 0) continue;
     ILLADA_CHECK(lk > 0, "sequence ", b, " has queries but no keys");
-    gather_heads(sized(kbuf, kv * lk * hd), k, k0, lk, kv, hd);
-    gather_heads(sized(vbuf, kv * lk * hd), v, k0, lk, kv, hd);
+    const float* kb = s.k_seq ? s.k_seq[b] : k + k0 * kv * hd;
+    const float* vb = s.v_seq ? s.v_seq[b] : v + k0 * kv * hd;
+    gather_heads(sized(kbuf, kv * lk * hd), kb, 0, lk, kv, hd);
+    gather_heads(sized(vbuf, kv * lk * hd), vb, 0, lk, kv, hd);
     const int64_t block = std::clamp<int64_t>(kMaxScoreFloats / (s.n_heads * lk), 1, lq);
     for (int64_t r0 = 0; r0 < lq; r0 += block) {
       const int64_t rows = std::min(block, lq - r0);

@@ -20,6 +20,10 @@ struct AttentionShape {
   // Keys/values may come from a longer packed buffer than the queries (a KV cache); null
   // means the same offsets as the queries.
   const int32_t* cu_seqlens_kv = nullptr;
+  // Optional per-sequence key/value bases (row-major [Lk_b, n_kv_heads*hd], e.g. a KV cache
+  // layer): sequence b then reads k_seq[b], v_seq[b] instead of rows of k, v.
+  const float* const* k_seq = nullptr;
+  const float* const* v_seq = nullptr;
   bool bf16 = false;  // round both products' inputs to bf16 (fp32 accumulation, fp32 softmax)
 };
 
