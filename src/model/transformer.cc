@@ -125,7 +125,7 @@ void Model::forward(const ForwardInput& in, ForwardState& st, std::span<float> l
   for (auto* v : {&st.gate, &st.up}) ensure(*v, t * mlp);
 
   // Embedding.
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (t * d >= (1 << 15))
   for (int64_t i = 0; i < t; ++i) {
     float* dst = st.x.data() + i * d;
     if (w.dtype == ComputeType::kF32) {

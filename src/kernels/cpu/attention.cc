@@ -77,7 +77,7 @@ inline void store(bf16* dst, float v) { *dst = to_bf16(v); }
 template <class T>
 void gather_heads(T* dst, const float* src, int64_t row0, int64_t rows, int64_t heads,
                   int64_t hd) {
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (heads * rows * hd >= (1 << 15))
   for (int64_t h = 0; h < heads; ++h) {
     for (int64_t r = 0; r < rows; ++r) {
       const float* s = src + (row0 + r) * heads * hd + h * hd;
@@ -133,7 +133,7 @@ void attention_impl(float* out, const float* q, const float* k, const float* v,
       float* o = sized(ws.out, kv * m * hd);
       run_batched({kv, m, hd, lk, false, kBf, 1.0f}, o, probs, vbuf.data());
       // Scatter [n_heads, rows, hd] back to rows of out [T, n_heads*hd].
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (s.n_heads * rows * hd >= (1 << 15))
       for (int64_t h = 0; h < s.n_heads; ++h) {
         for (int64_t r = 0; r < rows; ++r) {
           std::copy_n(o + (h * rows + r) * hd, hd, out + (q0 + r0 + r) * ldq + h * hd);

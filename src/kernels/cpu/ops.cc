@@ -5,8 +5,12 @@
 
 namespace illada::cpu {
 
+// Below this many elements a parallel region costs more than it saves (and under CPU
+// contention far more); such calls run on the calling thread.
+constexpr int64_t kParallelMin = 1 << 15;
+
 void rmsnorm(float* out, const float* x, const float* w, int64_t rows, int64_t d, float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * d >= kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * d;
     float* o = out + r * d;
@@ -35,7 +39,7 @@ void rope_table(float* cos_sin, int64_t max_pos, int64_t hd, float theta) {
 void rope(float* x, int64_t ld, const int32_t* pos, int64_t rows, int64_t n_heads, int64_t hd,
           const float* cos_sin) {
   const int64_t half = hd / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * n_heads * hd >= kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {
     const float* cs = cos_sin + static_cast<int64_t>(pos[r]) * hd;
     for (int64_t h = 0; h < n_heads; ++h) {
@@ -51,7 +55,7 @@ void rope(float* x, int64_t ld, const int32_t* pos, int64_t rows, int64_t n_head
 }
 
 void swiglu(float* out, const float* gate, const float* up, int64_t n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
     out[i] = g / (1.0f + std::exp(-g)) * up[i];
@@ -59,7 +63,7 @@ void swiglu(float* out, const float* gate, const float* up, int64_t n) {
 }
 
 void softmax_rows(float* x, int64_t ld, int64_t rows, int64_t n, float scale) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * n >= kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {
     float* v = x + r * ld;
     float mx = -INFINITY;
@@ -78,7 +82,7 @@ void softmax_rows(float* x, int64_t ld, int64_t rows, int64_t n, float scale) {
 }
 
 void add(float* x, const float* y, int64_t n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) x[i] += y[i];
 }
 

@@ -1,0 +1,132 @@
+// Properties of the generation loop on the tiny fixture models (exact agreement with the
+// official code is tested against tools/reference fixtures in generate_reference_test.cc).
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <algorithm>
+
+#include "sample/generate.h"
+#include "util/check.h"
+
+namespace illada {
+namespace {
+
+std::string fixture(const std::string& name) {
+  return std::string(ILLADA_SOURCE_DIR) + "/tests/fixtures/" + name;
+}
+
+const Model& tiny(ComputeType dt = ComputeType::kF32) {
+  static const Model f32 = Model::load(fixture("tiny_gqa"), ComputeType::kF32);
+  static const Model b16 = Model::load(fixture("tiny_gqa"), ComputeType::kBF16);
+  return dt == ComputeType::kF32 ? f32 : b16;
+}
+
+TEST(Generate, FixedCanvasIsFullyDenoised) {
+  const auto res = generate(tiny(), {{10, 11, 12}}, {.gen_length = 16, .block_length = 8, .steps = 8});
+  ASSERT_EQ(res.size(), 1u);
+  EXPECT_EQ(res[0].ids.size(), 16u);
+  EXPECT_EQ(std::count(res[0].ids.begin(), res[0].ids.end(), tiny().config().mask_token_id), 0);
+  EXPECT_EQ(res[0].nfe, 8);
+  EXPECT_EQ(std::vector<int32_t>(res[0].canvas.begin(), res[0].canvas.begin() + 3),
+            (std::vector<int32_t>{10, 11, 12}));
+}
+
+TEST(Generate, CommitsFollowTheScheduleAndNeverRemask) {
+  std::vector<std::vector<int32_t>> canvases;
+  GenerateOptions o{.gen_length = 8, .block_length = 8, .steps = 3};
+  o.on_step = [&](const StepInfo& s) { canvases.emplace_back(s.canvas.begin(), s.canvas.end()); };
+  generate(tiny(), {{20, 21}}, o);
+  ASSERT_EQ(canvases.size(), 3u);
+  const int32_t m = tiny().config().mask_token_id;
+  const int64_t expect_masks[] = {5, 2, 0};  // 8 masks in 3 steps: 3, 3, 2 commits
+  for (size_t s = 0; s < 3; ++s) {
+    EXPECT_EQ(std::count(canvases[s].begin(), canvases[s].end(), m), expect_masks[s]);
+    if (s > 0) {
+      for (size_t p = 0; p < canvases[s].size(); ++p) {
+        if (canvases[s - 1][p] != m) {
+          EXPECT_EQ(canvases[s][p], canvases[s - 1][p]);
+        }
+      }
+    }
+  }
+}
+
+TEST(Generate, BatchEqualsSingleRequestsAtTemperatureZero) {
+  const std::vector<std::vector<int32_t>> prompts{{1, 2, 3}, {7, 8, 9, 10, 11}};
+  for (CacheMode cache : {CacheMode::kNone, CacheMode::kPrefix, CacheMode::kDual}) {
+    GenerateOptions o{.gen_length = 16, .block_length = 4, .steps = 8, .cache = cache};
+    const auto batch = generate(tiny(), prompts, o);
+    for (size_t r = 0; r < prompts.size(); ++r) {
+      const auto single = generate(tiny(), {prompts[r]}, o);
+      EXPECT_EQ(batch[r].ids, single[0].ids) << cache_mode_name(cache) << " request " << r;
+      EXPECT_EQ(batch[r].nfe, single[0].nfe);
+    }
+  }
+}
+
+TEST(Generate, SameSeedSameOutputWhateverTheThreadCount) {
+  GenerateOptions o{.gen_length = 16, .block_length = 8, .steps = 8, .temperature = 0.8,
+                    .seed = 42};
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const auto one = generate(tiny(ComputeType::kBF16), {{3, 4, 5}}, o);
+  omp_set_num_threads(2);
+  const auto two = generate(tiny(ComputeType::kBF16), {{3, 4, 5}}, o);
+  omp_set_num_threads(saved);
+  EXPECT_EQ(one[0].ids, two[0].ids);
+  o.seed = 43;
+  const auto other = generate(tiny(ComputeType::kBF16), {{3, 4, 5}}, o);
+  EXPECT_NE(one[0].ids, other[0].ids);
+}
+
+TEST(Generate, ThresholdUsesFewerPassesAndCachesRun) {
+  GenerateOptions o{.gen_length = 32, .block_length = 8, .steps = 32};
+  const auto ref = generate(tiny(), {{30, 31}}, o);
+  o.threshold = 0.0;  // everything passes: one pass per block
+  const auto fast = generate(tiny(), {{30, 31}}, o);
+  EXPECT_EQ(fast[0].nfe, 4);
+  EXPECT_LT(fast[0].nfe, ref[0].nfe);
+  for (CacheMode cache : {CacheMode::kPrefix, CacheMode::kDual}) {
+    GenerateOptions c{.gen_length = 32, .block_length = 8, .steps = 32, .cache = cache};
+    const auto res = generate(tiny(), {{30, 31}}, c);
+    EXPECT_EQ(res[0].nfe, 32);
+    EXPECT_EQ(std::count(res[0].ids.begin(), res[0].ids.end(), tiny().config().mask_token_id), 0);
+  }
+}
+
+TEST(Generate, VariableLengthGrowsBlockByBlockUpToTheMaximum) {
+  // With no stop token ever generated (a stop id outside the vocabulary's reach), it runs to
+  // max_length; with the stop set to a token it commits, it ends after that block.
+  GenerateOptions o{.block_length = 4, .steps = 16, .variable_length = true, .max_length = 16,
+                    .stop_tokens = {-7}};
+  const auto full = generate(tiny(), {{5 + 1, 9}}, o);
+  EXPECT_EQ(full[0].ids.size(), 16u);
+  EXPECT_FALSE(full[0].stopped);
+  EXPECT_EQ(full[0].nfe, 16);
+  o.stop_tokens = {full[0].ids[5]};  // a token generated in the second block
+  const auto cut = generate(tiny(), {{5 + 1, 9}}, o);
+  EXPECT_TRUE(cut[0].stopped);
+  EXPECT_LE(cut[0].canvas.size(), 2u + 8u);
+  EXPECT_LT(cut[0].nfe, full[0].nfe);
+  EXPECT_EQ(std::find(cut[0].ids.begin(), cut[0].ids.end(), full[0].ids[5]), cut[0].ids.end());
+}
+
+TEST(Generate, BadOptionsAreClearErrors) {
+  auto err = [](const GenerateOptions& o, std::vector<std::vector<int32_t>> p = {{1}}) {
+    try {
+      generate(tiny(), p, o);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(err({.gen_length = 10, .block_length = 4, .steps = 10}).find("multiple of --block-length"), std::string::npos);
+  EXPECT_NE(err({.gen_length = 8, .block_length = 4, .steps = 3}).find("--steps (3)"), std::string::npos);
+  EXPECT_NE(err({.gen_length = 8, .block_length = 4, .steps = 4}, {{}}).find("empty"), std::string::npos);
+  EXPECT_NE(err({.gen_length = 256, .block_length = 8, .steps = 32}).find("max_sequence_length"), std::string::npos);
+  EXPECT_NE(err({.gen_length = 8, .block_length = 4, .steps = 4, .cfg_scale = 1.0, .cache = CacheMode::kDual}).find("cfg"), std::string::npos);
+  EXPECT_NE(err({.gen_length = 8, .block_length = 4, .steps = 4}, {{1, 500}}).find("token id 500"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace illada
