@@ -10,6 +10,8 @@ namespace illada::cli {
 void register_info(CLI::App& app);
 void register_logits(CLI::App& app);
 void register_init(CLI::App& app);
+void register_generate(CLI::App& app);  // generate, chat
+void register_evaluate(CLI::App& app);  // score, eval
 void register_tokenize(CLI::App& app);  // tokenize, detokenize, tokenizer train
 
 }  // namespace illada::cli

@@ -11,7 +11,10 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "illada 0.1.0");
   illada::cli::register_info(app);
   illada::cli::register_logits(app);
+  illada::cli::register_tokenize(app);
   illada::cli::register_init(app);
+  illada::cli::register_generate(app);
+  illada::cli::register_evaluate(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

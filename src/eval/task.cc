@@ -1,0 +1,166 @@
+// Task file parsing and answer matching for the evaluation harness.
+#include "eval/task.h"
+
+#include <cctype>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "util/check.h"
+
+namespace illada::eval {
+namespace {
+
+using nlohmann::json;
+
+std::string trim(const std::string& s) {
+  size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return s.substr(b, e - b);
+}
+
+std::string get_string(const json& j, const char* key, int64_t line) {
+  auto it = j.find(key);
+  if (it == j.end()) fail("line ", line, ": missing field '", key, "'");
+  if (!it->is_string()) fail("line ", line, ": field '", key, "' must be a string");
+  return it->get<std::string>();
+}
+
+}  // namespace
+
+Example parse_example(const json& j, int64_t line) {
+  if (!j.is_object()) fail("line ", line, ": expected a JSON object");
+  Example e;
+  e.line = line;
+  if (auto it = j.find("id"); it != j.end()) e.id = it->is_string() ? it->get<std::string>() : it->dump();
+  if (e.id.empty()) e.id = std::to_string(line);
+  const std::string type = j.value("type", j.contains("choices") ? "mc" : "gen");
+  if (type == "mc" || type == "multiple_choice") {
+    e.kind = ExampleKind::kMultipleChoice;
+    e.context = get_string(j, "context", line);
+    auto it = j.find("choices");
+    if (it == j.end() || !it->is_array() || it->size() < 2) {
+      fail("line ", line, ": 'choices' must be an array of at least two strings");
+    }
+    for (const auto& c : *it) {
+      if (!c.is_string()) fail("line ", line, ": every choice must be a string");
+      e.choices.push_back(c.get<std::string>());
+    }
+    auto g = j.find("gold");
+    if (g == j.end() || !g->is_number_integer()) fail("line ", line, ": 'gold' must be an integer index");
+    e.gold = g->get<int64_t>();
+    if (e.gold < 0 || e.gold >= static_cast<int64_t>(e.choices.size())) {
+      fail("line ", line, ": 'gold' = ", e.gold, " is not an index into ", e.choices.size(), " choices");
+    }
+  } else if (type == "gen" || type == "generation") {
+    e.kind = ExampleKind::kGeneration;
+    e.prompt = get_string(j, "prompt", line);
+    e.reference = get_string(j, "reference", line);
+    const std::string m = j.value("match", "exact");
+    if (m == "exact") {
+      e.match = AnswerMatch::kExact;
+    } else if (m == "numeric") {
+      e.match = AnswerMatch::kNumeric;
+    } else {
+      fail("line ", line, ": 'match' must be \"exact\" or \"numeric\", got \"", m, "\"");
+    }
+    if (auto s = j.find("stop"); s != j.end()) {
+      if (!s->is_array()) fail("line ", line, ": 'stop' must be an array of strings");
+      for (const auto& x : *s) {
+        if (!x.is_string()) fail("line ", line, ": 'stop' must be an array of strings");
+        e.stop.push_back(x.get<std::string>());
+      }
+    }
+  } else {
+    fail("line ", line, ": unknown 'type' \"", type, "\" (expected \"mc\" or \"gen\")");
+  }
+  return e;
+}
+
+TaskFile load_task(const std::string& path, bool strict) {
+  std::ifstream f(path);
+  if (!f) fail(path, ": cannot open the task file");
+  TaskFile t;
+  std::string line;
+  for (int64_t n = 1; std::getline(f, line); ++n) {
+    if (trim(line).empty()) continue;
+    try {
+      json j;
+      try {
+        j = json::parse(line);
+      } catch (const json::exception& e) {
+        fail("line ", n, ": invalid JSON (", e.what(), ")");
+      }
+      if (j.is_object() && j.contains("header")) {
+        if (!t.examples.empty()) fail("line ", n, ": the header must be the first line");
+        const json& h = j["header"];
+        t.header.name = h.value("name", "");
+        t.header.target_delimiter = h.value("target_delimiter", " ");
+        t.header.fewshot_delimiter = h.value("fewshot_delimiter", "\n\n");
+        for (const auto& s : h.value("few_shot", json::array())) {
+          t.header.few_shot.push_back({s.at("context").get<std::string>(),
+                                       s.at("continuation").get<std::string>()});
+        }
+        continue;
+      }
+      t.examples.push_back(parse_example(j, n));
+    } catch (const std::exception& e) {
+      const std::string msg = str_cat(path, ": ", e.what());
+      if (strict) fail(msg);
+      t.errors.push_back(msg);
+    }
+  }
+  return t;
+}
+
+std::string full_context(const TaskHeader& h, const std::string& context) {
+  std::string out;
+  for (const auto& [c, cont] : h.few_shot) out += c + h.target_delimiter + cont + h.fewshot_delimiter;
+  return out + context;
+}
+
+std::string extract_number(const std::string& text) {
+  std::string last;
+  for (size_t i = 0; i < text.size();) {
+    const bool sign = text[i] == '-' && i + 1 < text.size() && std::isdigit(static_cast<unsigned char>(text[i + 1]));
+    if (!std::isdigit(static_cast<unsigned char>(text[i])) && !sign) {
+      ++i;
+      continue;
+    }
+    std::string num;
+    if (sign) num += text[i++];
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) ||
+                               ((text[i] == ',' || text[i] == '.') && i + 1 < text.size() &&
+                                std::isdigit(static_cast<unsigned char>(text[i + 1]))))) {
+      if (text[i] != ',') num += text[i];
+      ++i;
+    }
+    last = num;
+  }
+  if (last.find('.') != std::string::npos) {  // 42.50 -> 42.5, 42.0 -> 42
+    while (last.back() == '0') last.pop_back();
+    if (last.back() == '.') last.pop_back();
+  }
+  return last;
+}
+
+std::string apply_stops(const std::string& text, const std::vector<std::string>& stops) {
+  size_t cut = text.size();
+  for (const auto& s : stops) {
+    if (s.empty()) continue;
+    const size_t p = text.find(s);
+    if (p != std::string::npos) cut = std::min(cut, p);
+  }
+  return text.substr(0, cut);
+}
+
+bool answer_matches(const Example& e, const std::string& generated) {
+  const std::string out = apply_stops(generated, e.stop);
+  if (e.match == AnswerMatch::kNumeric) {
+    const std::string want = extract_number(e.reference);
+    return !want.empty() && extract_number(out) == want;
+  }
+  return trim(out) == trim(e.reference);
+}
+
+}  // namespace illada::eval
