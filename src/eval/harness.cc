@@ -99,7 +99,8 @@ EvalSummary evaluate(const Model& model, const tokenizer::Tokenizer& tok, const 
       r.predicted = std::max_element(r.scores.begin(), r.scores.end()) - r.scores.begin();
       r.correct = r.predicted == e.gold;
     } else {
-      const std::vector<int32_t> prompt = o.chat ? chat_prompt(e.prompt) : tok.encode(e.prompt, true);
+      const std::string text = full_context(task.header, e.prompt);
+      const std::vector<int32_t> prompt = o.chat ? chat_prompt(text) : tok.encode(text, true);
       const auto res = generate(model, {prompt}, o.generation);
       auto end = std::find_first_of(res[0].ids.begin(), res[0].ids.end(), stops.begin(), stops.end());
       r.generated = tok.decode(std::span<const int32_t>(res[0].ids.data(), end - res[0].ids.begin()), true);

@@ -61,6 +61,17 @@ Pick pick_token(const float* logits, int64_t vocab, const PickOptions& opts, uin
     }
   }
   Pick p{static_cast<int32_t>(best), 0.0};
+  const bool excluding = opts.no_confidence_token_a >= 0 || opts.no_confidence_token_b >= 0;
+  if (excluding) {
+    mx = kNegInf;
+    for (int64_t v = 0; v < vocab; ++v) {
+      if (v != opts.no_confidence_token_a && v != opts.no_confidence_token_b) mx = std::max(mx, logit(v));
+    }
+  }
+  // The logits the confidence is computed from.
+  auto clogit = [&](int64_t v) -> double {
+    return v == opts.no_confidence_token_a || v == opts.no_confidence_token_b ? kNegInf : logit(v);
+  };
   switch (opts.remasking) {
     case Remasking::kRandom:
       // A stream apart from the Gumbel draws of the same key.
@@ -68,15 +79,15 @@ Pick pick_token(const float* logits, int64_t vocab, const PickOptions& opts, uin
       break;
     case Remasking::kLowConfidence: {
       double sum = 0.0;
-      for (int64_t v = 0; v < vocab; ++v) sum += std::exp(logit(v) - mx);
-      p.confidence = std::exp(logit(best) - mx) / sum;
+      for (int64_t v = 0; v < vocab; ++v) sum += std::exp(clogit(v) - mx);
+      p.confidence = std::exp(clogit(best) - mx) / sum;
       break;
     }
     case Remasking::kMargin:
     case Remasking::kEntropy: {
       double sum = 0.0, top1 = kNegInf, top2 = kNegInf;
       for (int64_t v = 0; v < vocab; ++v) {
-        const double l = logit(v);
+        const double l = clogit(v);
         sum += std::exp(l - mx);
         if (l > top1) {
           top2 = top1;
@@ -91,16 +102,13 @@ Pick pick_token(const float* logits, int64_t vocab, const PickOptions& opts, uin
         double neg_entropy = 0.0;  // sum p log p: higher means more certain
         const double log_sum = std::log(sum);
         for (int64_t v = 0; v < vocab; ++v) {
-          const double lp = logit(v) - mx - log_sum;
+          const double lp = clogit(v) - mx - log_sum;
           if (std::isfinite(lp)) neg_entropy += std::exp(lp) * lp;
         }
         p.confidence = neg_entropy;
       }
       break;
     }
-  }
-  if (p.token == opts.no_confidence_token_a || p.token == opts.no_confidence_token_b) {
-    p.confidence = kNegInf;
   }
   return p;
 }

@@ -21,7 +21,9 @@ struct PickOptions {
   // allowing it is asked for.
   int32_t suppress_token = -1;
   int32_t suppress_token_b = -1;
-  // confidence_eos_eot_inf: a pick of one of these gets confidence -inf.
+  // confidence_eos_eot_inf, as the official code does it: after x0 is chosen these tokens'
+  // logits are set to -inf for the confidence only, so the softmax is renormalised without
+  // them and a pick of one of them gets confidence 0 (committed last).
   int32_t no_confidence_token_a = -1, no_confidence_token_b = -1;
 };
 

@@ -99,7 +99,9 @@ std::vector<GenerateResult> generate(const Model& model,
       .remasking = o.remasking,
       .suppress_token = o.logits_eos_inf ? c.eos_token_id : -1,
       .suppress_token_b = o.allow_mask_prediction ? -1 : mask,
-      .no_confidence_token_a = o.confidence_eos_eot_inf ? c.eos_token_id : -1,
+      // Official quirk: at temperature > 0 only EOT leaves the confidence softmax.
+      .no_confidence_token_a =
+          o.confidence_eos_eot_inf && o.temperature == 0 ? c.eos_token_id : -1,
       .no_confidence_token_b = o.confidence_eos_eot_inf ? o.eot_token_id : -1};
 
   std::vector<Request> reqs(prompts.size());

@@ -57,7 +57,10 @@ TEST(Pick, SuppressedAndNoConfidenceTokens) {
   PickOptions o2{.no_confidence_token_a = 1};
   const Pick p = pick_token(l.data(), 3, o2, 0, 0);
   EXPECT_EQ(p.token, 1);
-  EXPECT_EQ(p.confidence, -std::numeric_limits<double>::infinity());
+  EXPECT_EQ(p.confidence, 0.0);  // excluded from the confidence softmax
+  PickOptions o3{.no_confidence_token_a = 2};
+  EXPECT_NEAR(pick_token(l.data(), 3, o3, 0, 0).confidence,
+              std::exp(3.0) / (std::exp(1.0) + std::exp(3.0)), 1e-12);
 }
 
 TEST(Pick, GumbelIsDeterministicPerKeyAndFollowsTheDistribution) {

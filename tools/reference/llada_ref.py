@@ -192,3 +192,106 @@ def forward(W, cfg, ids, cu_seqlens, precision="fp64", return_hidden=False):
     xf = rmsnorm(x, W["model.transformer.ln_f.weight"].to(dt), D["eps"])
     logits = matmul_t(xf, head_weight(W, cfg).to(dt), precision)
     return (logits, hidden) if return_hidden else logits
+
+
+# ----------------------------------------------------------------------------- KV cache
+# Added for the Fast-dLLM sampler ports (tools/reference/llada_generate.py). Nothing above
+# depends on it. One sequence at a time (no packing): a subset of a canvas is computed while
+# the keys/values of the other positions come from a cache built by an earlier forward.
+
+
+def attention_kv(q, k, v, precision):
+    """Non-causal grouped-query attention of Tq queries over Tk keys of ONE sequence.
+
+    q [Tq, n_heads, hd], k/v [Tk, n_kv, hd] -> [Tq, n_heads, hd]. Same operations as
+    `attention` (kv head h // group, scores * 1/sqrt(hd), softmax over keys) without the
+    packed-sequence mask, so with Tq == Tk it equals `attention` for a single sequence."""
+    Tq, n_heads, hd = q.shape
+    n_kv = k.shape[1]
+    group = n_heads // n_kv
+    kv_of_head = torch.arange(n_heads) // group
+    kh = k[:, kv_of_head, :].transpose(0, 1)  # [n_heads, Tk, hd]
+    vh = v[:, kv_of_head, :].transpose(0, 1)
+    qh = q.transpose(0, 1)  # [n_heads, Tq, hd]
+    scores = matmul_t(qh, kh, precision) * (1.0 / math.sqrt(hd))  # [n_heads, Tq, Tk]
+    p = torch.softmax(scores, dim=-1)
+    out = matmul_t(p, vh.transpose(-1, -2), precision)
+    return out.transpose(0, 1).contiguous()
+
+
+def forward_kv(W, cfg, ids, start=0, cache=None, cache_mode=None, precision="fp64"):
+    """Forward of part of one canvas with a Fast-dLLM style KV cache.
+
+    ids [n] are the tokens at canvas positions start .. start+n-1; they are the queries, and
+    their RoPE uses those true positions. Keys/values per layer:
+      cache_mode None      no cache: start must be 0, keys = the n computed positions
+                           (== `forward` of that one sequence);
+      cache_mode "prefix"  cache[i] = (k, v) of positions 0 .. start-1; keys = cache ++ fresh
+                           (Fast-dLLM prefix cache: `model(x[:, start:], past_key_values=...)`,
+                           i.e. the block AND everything after it are recomputed);
+      cache_mode "replace" cache[i] = (k, v) of the whole canvas; keys = that cache with rows
+                           start .. start+n-1 replaced by the fresh k/v (Fast-dLLM dual cache,
+                           `replace_position`); the input cache is not modified.
+    Cached k is stored after RoPE at its own position. (Fast-dLLM stores k before RoPE and
+    rotates all keys 0..Tk-1 on every call: the same elementwise operation on the same values.)
+
+    Returns (logits [n, vocab], kv) where kv[i] = (k [Tk, n_kv, hd], v [Tk, n_kv, hd]) are the
+    keys/values layer i attended to: positions 0 .. start+n-1 (None / "prefix") or the whole
+    canvas ("replace"). The cache holds the compute dtype (fp64, or fp32 for fp32/bf16 modes;
+    bf16 mode rounds k/v to bf16 where they enter a matmul, as `attention` does).
+    """
+    D = dims(cfg)
+    dt = compute_dtype(precision)
+    ids = torch.as_tensor(ids, dtype=torch.int64)
+    n = ids.shape[0]
+    if cache_mode is None:
+        if start != 0 or cache is not None:
+            raise ValueError("without a cache the computed positions must start at 0")
+    elif cache_mode not in ("prefix", "replace"):
+        raise ValueError(f"cache_mode must be None, 'prefix' or 'replace', got {cache_mode!r}")
+    elif cache is None or len(cache) != D["n_layers"]:
+        raise ValueError("cache must hold one (k, v) pair per layer")
+    if ids.min() < 0 or ids.max() >= D["vocab"]:
+        raise ValueError("token id out of range")
+
+    pos = torch.arange(start, start + n, dtype=torch.int64)
+    cos, sin = rope_cos_sin(pos, D["hd"], D["theta"], dt)
+
+    wte = W["model.transformer.wte.weight"]
+    if precision == "bf16":
+        wte = wte.bfloat16()
+    x = wte.to(dt)[ids]
+    new_kv = []
+    for i in range(D["n_layers"]):
+        p = f"model.transformer.blocks.{i}."
+        w = lambda name: W[p + name].to(dt)  # noqa: E731
+        n1 = rmsnorm(x, w("attn_norm.weight"), D["eps"])
+        q = matmul_t(n1, w("q_proj.weight"), precision).view(n, D["n_heads"], D["hd"])
+        k = matmul_t(n1, w("k_proj.weight"), precision).view(n, D["n_kv"], D["hd"])
+        v = matmul_t(n1, w("v_proj.weight"), precision).view(n, D["n_kv"], D["hd"])
+        q = apply_rope(q, cos, sin)
+        k = apply_rope(k, cos, sin)
+        if cache_mode == "prefix":
+            ck, cv = cache[i]
+            if ck.shape[0] != start:
+                raise ValueError(f"prefix cache holds {ck.shape[0]} positions, expected {start}")
+            k = torch.cat([ck.to(dt), k], dim=0)
+            v = torch.cat([cv.to(dt), v], dim=0)
+        elif cache_mode == "replace":
+            ck, cv = cache[i]
+            if ck.shape[0] < start + n:
+                raise ValueError("replace cache shorter than the computed range")
+            kk, vv = ck.to(dt).clone(), cv.to(dt).clone()
+            kk[start : start + n] = k
+            vv[start : start + n] = v
+            k, v = kk, vv
+        new_kv.append((k, v))
+        a = attention_kv(q, k, v, precision).reshape(n, D["n_heads"] * D["hd"])
+        x = x + matmul_t(a, w("attn_out.weight"), precision)
+        n2 = rmsnorm(x, w("ff_norm.weight"), D["eps"])
+        g = matmul_t(n2, w("ff_proj.weight"), precision)
+        u = matmul_t(n2, w("up_proj.weight"), precision)
+        x = x + matmul_t(torch.nn.functional.silu(g) * u, w("ff_out.weight"), precision)
+    xf = rmsnorm(x, W["model.transformer.ln_f.weight"].to(dt), D["eps"])
+    logits = matmul_t(xf, head_weight(W, cfg).to(dt), precision)
+    return logits, new_kv
