@@ -158,6 +158,12 @@ TEST(Attention, PackedGqaMatchesReference) {
   }
 }
 
+TEST(Attention, RunsOfEqualSequencesAreBatched) {
+  for (bool bf : {false, true}) {
+    check_attention({.heads = 4, .kv_heads = 2, .hd = 16, .lens = {5, 5, 5, 7, 7, 3}}, bf);
+  }
+}
+
 TEST(Attention, LongSequenceUsesQueryBlocks) {
   // 2 heads x 1500^2 scores exceed one 4M-float block: the blocked path is exercised.
   check_attention({.heads = 2, .kv_heads = 1, .hd = 16, .lens = {1500, 3}}, false);

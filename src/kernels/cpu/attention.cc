@@ -102,44 +102,69 @@ void attention_impl(float* out, const float* q, const float* k, const float* v,
   const int64_t ldq = s.n_heads * hd;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   constexpr bool kBf = std::is_same_v<T, bf16>;
-  for (int64_t b = 0; b < s.n_seqs; ++b) {
+  for (int64_t b = 0; b < s.n_seqs;) {
     const int64_t q0 = s.cu_seqlens[b], lq = s.cu_seqlens[b + 1] - q0;
     const int64_t k0 = cu_kv[b], lk = cu_kv[b + 1] - k0;
-    if (lq == 0) continue;
+    if (lq == 0) {
+      ++b;
+      continue;
+    }
     ILLADA_CHECK(lk > 0, "sequence ", b, " has queries but no keys");
-    const float* kb = s.k_seq ? s.k_seq[b] : k + k0 * kv * hd;
-    const float* vb = s.v_seq ? s.v_seq[b] : v + k0 * kv * hd;
-    gather_heads(sized(kbuf, kv * lk * hd), kb, 0, lk, kv, hd);
-    gather_heads(sized(vbuf, kv * lk * hd), vb, 0, lk, kv, hd);
     const int64_t block = std::clamp<int64_t>(kMaxScoreFloats / (s.n_heads * lk), 1, lq);
+    // A run of consecutive sequences with the same lengths (a batch of equal prompts, CFG
+    // twins, Monte-Carlo samples) goes through the same two matmuls, batched over
+    // (sequence, kv head), as long as their scores fit in one block.
+    int64_t run = 1;
+    if (block == lq) {
+      while (b + run < s.n_seqs && s.cu_seqlens[b + run + 1] - s.cu_seqlens[b + run] == lq &&
+             cu_kv[b + run + 1] - cu_kv[b + run] == lk &&
+             (run + 1) * s.n_heads * lq * lk <= kMaxScoreFloats) {
+        ++run;
+      }
+    }
+    T* kh = sized(kbuf, run * kv * lk * hd);
+    T* vh = sized(vbuf, run * kv * lk * hd);
+    for (int64_t i = 0; i < run; ++i) {
+      const float* kb = s.k_seq ? s.k_seq[b + i] : k + cu_kv[b + i] * kv * hd;
+      const float* vb = s.v_seq ? s.v_seq[b + i] : v + cu_kv[b + i] * kv * hd;
+      gather_heads(kh + i * kv * lk * hd, kb, 0, lk, kv, hd);
+      gather_heads(vh + i * kv * lk * hd, vb, 0, lk, kv, hd);
+    }
     for (int64_t r0 = 0; r0 < lq; r0 += block) {
       const int64_t rows = std::min(block, lq - r0);
       const int64_t m = group * rows;  // rows of one kv group: (query head j, row r)
+      const int64_t nb = run * kv;     // matmul batch: (sequence, kv head)
       // Head-major queries: head h = g*group + j lands at rows [(g*group + j)*rows, ...).
-      T* qh = sized(qbuf, s.n_heads * rows * hd);
-      gather_heads(qh, q, q0 + r0, rows, s.n_heads, hd);
-      float* sc = sized(ws.scores, kv * m * lk);
-      run_batched({kv, m, lk, hd, true, kBf, 1.0f}, sc, qh, kbuf.data());
+      T* qh = sized(qbuf, run * s.n_heads * rows * hd);
+      for (int64_t i = 0; i < run; ++i) {
+        gather_heads(qh + i * s.n_heads * rows * hd, q, s.cu_seqlens[b + i] + r0, rows, s.n_heads, hd);
+      }
+      float* sc = sized(ws.scores, nb * m * lk);
+      run_batched({nb, m, lk, hd, true, kBf, 1.0f}, sc, qh, kh);
       {
         ProfileScope prof("attn_softmax");
-        softmax_rows(sc, lk, kv * m, lk, scale);
+        softmax_rows(sc, lk, nb * m, lk, scale);
       }
       const void* probs = sc;
       if constexpr (kBf) {
-        bf16* p = sized(pbuf, kv * m * lk);
-        to_bf16(p, sc, kv * m * lk);
+        bf16* p = sized(pbuf, nb * m * lk);
+        to_bf16(p, sc, nb * m * lk);
         probs = p;
       }
-      float* o = sized(ws.out, kv * m * hd);
-      run_batched({kv, m, hd, lk, false, kBf, 1.0f}, o, probs, vbuf.data());
-      // Scatter [n_heads, rows, hd] back to rows of out [T, n_heads*hd].
-#pragma omp parallel for collapse(2) schedule(static) if (s.n_heads * rows * hd >= (1 << 15))
-      for (int64_t h = 0; h < s.n_heads; ++h) {
+      float* o = sized(ws.out, nb * m * hd);
+      run_batched({nb, m, hd, lk, false, kBf, 1.0f}, o, probs, vh);
+      // Scatter [run, n_heads, rows, hd] back to rows of out [T, n_heads*hd].
+      const int64_t heads_total = run * s.n_heads;
+#pragma omp parallel for collapse(2) schedule(static) if (heads_total * rows * hd >= (1 << 15))
+      for (int64_t sh = 0; sh < heads_total; ++sh) {
         for (int64_t r = 0; r < rows; ++r) {
-          std::copy_n(o + (h * rows + r) * hd, hd, out + (q0 + r0 + r) * ldq + h * hd);
+          const int64_t i = sh / s.n_heads, h = sh % s.n_heads;
+          std::copy_n(o + (sh * rows + r) * hd, hd,
+                      out + (s.cu_seqlens[b + i] + r0 + r) * ldq + h * hd);
         }
       }
     }
+    b += run;
   }
 }
 
