@@ -1,0 +1,72 @@
+// Backward passes of the Transformer's ops on the CPU, for training: free functions on raw
+// buffers, output first, dimensions explicit. Each has a scalar twin in
+// kernels/reference/reference_backward.h. Parameter gradients (dw) are always accumulated
+// (+=), so micro-batches of one optimizer step add up in the same buffer; per-row reductions
+// are ordered so the result does not depend on the thread count.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "util/bf16.h"
+
+namespace illada::cpu {
+
+// y = x * rsqrt(mean(x^2) + eps) * w. dx (+)= dL/dx (accumulate_dx: add to dx, e.g. the
+// residual stream's gradient), dw += dL/dw. x, dy, dx: [rows, d]; w, dw: [d]. dx may not
+// alias dy or x.
+void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, const float* w,
+                      int64_t rows, int64_t d, float eps, bool accumulate_dx);
+
+// The gradient of rope(): rotation of each (i, i + hd/2) pair by -angle, in place on
+// dx [rows, n_heads*hd] (row stride ld); same table as rope().
+void rope_backward(float* dx, int64_t ld, const int32_t* pos, int64_t rows, int64_t n_heads,
+                   int64_t hd, const float* cos_sin);
+
+// out = silu(gate) * up. dgate, dup: [n]; either may alias dout.
+void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate,
+                     const float* up, int64_t n);
+
+// Row-wise cross-entropy and its gradient in one pass. For each row r: loss_r =
+// logsumexp(logits[r]) - logits[r, targets[r]]; dlogits[r] = row_scale[r] * (softmax(logits[r])
+// - onehot(targets[r])). dlogits may alias logits (in place). row_loss [rows] (optional) gets
+// loss_r. Returns sum_r row_scale[r] * loss_r, summed in row order in double.
+double cross_entropy_backward(float* dlogits, float* row_loss, const float* logits,
+                              const int32_t* targets, const float* row_scale, int64_t rows,
+                              int64_t n);
+
+// dwte[ids[r], :] += dx[r, :]. dwte [vocab, d], dx [rows, d]. Rows repeated in ids add up in
+// row order (columns are split across threads, never rows: no races, fixed order).
+void embedding_backward(float* dwte, const float* dx, const int32_t* ids, int64_t rows, int64_t d);
+
+// out [n, m] = in [m, n]^T (row strides ld_in, ld_out), converting to bf16 or copying fp32:
+// the transposed operand of a weight-gradient product dW = dY^T X.
+void transpose(float* out, int64_t ld_out, const float* in, int64_t ld_in, int64_t m, int64_t n);
+void transpose(bf16* out, int64_t ld_out, const float* in, int64_t ld_in, int64_t m, int64_t n);
+
+struct AttentionBackwardShape {
+  int64_t n_heads = 0;
+  int64_t n_kv_heads = 0;
+  int64_t head_dim = 0;
+  int64_t n_seqs = 0;                   // packed sequences
+  const int32_t* cu_seqlens = nullptr;  // [n_seqs + 1], offsets of queries and keys alike
+  bool bf16 = false;  // round every product's inputs to bf16 (fp32 accumulation and softmax)
+  int64_t block_rows = 0;  // query rows per block; 0 = automatic (tests force small blocks)
+};
+
+struct AttentionBackwardWorkspace {
+  std::vector<float> probs, dprobs, dq, dkt, dvt;  // fp32 scratch
+  std::vector<float> qf, qtf, kf, vf, dof, dotf, pf, dsf;  // fp32 matmul operands
+  std::vector<bf16> qb, qtb, kb, vb, dob, dotb, pb, dsb;   // bf16 matmul operands
+};
+
+// Gradient of cpu::attention (non-causal GQA over packed sequences, scale 1/sqrt(hd)):
+// recomputes the probabilities from q and k blockwise, then
+//   dP = dO V^T, dS = P * (dP - rowsum(dO * O)) * scale, dQ = dS K, dK = dS^T Q, dV = P^T dO.
+// q, out, dout, dq: [T, n_heads*hd]; k, v, dk, dv: [T, n_kv_heads*hd]; dense rows. dq, dk, dv
+// are written (not accumulated). out must be the forward's output for these q, k, v.
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q,
+                        const float* k, const float* v, const float* out,
+                        const AttentionBackwardShape& s, AttentionBackwardWorkspace& ws);
+
+}  // namespace illada::cpu

@@ -1,0 +1,57 @@
+// The training step (see trainer.h).
+#include "train/trainer.h"
+
+#include <cmath>
+
+#include "util/check.h"
+
+namespace illada::train {
+
+namespace {
+// Micro-batch m of step s: its own random streams for t and the mask.
+uint64_t batch_key(int64_t step, size_t micro) {
+  return (static_cast<uint64_t>(step) << 16) ^ static_cast<uint64_t>(micro);
+}
+}  // namespace
+
+Trainer::Trainer(const ModelConfig& c, const ModelWeights& init, const TrainerOptions& opts)
+    : opts_(opts), model_(c, opts.compute), opt_(model_.layout(), opts.adamw) {
+  if (opts_.masking.mask_token_id < 0) opts_.masking.mask_token_id = c.mask_token_id;
+  model_.load(init);
+}
+
+StepStats Trainer::train_step(std::span<const PackedBatch> micro_batches, double lr) {
+  if (micro_batches.empty()) fail("train_step: no micro-batches");
+  StepStats st{.step = step_, .lr = lr};
+  for (const auto& mb : micro_batches) st.tokens += static_cast<int64_t>(mb.ids.size());
+  model_.zero_grad();
+  double loss = 0.0;
+  for (size_t i = 0; i < micro_batches.size(); ++i) {
+    const PackedBatch& mb = micro_batches[i];
+    const MaskedBatch masked =
+        mask_batch(mb.ids, mb.cu_seqlens, opts_.masking, opts_.seed, batch_key(step_, i),
+                   static_cast<double>(st.tokens), mb.prompt);
+    st.targets += static_cast<int64_t>(masked.target_rows.size());
+    loss += model_.forward_backward(masked.batch(), act_);
+  }
+  if (gradient_hook) gradient_hook(model_.grads());
+  st.loss = loss;
+  if (!std::isfinite(loss)) fail("train_step: loss is ", loss, " at step ", step_);
+  const auto info = opt_.step(model_.params(), model_.grads(), lr);
+  if (!std::isfinite(info.grad_norm)) {
+    // AdamW skipped the update: the parameters are those before the step.
+    fail("train_step: gradient norm is ", info.grad_norm, " at step ", step_);
+  }
+  st.grad_norm = info.grad_norm;
+  model_.refresh_compute_weights();
+  ++step_;
+  return st;
+}
+
+double Trainer::eval_loss(const PackedBatch& batch, uint64_t key) {
+  const MaskedBatch masked = mask_batch(batch.ids, batch.cu_seqlens, opts_.masking, opts_.seed,
+                                        key ^ 0x8000'0000'0000'0000ull, 0.0, batch.prompt);
+  return model_.loss(masked.batch(), act_);
+}
+
+}  // namespace illada::train
