@@ -188,3 +188,22 @@ TEST(Attention, SequencesDoNotSeeEachOther) {
 
 }  // namespace
 }  // namespace illada
+
+#include "kernels/cpu/fast_math.h"
+
+namespace illada {
+namespace {
+
+TEST(FastMath, ExpIsAccurateOverTheFp32Range) {
+  double worst = 0;
+  for (float x = -87.0f; x < 88.0f; x += 0.01237f) {
+    const double want = std::exp(static_cast<double>(x));
+    worst = std::max(worst, std::fabs(cpu::fast_exp(x) - want) / want);
+  }
+  EXPECT_LT(worst, 3e-7);
+  EXPECT_EQ(cpu::fast_exp(-1000.0f), cpu::fast_exp(-87.3f));  // clamped, finite, tiny
+  EXPECT_LT(cpu::fast_exp(-1000.0f), 1e-37f);
+}
+
+}  // namespace
+}  // namespace illada

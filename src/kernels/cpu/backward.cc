@@ -2,6 +2,7 @@
 // through gemm() per kv head, like the forward's blocked layout (query heads of one kv group
 // stacked row-wise, so a kv head's dK and dV sum over its group inside one product).
 #include "kernels/cpu/backward.h"
+#include "kernels/cpu/fast_math.h"
 
 #include <algorithm>
 #include <cmath>
@@ -252,7 +253,7 @@ void swiglu_backward(float* dgate, float* dup, const float* dout, const float* g
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i], u = up[i], d = dout[i];
-    const float sg = 1.0f / (1.0f + std::exp(-g));
+    const float sg = 1.0f / (1.0f + fast_exp(-g));
     dup[i] = d * g * sg;
     dgate[i] = d * u * sg * (1.0f + g * (1.0f - sg));
   }
@@ -274,11 +275,11 @@ double cross_entropy_backward(float* dlogits, float* row_loss, const float* logi
     const float x_tgt = x[tgt];
     float mx = -INFINITY;
 #pragma omp simd reduction(max : mx)
-    for (int64_t i = 0; i < n; ++i) mx = std::fmax(mx, x[i]);
+    for (int64_t i = 0; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
     float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
     for (int64_t i = 0; i < n; ++i) {
-      const float e = std::exp(x[i] - mx);
+      const float e = fast_exp(x[i] - mx);
       dx[i] = e;
       sum += e;
     }

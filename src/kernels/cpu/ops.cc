@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "kernels/cpu/fast_math.h"
+
 namespace illada::cpu {
 
 // Below this many elements a parallel region costs more than it saves (and under CPU
@@ -58,7 +60,7 @@ void swiglu(float* out, const float* gate, const float* up, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
-    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+    out[i] = g / (1.0f + fast_exp(-g)) * up[i];
   }
 }
 
@@ -68,11 +70,11 @@ void softmax_rows(float* x, int64_t ld, int64_t rows, int64_t n, float scale) {
     float* v = x + r * ld;
     float mx = -INFINITY;
 #pragma omp simd reduction(max : mx)
-    for (int64_t i = 0; i < n; ++i) mx = std::fmax(mx, v[i]);
+    for (int64_t i = 0; i < n; ++i) mx = v[i] > mx ? v[i] : mx;
     float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
     for (int64_t i = 0; i < n; ++i) {
-      v[i] = std::exp((v[i] - mx) * scale);
+      v[i] = fast_exp((v[i] - mx) * scale);
       sum += v[i];
     }
     const float inv = 1.0f / sum;
