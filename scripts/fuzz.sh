@@ -17,6 +17,7 @@ cd "$root"
 # The library sources each target needs (util comes as an archive, so only what is used links).
 case "$name" in
   safetensors_fuzz) lib_srcs=(src/io/safetensors.cc) ;;
+  tokenizer_json_fuzz) lib_srcs=(src/tokenizer/*.cc); extra_libs=(-lpcre2-8) ;;
   *) echo "fuzz.sh: add the library sources of $name to the case in $0" >&2; exit 2 ;;
 esac
 util_srcs=(src/util/*.cc)
@@ -42,7 +43,7 @@ if [ ! -x "$bin" ] || [ -n "$(find src "fuzz/$name.cc" "$0" -newer "$bin" -print
   done
   rm -f "$objs/libutil.a"
   ar rcs "$objs/libutil.a" "${util_objs[@]}"
-  "$cxx" "${flags[@]}" "fuzz/$name.cc" "${lib_srcs[@]}" "$objs/libutil.a" -o "$bin.tmp.$$"
+  "$cxx" "${flags[@]}" "fuzz/$name.cc" "${lib_srcs[@]}" "$objs/libutil.a" ${extra_libs[@]+"${extra_libs[@]}"} -o "$bin.tmp.$$"
   mv -f "$bin.tmp.$$" "$bin"
 fi
 
@@ -75,9 +76,22 @@ case "$name" in
     printf '\xff\xff\xff\xff\xff\xff\xff\xff{}' > "$seeds/huge_length"
     printf '\x05\x00' > "$seeds/truncated"
     ;;
+  tokenizer_json_fuzz)
+    # A small real byte-level BPE tokenizer, a Metaspace one, and broken variants.
+    printf '%s' '{"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2,"\u0120":3},"merges":["a b"]},"pre_tokenizer":{"type":"ByteLevel","add_prefix_space":false,"use_regex":true},"decoder":{"type":"ByteLevel"},"added_tokens":[{"id":4,"content":"<|x|>","special":true}]}' > "$seeds/bytelevel"
+    printf '%s' '{"normalizer":{"type":"Sequence","normalizers":[{"type":"NFKC"},{"type":"Replace","pattern":{"String":" "},"content":"\u2581"}]},"pre_tokenizer":{"type":"Metaspace","replacement":"\u2581","prepend_scheme":"first"},"model":{"type":"BPE","vocab":{"<unk>":0,"\u2581":1,"a":2},"merges":[["\u2581","a"]],"unk_token":"<unk>","byte_fallback":true},"decoder":{"type":"Sequence","decoders":[{"type":"ByteFallback"},{"type":"Fuse"},{"type":"Metaspace","replacement":"\u2581"}]}}' > "$seeds/metaspace"
+    printf '%s' '{"model":{"type":"BPE","vocab":{},"merges":[]},"pre_tokenizer":{"type":"Split","pattern":{"Regex":"(\\p{L}+"},"behavior":"Isolated"}}' > "$seeds/bad_regex"
+    printf '%s' '{"model":{"type":"Unigram"}}' > "$seeds/unsupported"
+    ;;
 esac
 
 dict=$work/$name.dict
+if [ "$name" = tokenizer_json_fuzz ]; then
+  printf '"%s"\n' type BPE ByteLevel Metaspace Split Sequence NFC NFKC Replace Prepend Digits \
+    ByteFallback Fuse Strip vocab merges added_tokens pre_tokenizer normalizer decoder \
+    post_processor TemplateProcessing pattern Regex String behavior invert special content \
+    byte_fallback ignore_merges unk_token add_prefix_space use_regex > "$dict"
+else
 cat > "$dict" <<'EOF'
 "dtype"
 "shape"
@@ -99,6 +113,7 @@ cat > "$dict" <<'EOF'
 "1e999"
 "\\u0000"
 EOF
+fi
 
 echo "fuzz.sh: running $name for ${seconds}s (artifacts in $work/artifacts)"
 # Leak checks stay on: a leak on the error path is a bug too.
