@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Generation speed of illada next to the official LLaDA generate() in PyTorch (bf16, 2
+# threads; tools/reference/bench_generate.py) on the same random-weight checkpoint, in one run.
+# Prompt 64 + answer 256, block 32. Usage: bench/generate_compare.sh [small|1b] [STEPS]
+# Needs build/illada and Debian's python3-torch (ILLADA_WITH_TORCH=1 scripts/install_deps.sh).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bin=$root/build/illada
+size=${1:-small}
+steps=${2:-256}
+dir=${TMPDIR:-/tmp}/illada_bench_$size
+[ -f "$dir/config.json" ] || "$bin" init --config "$root/bench/configs/$size.json" --out "$dir" --dtype bf16 --seed 1 >/dev/null
+vocab=$(python3 -c "import json; print(json.load(open('$dir/config.json'))['vocab_size'] - 8)")
+prompt=$(python3 -c "print(','.join(str((i * 7919 + 13) % $vocab) for i in range(64)))")
+common=(--gen-length 256 --block-length 32 --steps "$steps")
+row() {  # row NAME ILLADA_FLAGS...
+  local name=$1; shift
+  local j
+  j=$(OMP_NUM_THREADS=2 "$bin" generate --model "$dir" --prompt-ids "$prompt" --dtype bf16 "${common[@]}" "$@" --format json)
+  python3 -c "import json,sys; j=json.loads(sys.argv[1]); print(f\"| illada {sys.argv[2]} | {j['nfe']} | {j['seconds']:.2f} | {256/j['seconds'] if not j.get('stopped_at_eos') else len(j['ids'])/j['seconds']:.1f} |\")" "$j" "$name"
+}
+echo "machine: $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg); model $size; steps $steps"
+echo "| sampler | nfe | seconds | tokens/s |"
+echo "|---|---|---|---|"
+tj=$(/usr/bin/python3 "$root/tools/reference/bench_generate.py" --model-dir "$dir" --prompt-len 64 "${common[@]}" --threads 2 --warmup 1 --repeats 1)
+python3 -c "import json,sys; j=json.loads(sys.argv[1]); print(f\"| PyTorch official generate() | {j['nfe']} | {j['seconds']:.2f} | {j['tokens_per_s']:.1f} |\")" "$tj"
+row "reference sampler"
+row "variable length" --variable-length --max-length 256
+row "threshold 0.9" --threshold 0.9
+row "prefix cache" --cache prefix
+row "dual cache" --cache dual
+row "threshold 0.9 + dual cache" --threshold 0.9 --cache dual
