@@ -7,30 +7,13 @@
 #include <memory>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "kernels/gemm.h"
 #include "model/transformer.h"
 #include "util/rng.h"
 
 namespace illada {
 namespace {
-
-ModelConfig bench_config(const std::string& name) {
-  ModelConfig c;
-  if (name == "small") {
-    c.d_model = 512, c.n_layers = 8, c.n_heads = 8, c.n_kv_heads = 8, c.mlp_hidden_size = 1408;
-    c.vocab_size = c.embedding_size = 4096;
-  } else if (name == "1b") {
-    c.d_model = 2048, c.n_layers = 16, c.n_heads = 16, c.n_kv_heads = 4, c.mlp_hidden_size = 5632;
-    c.vocab_size = c.embedding_size = 32000;
-  } else if (name == "300m") {
-    c.d_model = 1024, c.n_layers = 16, c.n_heads = 16, c.n_kv_heads = 4, c.mlp_hidden_size = 2816;
-    c.vocab_size = c.embedding_size = 32000;
-  }
-  c.max_sequence_length = 8192;
-  c.rope_theta = 500000.0;
-  c.mask_token_id = 3, c.eos_token_id = 1;
-  return c;
-}
 
 // Multiply-adds of one forward over one sequence of t tokens, times two.
 double forward_flops(const ModelConfig& c, int64_t t) {

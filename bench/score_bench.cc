@@ -2,6 +2,7 @@
 // config of docs/benchmarks.md: prompt 64 tokens, 4 choices of 8 tokens each.
 #include <benchmark/benchmark.h>
 
+#include "bench/bench_util.h"
 #include "score/score.h"
 #include "util/rng.h"
 
@@ -10,10 +11,7 @@ namespace {
 
 const Model& small_model() {
   static const Model m = [] {
-    ModelConfig c;
-    c.d_model = 512, c.n_layers = 8, c.n_heads = 8, c.n_kv_heads = 8, c.mlp_hidden_size = 1408;
-    c.vocab_size = c.embedding_size = 4096;
-    c.mask_token_id = 3, c.eos_token_id = 1;
+    const ModelConfig c = bench_config("small");
     return Model(c, random_weights(c, ComputeType::kBF16, 11));
   }();
   return m;

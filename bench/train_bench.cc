@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "kernels/gemm.h"
 #include "model/weights.h"
 #include "train/trainer.h"
@@ -15,21 +16,6 @@
 
 namespace illada {
 namespace {
-
-ModelConfig train_bench_config(const std::string& name) {
-  ModelConfig c;
-  if (name == "small") {
-    c.d_model = 512, c.n_layers = 8, c.n_heads = 8, c.n_kv_heads = 8, c.mlp_hidden_size = 1408;
-    c.vocab_size = c.embedding_size = 4096;
-  } else {  // "300m"
-    c.d_model = 1024, c.n_layers = 16, c.n_heads = 16, c.n_kv_heads = 4, c.mlp_hidden_size = 2816;
-    c.vocab_size = c.embedding_size = 32000;
-  }
-  c.max_sequence_length = 8192;
-  c.rope_theta = 500000.0;
-  c.mask_token_id = 3, c.eos_token_id = 1;
-  return c;
-}
 
 // FLOPs of one training step: 3x the forward's matmuls (forward, input and weight gradients)
 // over T tokens, the head over the M scored rows only, attention 3x (plus its recomputed
@@ -74,7 +60,7 @@ double gemm_tflops(const ModelConfig& c, int64_t t, bool bf) {
 
 // state.range(0): tokens per step, packed as documents of state.range(1) tokens.
 void BM_TrainStep(benchmark::State& state, std::string name, ComputeType dt) {
-  const ModelConfig c = train_bench_config(name);
+  const ModelConfig c = bench_config(name);
   const int64_t t = state.range(0), doc = state.range(1);
   train::Trainer tr(c, random_weights(c, ComputeType::kF32, 7), {.compute = dt, .seed = 1});
   std::vector<int32_t> ids(t), cu = {0};
