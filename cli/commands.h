@@ -13,5 +13,6 @@ void register_init(CLI::App& app);
 void register_generate(CLI::App& app);  // generate, chat
 void register_evaluate(CLI::App& app);  // score, eval
 void register_tokenize(CLI::App& app);  // tokenize, detokenize, tokenizer train
+void register_train(CLI::App& app);     // data prepare, train
 
 }  // namespace illada::cli
