@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "util/check.h"
+#include "util/file.h"
 
 namespace illada {
 namespace {
@@ -230,43 +231,6 @@ class Fd {
  private:
   int fd_;
 };
-
-void write_all(int fd, std::span<const std::byte> data, const std::string& path) {
-  constexpr size_t kMaxWrite = 1 << 30;  // write() moves at most ~2 GB per call anyway
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), std::min(data.size(), kMaxWrite));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail("cannot write ", path, ": ", errno_str());
-    }
-    data = data.subspan(static_cast<size_t>(n));
-  }
-}
-
-// Writes the pieces to a temporary file next to `path`, then renames it over `path`, so a
-// reader (or a crash) never sees half a checkpoint.
-void write_atomically(const std::string& path,
-                      const std::vector<std::span<const std::byte>>& pieces) {
-  const std::string tmp = str_cat(path, ".tmp.", ::getpid());
-  try {
-    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (fd.get() < 0) fail("cannot create ", tmp, " to write ", path, ": ", errno_str());
-    for (auto piece : pieces) write_all(fd.get(), piece, path);
-    if (::fsync(fd.get()) != 0) fail("cannot write ", path, ": fsync: ", errno_str());
-    if (::close(fd.release()) != 0) fail("cannot write ", path, ": close: ", errno_str());
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-      fail("cannot write ", path, ": rename from ", tmp, ": ", errno_str());
-    }
-  } catch (...) {
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  // Make the rename itself durable; not all file systems allow fsync on a directory.
-  const std::string parent =
-      fs::path(path).parent_path().empty() ? "." : fs::path(path).parent_path().string();
-  Fd dir(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir.get() >= 0) ::fsync(dir.get());
-}
 
 uint64_t checked_nbytes(const TensorToWrite& t, const std::string& path) {
   for (int64_t d : t.shape) {
@@ -656,7 +620,7 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
 
   std::vector<std::span<const std::byte>> pieces = {{len, 8}, std::as_bytes(std::span(text))};
   for (const TensorToWrite& t : tensors) pieces.push_back(t.data);
-  write_atomically(path, pieces);
+  write_file_atomic(path, pieces);
 }
 
 void write_safetensors_sharded(const std::string& dir, const std::vector<TensorToWrite>& tensors,
@@ -696,7 +660,7 @@ void write_safetensors_sharded(const std::string& dir, const std::vector<TensorT
   nlohmann::ordered_json index = {{"metadata", {{"total_size", total}}},
                                   {"weight_map", weight_map}};
   const std::string text = dump_json(index, index_path, 2) + "\n";
-  write_atomically(index_path, {std::as_bytes(std::span(text))});
+  write_file_atomic(index_path, text);
 }
 
 }  // namespace illada

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "util/check.h"
+#include "util/file.h"
 
 namespace illada {
 namespace {
@@ -61,27 +62,7 @@ void write_token_shard(const std::string& path, std::span<const uint32_t> tokens
   const uint64_t sum = fnv1a(kFnvBasis, buf.data() + kTokenShardHeaderBytes, buf.size() - kTokenShardHeaderBytes);
   put<uint64_t>(buf, 24, sum);
 
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) fail(path, ": cannot create '", tmp, "': ", std::strerror(errno));
-  size_t done = 0;
-  while (done < buf.size()) {
-    const ssize_t w = ::write(fd, buf.data() + done, buf.size() - done);
-    if (w <= 0) {
-      ::close(fd);
-      std::remove(tmp.c_str());
-      fail(path, ": write failed: ", std::strerror(errno));
-    }
-    done += static_cast<size_t>(w);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    std::remove(tmp.c_str());
-    fail(path, ": fsync/close failed");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    fail(path, ": cannot rename the temporary file into place");
-  }
+  write_file_atomic(path, {std::span<const std::byte>(buf)});
 }
 
 TokenShard parse_token_shard(std::span<const std::byte> in, const std::string& src) {

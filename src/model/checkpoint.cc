@@ -1,36 +1,13 @@
 // Model directories: config.json and safetensors, converting to the requested dtype.
 #include "model/checkpoint.h"
 
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <unistd.h>
 
 #include "util/check.h"
+#include "util/file.h"
 
 namespace illada {
-namespace {
-
-void write_text_atomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp);
-    f << text;
-    f.flush();
-    if (!f) {
-      std::remove(tmp.c_str());
-      fail(path, ": cannot write");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    fail(path, ": cannot rename the temporary file into place");
-  }
-}
-
-}  // namespace
-
 void save_model(const std::string& dir, const ModelConfig& c, const ModelWeights& w,
                 const SaveOptions& opts) {
   if (opts.dtype != DType::F32 && opts.dtype != DType::BF16) {
@@ -72,7 +49,7 @@ void save_model(const std::string& dir, const ModelConfig& c, const ModelWeights
     write_safetensors_sharded(dir, tensors, opts.max_shard_bytes, {{"format", "pt"}});
     std::filesystem::remove(single, ec);
   }
-  write_text_atomic(dir + "/config.json", c.to_json().dump(2) + "\n");
+  write_file_atomic(dir + "/config.json", c.to_json().dump(2) + "\n");
 }
 
 }  // namespace illada

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/token_shards.h"
-#include "train/atomic_file.h"
+#include "util/file.h"
 #include "util/check.h"
 #include "util/rng.h"
 

@@ -8,7 +8,7 @@
 #include "io/token_shards.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
-#include "train/atomic_file.h"
+#include "util/file.h"
 #include "util/check.h"
 
 namespace illada::train {

@@ -3,7 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "train/atomic_file.h"
+#include "util/file.h"
 #include "util/check.h"
 
 namespace illada::train {

@@ -15,7 +15,7 @@
 #include "model/checkpoint.h"
 #include "model/config.h"
 #include "model/weights.h"
-#include "train/atomic_file.h"
+#include "util/file.h"
 #include "train/data.h"
 #include "train/lr_schedule.h"
 #include "util/check.h"
