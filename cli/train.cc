@@ -76,6 +76,8 @@ void register_train(CLI::App& app) {
       cmd->add_option("--warmup", f->warmup, "Warm-up steps"),
       cmd->add_option("--decay-start", f->decay_start, "Pretrain: first step of the cosine decay (-1: none)"),
       cmd->add_option("--decay-steps", f->decay_steps, "Pretrain: length of the decay (0: to the end)"),
+      cmd->add_option("--plateau-window", f->plateau_window, "Pretrain: start the decay when the mean loss of a window of this many steps improves by less than --plateau-threshold (0: off)"),
+      cmd->add_option("--plateau-threshold", f->plateau_threshold, "Pretrain: relative improvement that counts as a plateau (0.01)"),
       cmd->add_option("--decay-fraction", f->decay_fraction, "SFT: final fraction of steps with linear decay"),
       cmd->add_option("--weight-decay", f->weight_decay, "AdamW weight decay (0.1)"),
       cmd->add_option("--beta1", f->beta1, "AdamW beta1"),

@@ -18,6 +18,7 @@ cd "$root"
 case "$name" in
   safetensors_fuzz) lib_srcs=(src/io/safetensors.cc) ;;
   tokenizer_json_fuzz) lib_srcs=(src/tokenizer/*.cc); extra_libs=(-lpcre2-8) ;;
+  token_shards_fuzz) lib_srcs=(src/io/token_shards.cc) ;;
   *) echo "fuzz.sh: add the library sources of $name to the case in $0" >&2; exit 2 ;;
 esac
 util_srcs=(src/util/*.cc)
@@ -83,10 +84,38 @@ case "$name" in
     printf '%s' '{"model":{"type":"BPE","vocab":{},"merges":[]},"pre_tokenizer":{"type":"Split","pattern":{"Regex":"(\\p{L}+"},"behavior":"Isolated"}}' > "$seeds/bad_regex"
     printf '%s' '{"model":{"type":"Unigram"}}' > "$seeds/unsupported"
     ;;
+  token_shards_fuzz)
+    # shard OUT FLAGS VOCAB TOKEN...: a version-1 shard with a correct checksum (prompt bits,
+    # all set, with flag 1), written by a few lines of python3.
+    shard() {
+      python3 - "$@" <<'PY'
+import struct, sys
+out, flags, vocab, toks = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), [int(t) for t in sys.argv[4:]]
+payload = struct.pack(f"<{len(toks)}I", *toks)
+if flags & 1:
+    payload += bytes([0xff] * ((len(toks) + 7) // 8))
+h = 0xcbf29ce484222325
+for b in payload:
+    h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
+open(out, "wb").write(b"ILLTOKS\0" + struct.pack("<IIQQII", 1, flags, len(toks), h, vocab, 0) + payload)
+PY
+    }
+    shard "$seeds/valid" 0 300 5 17 299 0 42 7
+    shard "$seeds/valid_prompt" 1 64 1 2 3 4 5 6 7 8 9 10 11
+    shard "$seeds/empty" 0 10
+    shard "$seeds/bad_token" 0 10 3 10 4
+    head -c 30 "$seeds/valid" > "$seeds/truncated_header"
+    head -c 50 "$seeds/valid" > "$seeds/truncated_tokens"
+    { printf 'NOTTOKS\0'; tail -c +9 "$seeds/valid"; } > "$seeds/bad_magic"
+    { head -c 8 "$seeds/valid"; printf '\x02\x00\x00\x00'; tail -c +13 "$seeds/valid"; } > "$seeds/bad_version"
+    { head -c 16 "$seeds/valid"; printf '\xff\xff\xff\xff\xff\xff\xff\x3f'; tail -c +25 "$seeds/valid"; } > "$seeds/huge_count"
+    ;;
 esac
 
 dict=$work/$name.dict
-if [ "$name" = tokenizer_json_fuzz ]; then
+if [ "$name" = token_shards_fuzz ]; then
+  printf '"%s"\n' 'ILLTOKS\x00' '\x01\x00\x00\x00' '\xff\xff\xff\xff' '\x00\x00\x00\x80' > "$dict"
+elif [ "$name" = tokenizer_json_fuzz ]; then
   printf '"%s"\n' type BPE ByteLevel Metaspace Split Sequence NFC NFKC Replace Prepend Digits \
     ByteFallback Fuse Strip vocab merges added_tokens pre_tokenizer normalizer decoder \
     post_processor TemplateProcessing pattern Regex String behavior invert special content \

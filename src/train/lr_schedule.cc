@@ -21,6 +21,19 @@ double PretrainSchedule::lr(int64_t step) const {
                       (1.0 + std::cos(M_PI * static_cast<double>(k) / static_cast<double>(decay_steps)));
 }
 
+bool PlateauRule::observe(int64_t step, double loss) {
+  if (window <= 0 || step < first_step) return false;
+  block_sum += loss;
+  if (++block_n < window) return false;
+  const double mean = block_sum / static_cast<double>(block_n);
+  const bool plateau = has_prev && prev_mean - mean < threshold * prev_mean;
+  prev_mean = mean;
+  has_prev = true;
+  block_sum = 0.0;
+  block_n = 0;
+  return plateau;
+}
+
 double SftSchedule::lr(int64_t step) const {
   const int64_t decay_steps =
       std::max<int64_t>(1, static_cast<int64_t>(std::floor(decay_fraction * total_steps + 0.5)));

@@ -18,6 +18,29 @@ struct PretrainSchedule {
   double lr(int64_t step) const;
 };
 
+// The plateau rule that starts the pre-training decay when no start step is given. After
+// warm-up, the training losses are cut into consecutive blocks of `window` steps (the first
+// block is steps first_step .. first_step + window - 1). When a block completes and its mean
+// loss B has improved on the previous block's mean A by less than `threshold` relative to A,
+// i.e. A - B < threshold * A, the loss has plateaued: the decay starts at the next step.
+// Only block means are compared (never single steps), so the noise of the masked-diffusion
+// loss (a fresh t per sequence) has to persist for a whole block to trigger it. Deterministic:
+// a function of the losses alone; the state below is saved in checkpoints.
+struct PlateauRule {
+  int64_t window = 0;       // W steps per block (0: the rule is off)
+  double threshold = 0.01;  // relative improvement below which the loss has plateaued
+  int64_t first_step = 0;   // steps before this (the warm-up) are not counted
+  // State.
+  double prev_mean = 0.0;   // mean of the last complete block (valid when has_prev)
+  bool has_prev = false;
+  double block_sum = 0.0;   // losses of the current block so far, summed in step order
+  int64_t block_n = 0;
+
+  // Feeds the loss of `step` (called once per step, in order); returns true when this step
+  // completes a block that has plateaued (the decay then starts at step + 1).
+  bool observe(int64_t step, double loss);
+};
+
 // SFT: linear warm-up to peak, constant, then linear decay over the last decay_fraction of
 // total_steps (round(decay_fraction * total_steps) steps, at least 1) reaching final_lr at the
 // last step.

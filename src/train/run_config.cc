@@ -35,6 +35,8 @@ void visit_keys(C& c, F&& f) {
   f("decay_start", c.decay_start);
   f("decay_steps", c.decay_steps);
   f("decay_fraction", c.decay_fraction);
+  f("plateau_window", c.plateau_window);
+  f("plateau_threshold", c.plateau_threshold);
   f("weight_decay", c.weight_decay);
   f("beta1", c.beta1);
   f("beta2", c.beta2);
@@ -115,6 +117,10 @@ void RunConfig::validate() const {
   if (!(eval_fraction >= 0 && eval_fraction < 1)) fail("eval_fraction must be in [0, 1), got ", eval_fraction);
   if (checkpoint_every < 0 || eval_every < 0 || eval_batches < 0) fail("checkpoint_every, eval_every and eval_batches must not be negative");
   if (keep_checkpoints < 1) fail("keep_checkpoints must be at least 1, got ", keep_checkpoints);
+  if (plateau_window < 0) fail("plateau_window must not be negative, got ", plateau_window);
+  if (!(plateau_threshold >= 0 && plateau_threshold < 1)) {
+    fail("plateau_threshold must be in [0, 1), got ", plateau_threshold);
+  }
   if (!(decay_fraction > 0 && decay_fraction <= 1)) fail("decay_fraction must be in (0, 1], got ", decay_fraction);
 }
 

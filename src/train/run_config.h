@@ -36,6 +36,8 @@ struct RunConfig {
   int64_t decay_start = -1;  // pretrain: step where the cosine decay starts (-1: never)
   int64_t decay_steps = 0;   // pretrain: length of the decay (0: to the end of the run)
   double decay_fraction = 0.1;  // sft: linear decay over this last fraction of the steps
+  int64_t plateau_window = 0;   // pretrain: start the decay when the loss plateaus (0: off)
+  double plateau_threshold = 0.01;  // relative improvement between windows that counts as one
   double weight_decay = 0.1;
   double beta1 = 0.9, beta2 = 0.95, adam_eps = 1e-8;
   double grad_clip = 1.0;

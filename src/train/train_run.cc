@@ -18,6 +18,7 @@
 #include "util/file.h"
 #include "train/data.h"
 #include "train/lr_schedule.h"
+#include "train/plot.h"
 #include "util/check.h"
 
 namespace illada::train {
@@ -115,8 +116,20 @@ json run_identity(const RunConfig& cfg, int64_t data_tokens, int64_t eval_tokens
           {"eval_tokens", eval_tokens}};
 }
 
+// The schedule state a resumed run needs besides the step: where the pre-training decay
+// started (when the plateau rule chose it) and the plateau rule's running block.
+json schedule_state(const PlateauRule& rule, int64_t plateau_start) {
+  return {{"plateau_decay_start", plateau_start},
+          {"plateau", {{"window", rule.window},
+                       {"prev_mean", rule.prev_mean},
+                       {"has_prev", rule.has_prev},
+                       {"block_sum", rule.block_sum},
+                       {"block_n", rule.block_n}}}};
+}
+
 void save_checkpoint(const std::string& ckpts, Trainer& tr, const ModelConfig& c,
-                     const RunConfig& cfg, const json& identity, int64_t step, int64_t keep) {
+                     const RunConfig& cfg, const json& identity, int64_t step, int64_t keep,
+                     const json& schedule) {
   TrainableModel& m = tr.model();
   for (float v : m.params()) {
     if (!std::isfinite(v)) fail("step ", step, ": a parameter is not finite; checkpoint not written");
@@ -146,6 +159,7 @@ void save_checkpoint(const std::string& ckpts, Trainer& tr, const ModelConfig& c
                       {"adam_steps", opt.steps_taken()},
                       {"run", identity},
                       {"model_config", c.to_json()},
+                      {"schedule", schedule},
                       {"loader", {{"kind", "epoch-permutation"}, {"next_step", step}}}};
   write_file_atomic(tmp + "/" + kTrainStateFile, state.dump(2) + "\n");
   publish_dir(tmp, ckpts + "/" + step_name(step));
@@ -159,8 +173,10 @@ void save_checkpoint(const std::string& ckpts, Trainer& tr, const ModelConfig& c
   for (size_t i = 0; i + keep < all.size(); ++i) fs::remove_all(ckpts + "/" + all[i], ec);
 }
 
-// Restores parameters, moments and the step from a checkpoint; returns the step.
-int64_t load_checkpoint(const std::string& dir, Trainer& tr, const ModelConfig& c, const json& identity) {
+// Restores parameters, moments and the step from a checkpoint; returns the step. `schedule`
+// receives the saved schedule state (null in checkpoints written before it existed).
+int64_t load_checkpoint(const std::string& dir, Trainer& tr, const ModelConfig& c, const json& identity,
+                        json& schedule) {
   const std::string state_path = dir + "/" + kTrainStateFile;
   json st;
   try {
@@ -191,13 +207,15 @@ int64_t load_checkpoint(const std::string& dir, Trainer& tr, const ModelConfig& 
     opt_store.read_f32("exp_avg_sq." + lay.specs[i].name, tr.optimizer().v().subspan(lay.offset[i], lay.numel[i]));
   }
   const int64_t step = st.at("step").get<int64_t>();
+  schedule = st.contains("schedule") ? st["schedule"] : json();
   tr.set_steps_taken(step);
   tr.optimizer().set_steps_taken(st.at("adam_steps").get<int64_t>());
   return step;
 }
 
-// Keeps the metrics lines of steps before `step` (a resumed run rewrites what follows).
-void truncate_metrics(const std::string& path, int64_t step) {
+// Keeps the metrics lines of steps before `step` (a resumed run rewrites what follows) and
+// adds their losses and learning rates to the plot's curves.
+void truncate_metrics(const std::string& path, int64_t step, TrainingCurves& curves) {
   if (!fs::exists(path)) return;
   const std::string text = read_file(path);
   std::string kept;
@@ -209,7 +227,15 @@ void truncate_metrics(const std::string& path, int64_t step) {
     pos = nl + 1;
     try {
       const json j = json::parse(line);
-      if (j.value("step", int64_t{-1}) < step) kept += line + "\n";
+      const int64_t s = j.value("step", int64_t{-1});
+      if (s >= step) continue;
+      kept += line + "\n";
+      const double x = static_cast<double>(s);
+      if (j.contains("loss") && j["loss"].is_number()) curves.train_loss.push_back({x, j["loss"].get<double>()});
+      if (j.contains("lr") && j["lr"].is_number()) curves.lr.push_back({x, j["lr"].get<double>()});
+      if (j.contains("eval_loss") && j["eval_loss"].is_number()) {
+        curves.eval_loss.push_back({x, j["eval_loss"].get<double>()});
+      }
     } catch (const json::exception&) {
     }
   }
@@ -266,10 +292,20 @@ RunResult run_training(RunConfig cfg) {
   const double peak = cfg.lr > 0 ? cfg.lr : (sft_sched ? 5e-6 : 2e-4);
   const double floor_lr = cfg.min_lr >= 0 ? cfg.min_lr : (sft_sched ? 5e-7 : 5e-6);
   const int64_t warmup = cfg.warmup >= 0 ? cfg.warmup : std::min<int64_t>(sft_sched ? 50 : 2000, steps / 10);
-  const PretrainSchedule pre{.peak_lr = peak, .min_lr = floor_lr, .warmup_steps = warmup,
-                             .decay_start = cfg.decay_start,
-                             .decay_steps = cfg.decay_steps > 0 ? cfg.decay_steps
-                                                                : std::max<int64_t>(1, steps - cfg.decay_start)};
+  auto decay_length = [&](int64_t start) {
+    return cfg.decay_steps > 0 ? cfg.decay_steps : std::max<int64_t>(1, steps - start);
+  };
+  PretrainSchedule pre{.peak_lr = peak, .min_lr = floor_lr, .warmup_steps = warmup,
+                       .decay_start = cfg.decay_start, .decay_steps = decay_length(cfg.decay_start)};
+  // The plateau rule may start the decay earlier than decay_start (or at all, when it is -1).
+  PlateauRule plateau{.window = sft_sched ? 0 : cfg.plateau_window, .threshold = cfg.plateau_threshold,
+                      .first_step = warmup};
+  int64_t plateau_start = -1;  // the step the plateau rule started the decay at (-1: not yet)
+  auto start_decay_at = [&](int64_t s) {
+    plateau_start = s;
+    pre.decay_start = s;
+    pre.decay_steps = decay_length(s);
+  };
   const SftSchedule sft{.peak_lr = peak, .final_lr = floor_lr, .warmup_steps = warmup,
                         .total_steps = steps, .decay_fraction = cfg.decay_fraction};
   auto lr_at = [&](int64_t s) { return sft_sched ? sft.lr(s) : pre.lr(s); };
@@ -299,11 +335,24 @@ RunResult run_training(RunConfig cfg) {
   if (cfg.resume) {
     last_ckpt = latest_checkpoint(cfg.out);
     if (!last_ckpt.empty()) {
-      start = load_checkpoint(last_ckpt, tr, mc, identity);
+      json sched;
+      start = load_checkpoint(last_ckpt, tr, mc, identity, sched);
+      // The plateau rule's state carries over only if it ran with the same window.
+      if (sched.is_object() && plateau.window > 0 && sched["plateau"].value("window", int64_t{0}) == plateau.window) {
+        const json& p = sched["plateau"];
+        plateau.prev_mean = p.at("prev_mean").get<double>();
+        plateau.has_prev = p.at("has_prev").get<bool>();
+        plateau.block_sum = p.at("block_sum").get<double>();
+        plateau.block_n = p.at("block_n").get<int64_t>();
+        const int64_t ps = sched.value("plateau_decay_start", int64_t{-1});
+        if (ps >= 0 && (pre.decay_start < 0 || ps < pre.decay_start)) start_decay_at(ps);
+      }
       std::fprintf(stderr, "illada train: resuming from %s (step %lld)\n", last_ckpt.c_str(), static_cast<long long>(start));
     }
   }
-  truncate_metrics(metrics_path, start);
+  TrainingCurves curves{.title = "illada train: " + cfg.out};
+  truncate_metrics(metrics_path, start, curves);
+  const std::string plot_path = cfg.out + "/plot.svg";
   write_file_atomic(cfg.out + "/run_config.json", cfg.to_json().dump(2) + "\n");
   std::unique_ptr<FILE, int (*)(FILE*)> metrics(std::fopen(metrics_path.c_str(), "a"), &std::fclose);
   if (!metrics) fail(metrics_path, ": cannot open for writing");
@@ -319,6 +368,7 @@ RunResult run_training(RunConfig cfg) {
     for (size_t i = 0; i < heldout.size(); ++i) sum += tr.eval_loss(heldout[i].view(), i);
     const double l = sum / static_cast<double>(heldout.size());
     log({{"step", s}, {"eval_loss", l}});
+    curves.eval_loss.push_back({static_cast<double>(s), l});
     if (res.first_eval_loss < 0) res.first_eval_loss = l;
     res.last_eval_loss = l;
     if (cfg.progress) {
@@ -344,6 +394,7 @@ RunResult run_training(RunConfig cfg) {
       st = tr.train_step(views, lr);
     } catch (const Error& e) {
       log({{"step", s}, {"error", e.what()}});
+      write_training_plot(plot_path, curves);
       fail("training stopped: ", e.what(), "; ",
            last_ckpt.empty() ? std::string("no checkpoint was written") : "the last good checkpoint is " + last_ckpt);
     }
@@ -352,6 +403,17 @@ RunResult run_training(RunConfig cfg) {
     tokens_done += st.tokens;
     log({{"step", s}, {"loss", st.loss}, {"lr", lr}, {"grad_norm", st.grad_norm}, {"tokens", st.tokens},
          {"tokens_per_s", dt > 0 ? static_cast<double>(st.tokens) / dt : 0.0}, {"elapsed_s", elapsed}});
+    curves.train_loss.push_back({static_cast<double>(s), st.loss});
+    curves.lr.push_back({static_cast<double>(s), lr});
+    if (plateau.window > 0 && plateau_start < 0 && (pre.decay_start < 0 || s + 1 < pre.decay_start) &&
+        plateau.observe(s, st.loss)) {
+      start_decay_at(s + 1);
+      log({{"step", s}, {"decay_start", s + 1}, {"decay_steps", pre.decay_steps}});
+      if (cfg.progress) {
+        std::fprintf(stderr, "%sstep %lld: the loss has plateaued; cosine decay over %lld steps starts\n",
+                     tty ? "\r\033[K" : "", static_cast<long long>(s + 1), static_cast<long long>(pre.decay_steps));
+      }
+    }
     ema_loss = ema_loss < 0 ? st.loss : 0.9 * ema_loss + 0.1 * st.loss;
     const int64_t done = s + 1;
     if (cfg.progress && (tty || done % std::max<int64_t>(1, steps / 20) == 0 || done == steps)) {
@@ -362,12 +424,15 @@ RunResult run_training(RunConfig cfg) {
                    format_duration(eta).c_str(), tty ? "" : "\n");
     }
     if (cfg.checkpoint_every > 0 && done % cfg.checkpoint_every == 0) {
-      save_checkpoint(ckpts, tr, mc, cfg, identity, done, cfg.keep_checkpoints);
+      save_checkpoint(ckpts, tr, mc, cfg, identity, done, cfg.keep_checkpoints,
+                      schedule_state(plateau, plateau_start));
       last_ckpt = ckpts + "/" + step_name(done);
+      write_training_plot(plot_path, curves);
     }
   }
   if (cfg.progress && tty) std::fputc('\n', stderr);
   evaluate(steps);
+  write_training_plot(plot_path, curves);
 
   // The final model, as a Hugging Face style directory with the tokenizer.
   res.final_dir = cfg.out + "/final";

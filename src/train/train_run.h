@@ -4,6 +4,8 @@
 //                                 "tokens_per_s","elapsed_s"} and per evaluation
 //                                 {"step","eval_loss"} (step = steps completed)
 //   OUT/run_config.json           the options of the run
+//   OUT/plot.svg                  loss, held-out loss and LR vs step (rewritten at every
+//                                 checkpoint and at the end)
 //   OUT/checkpoints/step-NNNNNNNN Hugging Face style model dir (fp32 master weights, tokenizer
 //                                 files) + training_state.json + optimizer.safetensors
 //   OUT/final                     the trained model (save_dtype), with the tokenizer files

@@ -56,6 +56,18 @@ first, last = ev[0]["eval_loss"], ev[-1]["eval_loss"]
 print(f"train_e2e: held-out loss {first:.3f} at step 0 -> {last:.3f} at step 300")
 assert last < 0.5 * first and last < math.log(300), (first, last)
 PY
+python3 - <<'PY' || fail "plot.svg: $(head -c 300 run/plot.svg)"
+import re, xml.dom.minidom
+svg = open("run/plot.svg").read()
+assert svg.startswith("<svg"), svg[:50]
+xml.dom.minidom.parseString(svg)  # well-formed XML
+def points(cls):
+    m = re.search(r'<polyline class="%s"[^>]*points="([^"]*)"' % cls, svg)
+    return len(m.group(1).split()) if m else -1
+# 300 steps: one point per step for loss and LR, one per evaluation (0, 100, 200, 300).
+assert (points("train-loss"), points("lr"), points("eval-loss")) == (300, 300, 4), \
+    (points("train-loss"), points("lr"), points("eval-loss"))
+PY
 for f in config.json model.safetensors tokenizer.json tokenizer_config.json; do
   [ -f run/final/$f ] || fail "final/$f missing"
 done

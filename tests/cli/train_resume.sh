@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Resume guarantee: SIGKILL a training run at a random moment, restart it with --resume from
 # its last checkpoint, and check every logged loss, gradient norm, learning rate and held-out
-# loss equals an uninterrupted run's bit for bit (and the final weights are identical).
+# loss equals an uninterrupted run's bit for bit (and the final weights are identical). The
+# cosine decay is started by the plateau rule (whose running block is saved in checkpoints
+# taken mid-block), before the explicit --decay-start; the plot is rebuilt on resume.
 # Usage: train_resume.sh ILLADA_BIN SOURCE_DIR (run by ctest as cli.train_resume)
 set -euo pipefail
 bin="$1"
@@ -23,7 +25,7 @@ PY
 "$bin" tokenizer train --input corpus.txt --vocab-size 300 --out tok --quiet > /dev/null
 "$bin" data prepare --tokenizer tok --input corpus.txt --out data > /dev/null
 args=(--model-config model.json --tokenizer tok --data data --steps 240 --seq-len 64 --batch-size 6
-      --micro-batches 2 --lr 2e-3 --warmup 20 --decay-start 120 --seed 5 --eval-every 40
+      --micro-batches 2 --lr 2e-3 --warmup 20 --decay-start 200 --plateau-window 20 --plateau-threshold 0.1 --seed 5 --eval-every 40
       --checkpoint-every 15 --keep-checkpoints 2 --no-progress --save-dtype f32)
 
 "$bin" train "${args[@]}" --out ref > /dev/null
@@ -53,17 +55,20 @@ def load(p):
     out = {}
     for l in open(p):
         j = json.loads(l)
-        key = (j["step"], "eval" if "eval_loss" in j else "train")
+        key = (j["step"], "eval" if "eval_loss" in j else "decay" if "decay_start" in j else "train")
         assert key not in out, f"{p}: duplicate line for {key}"
-        out[key] = {k: j[k] for k in ("loss", "grad_norm", "lr", "eval_loss") if k in j}
+        out[key] = {k: j[k] for k in ("loss", "grad_norm", "lr", "eval_loss", "decay_start", "decay_steps") if k in j}
     return out
 a, b = load("ref/metrics.jsonl"), load("run/metrics.jsonl")
 assert a.keys() == b.keys(), sorted(set(a) ^ set(b))
 bad = [k for k in a if a[k] != b[k]]
 assert not bad, [(k, a[k], b[k]) for k in sorted(bad)[:3]]
-print(f"train_resume: {len(a)} metric lines identical")
+decay = [v["decay_start"] for k, v in a.items() if k[1] == "decay"]
+assert len(decay) == 1 and 20 < decay[0] < 200, decay
+print(f"train_resume: {len(a)} metric lines identical (plateau decay from step {decay[0]})")
 PY
 cmp ref/final/model.safetensors run/final/model.safetensors || fail "final weights differ"
+cmp ref/plot.svg <(sed "s|illada train: run|illada train: ref|" run/plot.svg) || fail "plot differs after resume"
 ls run/checkpoints | grep -q '^\.tmp' && fail "a temporary checkpoint was left behind"
 [ "$(ls -d run/checkpoints/step-* | wc -l)" = 2 ] || fail "keep-checkpoints 2 not honoured: $(ls run/checkpoints)"
 echo "train_resume: ok"

@@ -112,6 +112,49 @@ TEST(LrSchedule, PretrainWarmupConstantCosine) {
   EXPECT_DOUBLE_EQ(no_decay.lr(1000000), 2e-4);
 }
 
+// A synthetic loss curve: warm-up steps 0..4 (ignored, huge values), then blocks of 10 steps
+// with means 4, 3, 2.5, 2.49 and a +-0.4 zigzag inside each block. Single steps jump around
+// by far more than 1%, but only the 4th block's mean improves by less than 1% (0.4%), so the
+// rule fires at its last step, 44, and the decay starts at 45.
+TEST(LrSchedule, PlateauRuleComparesBlockMeans) {
+  const double means[] = {4.0, 3.0, 2.5, 2.49, 2.3};
+  auto loss = [&](int64_t s) { return s < 5 ? 100.0 : means[(s - 5) / 10] + ((s % 2) ? 0.4 : -0.4); };
+  PlateauRule rule{.window = 10, .threshold = 0.01, .first_step = 5};
+  int64_t fired = -1;
+  PlateauRule at_30;
+  for (int64_t s = 0; s < 50 && fired < 0; ++s) {
+    if (rule.observe(s, loss(s))) fired = s;
+    if (s == 30) at_30 = rule;  // a checkpoint in the middle of a block
+  }
+  EXPECT_EQ(fired, 44);
+  // Resuming from the saved state fires at the same step.
+  int64_t again = -1;
+  for (int64_t s = 31; s < 50 && again < 0; ++s) {
+    if (at_30.observe(s, loss(s))) again = s;
+  }
+  EXPECT_EQ(again, 44);
+  // A stricter threshold (0.3%) does not fire on that block; a looser one (20%) fires at the
+  // end of the 3rd block (2.5 vs 3 improves by 17%; the 2nd, 3 vs 4, by 25%).
+  for (auto [eps, want] : {std::pair{0.003, int64_t{-1}}, std::pair{0.2, int64_t{34}}}) {
+    PlateauRule r{.window = 10, .threshold = eps, .first_step = 5};
+    int64_t f = -1;
+    for (int64_t s = 0; s < 45 && f < 0; ++s) {
+      if (r.observe(s, loss(s))) f = s;
+    }
+    EXPECT_EQ(f, want) << eps;
+  }
+  // Off when window is 0.
+  PlateauRule off{.window = 0};
+  for (int64_t s = 0; s < 100; ++s) EXPECT_FALSE(off.observe(s, 1.0));
+  // The decay that follows: cosine from step 45 to the end of a 100-step run.
+  const PretrainSchedule sched{.peak_lr = 1e-3, .min_lr = 1e-5, .warmup_steps = 5, .decay_start = fired + 1,
+                               .decay_steps = 100 - (fired + 1)};
+  EXPECT_DOUBLE_EQ(sched.lr(44), 1e-3);
+  EXPECT_DOUBLE_EQ(sched.lr(45), 1e-3);
+  EXPECT_LT(sched.lr(46), 1e-3);
+  EXPECT_DOUBLE_EQ(sched.lr(100), 1e-5);
+}
+
 TEST(LrSchedule, SftWarmupConstantLinearDecayOverLastTenPercent) {
   const SftSchedule s{.peak_lr = 5e-6, .final_lr = 5e-7, .warmup_steps = 5, .total_steps = 100};
   EXPECT_DOUBLE_EQ(s.lr(0), 1e-6);
