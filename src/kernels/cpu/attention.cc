@@ -11,6 +11,7 @@
 #include <mutex>
 #include <tuple>
 
+#include "kernels/cpu/head_layout.h"
 #include "kernels/cpu/ops.h"
 #include "util/check.h"
 #include "util/profile.h"
@@ -70,30 +71,8 @@ void run_batched(const BatchedKey& key, float* c, const void* a, const void* b) 
   strm.wait();
 }
 
-inline void store(float* dst, float v) { *dst = v; }
-inline void store(bf16* dst, float v) { *dst = to_bf16(v); }
 
-// dst [heads, rows, hd] <- src rows [row0, row0+rows) of a row-major [*, heads*hd] buffer.
-template <class T>
-void gather_heads(T* dst, const float* src, int64_t row0, int64_t rows, int64_t heads,
-                  int64_t hd) {
-#pragma omp parallel for collapse(2) schedule(static) if (heads * rows * hd >= (1 << 15))
-  for (int64_t h = 0; h < heads; ++h) {
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* s = src + (row0 + r) * heads * hd + h * hd;
-      T* d = dst + (h * rows + r) * hd;
-      for (int64_t i = 0; i < hd; ++i) store(d + i, s[i]);
-    }
-  }
-}
-
-template <class T>
-T* sized(std::vector<T>& v, int64_t n) {
-  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
-  return v.data();
-}
-
-template <class T>
+ template <class T>
 void attention_impl(float* out, const float* q, const float* k, const float* v,
                     const AttentionShape& s, AttentionWorkspace& ws, std::vector<T>& qbuf,
                     std::vector<T>& kbuf, std::vector<T>& vbuf, std::vector<T>& pbuf) {

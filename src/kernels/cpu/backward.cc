@@ -8,6 +8,7 @@
 #include <cmath>
 #include <type_traits>
 
+#include "kernels/cpu/head_layout.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/gemm.h"
 #include "util/check.h"
@@ -20,30 +21,8 @@ constexpr int64_t kParallelMin = 1 << 15;
 constexpr int64_t kColBlock = 64;                      // columns per task of column reductions
 constexpr int64_t kMaxScoreFloats = int64_t{1} << 21;  // 8 MB per score-sized buffer
 
-template <class T>
-T* sized(std::vector<T>& v, int64_t n) {
-  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
-  return v.data();
-}
 
-inline void store(float* dst, float v) { *dst = v; }
-inline void store(bf16* dst, float v) { *dst = to_bf16(v); }
-
-// dst [heads, rows, hd] <- rows [row0, row0+rows) of a row-major [*, heads*hd] buffer.
-template <class T>
-void gather_heads(T* dst, const float* src, int64_t row0, int64_t rows, int64_t heads,
-                  int64_t hd) {
-#pragma omp parallel for collapse(2) schedule(static) if (heads * rows * hd >= kParallelMin)
-  for (int64_t h = 0; h < heads; ++h) {
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* s = src + (row0 + r) * heads * hd + h * hd;
-      T* d = dst + (h * rows + r) * hd;
-      for (int64_t i = 0; i < hd; ++i) store(d + i, s[i]);
-    }
-  }
-}
-
-// dst [kv, hd, group*rows] <- the same rows, transposed per kv group: column j*rows + r holds
+ // dst [kv, hd, group*rows] <- the same rows, transposed per kv group: column j*rows + r holds
 // query head g*group + j at row r (the transpose of gather_heads' [kv, group*rows, hd]).
 template <class T>
 void gather_groups_t(T* dst, const float* src, int64_t row0, int64_t rows, int64_t kv,
