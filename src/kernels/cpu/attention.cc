@@ -71,8 +71,7 @@ void run_batched(const BatchedKey& key, float* c, const void* a, const void* b) 
   strm.wait();
 }
 
-
- template <class T>
+template <class T>
 void attention_impl(float* out, const float* q, const float* k, const float* v,
                     const AttentionShape& s, AttentionWorkspace& ws, std::vector<T>& qbuf,
                     std::vector<T>& kbuf, std::vector<T>& vbuf, std::vector<T>& pbuf) {
