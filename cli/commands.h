@@ -14,5 +14,6 @@ void register_generate(CLI::App& app);  // generate, chat
 void register_evaluate(CLI::App& app);  // score, eval
 void register_tokenize(CLI::App& app);  // tokenize, detokenize, tokenizer train
 void register_train(CLI::App& app);     // data prepare, train
+void register_demo(CLI::App& app);      // demo
 
 }  // namespace illada::cli

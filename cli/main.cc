@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   illada::cli::register_generate(app);
   illada::cli::register_evaluate(app);
   illada::cli::register_train(app);
+  illada::cli::register_demo(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
