@@ -101,16 +101,24 @@ void run_eval(const EvalFlags& f) {
   for (const auto& e : task.errors) std::fprintf(stderr, "illada eval: skipped %s\n", e.c_str());
   const Model model = Model::load(f.model, parse_compute_type(f.dtype));
   const auto tok = tokenizer::Tokenizer::load(f.tokenizer.empty() ? f.model : f.tokenizer);
-  eval::EvalOptions o{.method = eval::parse_mc_method(f.method), .length_normalized = f.normalize,
-                      .likelihood = {.mc_num = f.mc_num, .batch_size = std::min(f.batch_size, f.mc_num),
-                                     .seed = f.seed},
-                      .generation = {.gen_length = f.gen_length, .block_length = f.block_length,
-                                     .steps = f.steps, .remasking = parse_remasking(f.remasking),
-                                     .variable_length = f.variable_length,
-                                     .threshold = f.threshold, .cache = parse_cache_mode(f.cache),
-                                     .seed = f.seed},
-                      .chat = f.chat, .chat_template = f.chat_template, .system = f.system,
-                      .limit = f.limit};
+  // Field by field: GCC 12 misreports the std::function inside a nested designated
+  // initializer as maybe-uninitialised.
+  eval::EvalOptions o;
+  o.method = eval::parse_mc_method(f.method);
+  o.length_normalized = f.normalize;
+  o.likelihood = {.mc_num = f.mc_num, .batch_size = std::min(f.batch_size, f.mc_num), .seed = f.seed};
+  o.generation.gen_length = f.gen_length;
+  o.generation.block_length = f.block_length;
+  o.generation.steps = f.steps;
+  o.generation.remasking = parse_remasking(f.remasking);
+  o.generation.variable_length = f.variable_length;
+  o.generation.threshold = f.threshold;
+  o.generation.cache = parse_cache_mode(f.cache);
+  o.generation.seed = f.seed;
+  o.chat = f.chat;
+  o.chat_template = f.chat_template;
+  o.system = f.system;
+  o.limit = f.limit;
   o.generation.stop_tokens.push_back(model.config().eos_token_id);
   if (const int32_t eot = tok.token_to_id("<|eot_id|>"); eot >= 0) o.generation.stop_tokens.push_back(eot);
   std::optional<std::ofstream> out;
