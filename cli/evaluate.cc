@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/parse_util.h"
 #include "eval/harness.h"
+#include "tokenizer/utf8.h"
 #include "util/check.h"
 
 namespace illada::cli {
@@ -142,7 +143,7 @@ void run_eval(const EvalFlags& f) {
         j["predicted"] = r.predicted;
         j["gold"] = r.example->gold;
       } else {
-        j["generated"] = r.generated;
+        j["generated"] = tokenizer::utf8_lossy(r.generated);  // JSON needs valid UTF-8
         j["reference"] = r.example->reference;
       }
       *out << j.dump() << "\n";

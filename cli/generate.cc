@@ -14,6 +14,7 @@
 #include "sample/generate.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/utf8.h"
 #include "util/check.h"
 
 namespace illada::cli {
@@ -140,7 +141,8 @@ void run_generate(const GenFlags& f) {
     nlohmann::json j = {{"ids", r.ids}, {"nfe", r.nfe}, {"seconds", secs},
                         {"tokens_per_s", secs > 0 ? r.ids.size() / secs : 0.0}};
     if (f.variable_length) j["stopped_at_eos"] = r.stopped;
-    if (tok) j["text"] = answer_text(*tok, r.ids, o.stop_tokens);
+    // JSON needs valid UTF-8; a model can emit any bytes (U+FFFD replaces invalid ones).
+    if (tok) j["text"] = tokenizer::utf8_lossy(answer_text(*tok, r.ids, o.stop_tokens));
     all.push_back(j);
   }
   if (f.format == "json") {

@@ -26,6 +26,13 @@ out=$("$bin" generate --model "$tmp/m" --prompt "The cat" --chat --gen-length 16
 echo "$out" | python3 -c "import json,sys; j=json.load(sys.stdin); assert 'text' in j and len(j['ids']) == 16, j" ||
   fail "generate --prompt --chat: $out"
 
+# sampled byte-level tokens are often invalid UTF-8: JSON output must still be valid
+for seed in 1 2 3 4 5 6; do
+  out=$("$bin" generate --model "$tmp/m" --prompt "The dog" --gen-length 32 --block-length 8 --steps 8 \
+    --temperature 2 --seed "$seed" --format json) || fail "generate --format json, seed $seed"
+  echo "$out" | python3 -c "import json,sys; json.load(sys.stdin)" || fail "invalid JSON: $out"
+done
+
 # one chat turn from a pipe: an answer line, then exit on the empty line
 printf 'hello there\n\n' | "$bin" chat --model "$tmp/m" --gen-length 16 --block-length 8 --steps 8 \
   >"$tmp/chat.out" 2>"$tmp/chat.err" || fail "chat exited with an error: $(cat "$tmp/chat.err")"
