@@ -3,7 +3,7 @@
 # Idempotent; run as root (or with sudo). Skips apt entirely when everything is present.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config git libdnnl-dev nlohmann-json3-dev libpcre2-dev
-      libcli11-dev libgtest-dev libbenchmark-dev clang libclang-rt-14-dev
+      libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
 )
 [ "${ILLADA_WITH_TORCH:-0}" = 1 ] && pkgs+=(python3-torch)
 missing=()
