@@ -17,6 +17,7 @@
 #include "demo/synthetic.h"
 #include "eval/harness.h"
 #include "tokenizer/bpe_trainer.h"
+#include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 #include "train/data_prepare.h"
 #include "train/run_config.h"
@@ -65,6 +66,10 @@ Preset make_preset(const DemoOptions& o) {
   p.model["max_sequence_length"] = 256;
   p.model["weight_tying"] = true;
   p.model["rope_theta"] = 10000.0;
+  // Trained questions appear in the pre-training corpus exactly as SFT renders them (chat
+  // template, answer after the assistant header), so pre-training links the facts to the
+  // answer form the instruct model must produce.
+  p.data.render_qa = render_chat_qa;
   if (o.steps > 0) p.steps = o.steps;
   if (o.sft_epochs > 0) p.sft_epochs = o.sft_epochs;
   return p;
@@ -276,6 +281,18 @@ std::vector<size_t> spread(size_t n, int64_t limit) {
 
 }  // namespace
 
+std::string_view demo_split_pattern() {
+  return R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\s\p{L}\p{N}]?\p{L}+|\p{N}{1,3})"
+         R"(| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+}
+
+std::string render_chat_qa(const std::string& question, const std::string& answer) {
+  const tokenizer::ChatMessage m{"user", question};
+  return tokenizer::ChatTemplate(tokenizer::ChatTemplateKind::kLlada)
+             .render({&m, 1}, {.bos_token = tokenizer::BpeTrainerOptions{}.special_tokens[0]}) +
+         answer;
+}
+
 DemoResult run_demo(const DemoOptions& o) {
   const Preset p = make_preset(o);
   const std::string out = o.out;
@@ -297,11 +314,14 @@ DemoResult run_demo(const DemoOptions& o) {
   // 2. Tokenizer.
   stages.begin("BPE tokenizer (vocab " + std::to_string(p.vocab_size) + ")");
   {
-    tokenizer::BpeTrainer bpe({.vocab_size = p.vocab_size});
+    // Words never take the space before them into their token (Llama-3's split regex with
+    // `[^\s\p{L}\p{N}]?` instead of `[^\r\n\p{L}\p{N}]?` before a word): an answer comes
+    // right after the assistant header's "\n\n", so with Llama-3's rule its first word is a
+    // different token ("Lumbria") from the one every fact in the corpus uses (" Lumbria"),
+    // and the small model cannot carry a fact from one to the other for people whose
+    // questions it was never trained on.
+    tokenizer::BpeTrainer bpe({.vocab_size = p.vocab_size, .split_pattern = std::string(demo_split_pattern())});
     bpe.add_text(data.corpus);
-    // SFT responses follow the chat header's newline, so they start without a space: learn
-    // merges for answers in that position too, or every answer is spelled byte by byte.
-    for (const QA& q : data.sft) bpe.add_text(q.question + "\n" + q.answer + "\n" + q.answer + "\n");
     bpe.train();
     bpe.save(out + "/tokenizer");
   }
@@ -309,7 +329,9 @@ DemoResult run_demo(const DemoOptions& o) {
 
   // 3. Token shards.
   stages.begin("data prepare (pre-training corpus and SFT set)");
-  const auto pre_info = train::prepare_dataset(tok, {.inputs = {out + "/data/corpus.txt"}, .out = out + "/runs/data_pretrain"});
+  // corpus.jsonl, not corpus.txt: a chat-rendered question holds a blank line.
+  const auto pre_info =
+      train::prepare_dataset(tok, {.inputs = {out + "/data/corpus.jsonl"}, .out = out + "/runs/data_pretrain"});
   const auto sft_info =
       train::prepare_dataset(tok, {.inputs = {out + "/data/sft.jsonl"}, .out = out + "/runs/data_sft", .sft = true});
   std::fprintf(stderr, "   pre-training: %lld tokens in %lld documents; SFT: %lld tokens in %lld examples\n",
@@ -485,7 +507,8 @@ DemoResult run_demo(const DemoOptions& o) {
     << "- data: " << data.people.size() << " people (" << n_held_people << " held out), " << data.cities.size()
     << " cities, " << data.jobs.size() << " jobs; corpus " << pre_info.n_tokens << " tokens, SFT "
     << sft_info.n_tokens << " tokens (" << data.sft.size() << " examples)\n"
-    << "- tokenizer: byte-level BPE, vocab " << p.vocab_size << "\n"
+    << "- tokenizer: byte-level BPE, vocab " << p.vocab_size
+    << " (Llama-3 split rule, except that words do not absorb the space before them)\n"
     << "- model: `" << model_cfg.dump() << "`\n"
     << "- pre-training: " << p.steps << " steps x " << p.batch_size << " x " << p.seq_len << " tokens, AdamW lr "
     << p.lr << " (warm-up " << p.warmup << ", cosine from step " << pre.decay_start << " to " << p.min_lr

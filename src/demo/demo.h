@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace illada::demo {
 
@@ -29,6 +30,16 @@ struct DemoResult {
   double mc_confidence_accuracy = 0, mc_likelihood_accuracy = 0;
   double wall_seconds = 0;
 };
+
+// The demo tokenizer's pre-tokenization regex: Llama-3's, except that a word never absorbs the
+// whitespace before it, so an answer's first word (right after the assistant header's "\n\n")
+// is the same token as that word inside a sentence of the corpus.
+std::string_view demo_split_pattern();
+
+// A trained question and its answer as the demo writes them into the pre-training corpus:
+// the LLaDA chat template's rendering of the question (BOS, headers) followed by the answer,
+// exactly the text SFT trains on and generation continues.
+std::string render_chat_qa(const std::string& question, const std::string& answer);
 
 // Runs the pipeline; throws Error on failure (a stage names itself in the message).
 DemoResult run_demo(const DemoOptions& opts);

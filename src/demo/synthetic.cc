@@ -239,7 +239,9 @@ SyntheticData make_synthetic(const SyntheticOptions& o) {
     }
   }
   for (const QA& q : d.sft) {
-    if (is_person_kind(q.kind)) corpus_docs.push_back("Question: " + q.question + "\nAnswer: " + q.answer);
+    if (!is_person_kind(q.kind)) continue;
+    corpus_docs.push_back(o.render_qa ? o.render_qa(q.question, q.answer)
+                                      : "Question: " + q.question + "\nAnswer: " + q.answer);
   }
   for (auto* facts : {&arith_facts, &word_facts}) {
     for (size_t i = facts->size(); i > 1; --i) std::swap((*facts)[i - 1], (*facts)[cr.below(i)]);
@@ -251,6 +253,7 @@ SyntheticData make_synthetic(const SyntheticOptions& o) {
   }
   for (size_t i = corpus_docs.size(); i > 1; --i) std::swap(corpus_docs[i - 1], corpus_docs[cr.below(i)]);
   for (const auto& doc : corpus_docs) d.corpus += doc + "\n\n";
+  d.documents = std::move(corpus_docs);
   return d;
 }
 
@@ -273,7 +276,9 @@ void write_synthetic(const SyntheticData& d, uint64_t seed, const std::string& d
     f << d.corpus;
     if (!f) fail("cannot write ", dir, "/corpus.txt");
   }
-  std::vector<nlohmann::json> sft, open, mc;
+  std::vector<nlohmann::json> docs, sft, open, mc;
+  for (const std::string& doc : d.documents) docs.push_back({{"text", doc}});
+  write_lines(dir + "/corpus.jsonl", docs);
   for (const QA& q : d.sft) sft.push_back({{"prompt", q.question}, {"response", q.answer}});
   write_lines(dir + "/sft.jsonl", sft);
   open.push_back({{"header", {{"name", "demo_open"}}}});

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,10 @@ struct SyntheticOptions {
   double arithmetic_heldout = 0.2;  // operand pairs kept out of training
   int n_words = 40;             // 3-letter words for the string tasks
   double words_heldout = 0.25;
+  // How a trained question and its answer are written into the pre-training corpus. Empty:
+  // "Question: ...\nAnswer: ...". The demo passes its chat template, so that pre-training
+  // sees the answers in the exact form (and tokens) that SFT and generation use.
+  std::function<std::string(const std::string& question, const std::string& answer)> render_qa;
 };
 
 struct Person {
@@ -43,7 +48,8 @@ struct QA {
 struct SyntheticData {
   std::vector<Person> people;
   std::vector<std::string> cities, jobs;
-  std::string corpus;               // pre-training text, documents separated by blank lines
+  std::vector<std::string> documents;  // pre-training documents, in corpus order
+  std::string corpus;               // the documents, each followed by a blank line
   std::vector<QA> sft;              // trained questions (prompt/response)
   std::vector<QA> heldout;          // never trained on; their facts are in the corpus
 };
@@ -53,7 +59,8 @@ SyntheticData make_synthetic(const SyntheticOptions& opts);
 // Kinds asked about held-out people (the "simplest" is city).
 bool is_person_kind(const std::string& kind);
 
-// Files in `dir` (created): corpus.txt, sft.jsonl ({"prompt","response"}), open.jsonl
+// Files in `dir` (created): corpus.txt, corpus.jsonl (one {"text"} per document: exact even
+// where a rendered question contains a blank line), sft.jsonl ({"prompt","response"}), open.jsonl
 // (generation task lines, exact match) and mc.jsonl (multiple-choice task lines with three
 // distractors; the gold position is drawn from the seed), in docs/eval.md's format. Each task
 // line also carries "kind". Throws Error if a file cannot be written.
