@@ -16,13 +16,13 @@ common=(--gen-length 256 --block-length 32 --steps "$steps")
 row() {  # row NAME ILLADA_FLAGS...
   local name=$1; shift
   local j
-  j=$(OMP_NUM_THREADS=2 "$bin" generate --model "$dir" --prompt-ids "$prompt" --dtype bf16 "${common[@]}" "$@" --format json)
+  j=$(OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive "$bin" generate --model "$dir" --prompt-ids "$prompt" --dtype bf16 "${common[@]}" "$@" --format json)
   python3 -c "import json,sys; j=json.loads(sys.argv[1]); print(f\"| illada {sys.argv[2]} | {j['nfe']} | {j['seconds']:.2f} | {256/j['seconds'] if not j.get('stopped_at_eos') else len(j['ids'])/j['seconds']:.1f} |\")" "$j" "$name"
 }
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg); model $size; steps $steps"
 echo "| sampler | nfe | seconds | tokens/s |"
 echo "|---|---|---|---|"
-tj=$(/usr/bin/python3 "$root/tools/reference/bench_generate.py" --model-dir "$dir" --prompt-len 64 "${common[@]}" --threads 2 --warmup 1 --repeats 1)
+tj=$(OMP_WAIT_POLICY=passive /usr/bin/python3 "$root/tools/reference/bench_generate.py" --model-dir "$dir" --prompt-len 64 "${common[@]}" --threads 2 --warmup 1 --repeats 1)
 python3 -c "import json,sys; j=json.loads(sys.argv[1]); print(f\"| PyTorch official generate() | {j['nfe']} | {j['seconds']:.2f} | {j['tokens_per_s']:.1f} |\")" "$tj"
 row "reference sampler"
 row "variable length" --variable-length --max-length 256
