@@ -12,7 +12,9 @@ namespace {
 const Model& small_model() {
   static const Model m = [] {
     const ModelConfig c = bench_config("small");
-    return Model(c, random_weights(c, ComputeType::kBF16, 11));
+    ModelWeights w = random_weights(c, ComputeType::kBF16, 11);
+    pack_matrices(w);  // as Model::load does
+    return Model(c, std::move(w));
   }();
   return m;
 }

@@ -23,7 +23,8 @@ void register_logits(CLI::App& app) {
   cmd->add_option("--out", o->out, "Output file: little-endian float32 [L, vocab]")->required();
   cmd->callback([o] {
     const auto ids = parse_id_list(o->ids, "--ids");
-    const Model model = Model::load(o->model, parse_compute_type(o->dtype));
+    // One forward pass: repacking the weights would cost more than it saves.
+    const Model model = Model::load(o->model, parse_compute_type(o->dtype), /*pack=*/false);
     ForwardState st;
     const int64_t vocab = model.config().embedding_size;
     std::vector<float> logits(ids.size() * vocab);

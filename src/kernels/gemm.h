@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "util/bf16.h"
 
@@ -27,6 +28,29 @@ inline GemmShape linear_shape(int64_t m, int64_t n, int64_t k, bool accumulate =
   return GemmShape{.m = m, .n = n, .k = k, .lda = k, .ldb = k, .ldc = n, .b_is_nk = true,
                    .alpha = 1.0f, .accumulate = accumulate};
 }
+
+// A bf16 weight matrix [n, k] (a PyTorch Linear weight) reordered once into the blocked
+// layout oneDNN's AMX matmul reads fastest: 1.3-1.6x the plain layout's rate at 32-320 rows.
+// The layout is chosen for the matrix alone and serves any number of rows.
+class PackedWeights {
+ public:
+  PackedWeights(const bf16* w, int64_t n, int64_t k);  // w: row-major [n, k]
+  ~PackedWeights();
+  PackedWeights(const PackedWeights&) = delete;
+  PackedWeights& operator=(const PackedWeights&) = delete;
+  int64_t n() const { return n_; }
+  int64_t k() const { return k_; }
+  size_t bytes() const;
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  int64_t n_, k_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// C[m, n] (+)= A[m, k] · B^T with B packed; s.n and s.k must match B, s.ldb is ignored.
+void gemm(float* c, const bf16* a, const PackedWeights& b, const GemmShape& s);
 
 // Number of oneDNN primitives created so far (the cache keeps one per distinct shape).
 int64_t gemm_primitives_created();

@@ -32,7 +32,11 @@ void linear(float* y, const float* x, std::vector<bf16>& x16, const Matrix& w, i
       ensure(x16, t * w.cols);
       to_bf16(x16.data(), x, t * w.cols);
     }
-    gemm(y, x16.data(), w.b16(), s);
+    if (w.packed) {
+      gemm(y, x16.data(), *w.packed, s);
+    } else {
+      gemm(y, x16.data(), w.b16(), s);
+    }
   }
 }
 
@@ -49,10 +53,11 @@ void KVCache::reset(const ModelConfig& c, int64_t positions) {
 Model::Model(ModelConfig config, ModelWeights weights)
     : config_(std::move(config)), weights_(std::move(weights)) {}
 
-Model Model::load(const std::string& dir, ComputeType dtype) {
+Model Model::load(const std::string& dir, ComputeType dtype, bool pack) {
   ModelConfig config = ModelConfig::load(dir + "/config.json");
   auto store = std::make_shared<const TensorStore>(TensorStore::open_dir(dir));
   ModelWeights weights = load_weights(store, config, dtype, dir);
+  if (pack) pack_matrices(weights);
   return Model(std::move(config), std::move(weights));
 }
 

@@ -66,8 +66,10 @@ struct ForwardState {
 
 class Model {
  public:
-  // Loads a Hugging Face style directory (config.json + safetensors). Throws Error.
-  static Model load(const std::string& dir, ComputeType dtype);
+  // Loads a Hugging Face style directory (config.json + safetensors). Throws Error. In bf16,
+  // `pack` repacks the matrices for faster products (pack_matrices): worth it for anything
+  // that runs more than a few forward passes; a single pass is faster without.
+  static Model load(const std::string& dir, ComputeType dtype, bool pack = true);
   Model(ModelConfig config, ModelWeights weights);
 
   const ModelConfig& config() const { return config_; }

@@ -4,8 +4,11 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "io/safetensors.h"
+#include "kernels/gemm.h"
 #include "util/check.h"
 #include "util/rng.h"
 
@@ -130,6 +133,9 @@ ModelWeights load_weights(std::shared_ptr<const TensorStore> store, const ModelC
       w.owned_bytes += n * 4;
     } else if (info->dtype == DType::BF16) {
       assign(w, spec, store->bytes(spec.name).data());  // zero-copy from the mapped file
+      if (spec.role == TensorRole::kEmbedding) w.wte.mapped = true;
+      if (spec.role == TensorRole::kHead) w.head.mapped = true;
+      if (spec.role == TensorRole::kMatrix) matrix_slot(w.layers[spec.layer], spec.slot)->mapped = true;
     } else {
       auto buf = alloc<bf16>(n);
       store->read_bf16(spec.name, {buf.get(), static_cast<size_t>(n)});
@@ -193,6 +199,32 @@ ModelWeights random_weights(const ModelConfig& c, ComputeType dtype, uint64_t se
   }
   if (c.weight_tying) w.head = w.wte;
   return w;
+}
+
+void pack_matrices(ModelWeights& w) {
+  if (w.dtype != ComputeType::kBF16) return;
+  auto pack = [&](Matrix& m) {
+    if (m.packed || !m.data) return;
+    auto p = std::make_shared<const PackedWeights>(m.b16(), m.rows, m.cols);
+    m.packed = p.get();
+    w.storage.push_back(p);
+    w.owned_bytes += static_cast<int64_t>(p->bytes());
+    if (m.mapped) {  // give the file pages back; reads fault them in again
+      const long page = ::sysconf(_SC_PAGESIZE);
+      const auto begin = reinterpret_cast<uintptr_t>(m.data);
+      const auto end = begin + static_cast<uintptr_t>(m.rows * m.cols * 2);
+      const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
+      if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+    }
+  };
+  for (LayerWeights& l : w.layers) {
+    for (Matrix* m : {&l.q_proj, &l.k_proj, &l.v_proj, &l.attn_out, &l.ff_proj, &l.up_proj,
+                      &l.ff_out}) {
+      pack(*m);
+    }
+  }
+  pack(w.head);
+  if (w.wte.data == w.head.data) w.wte.packed = nullptr;  // lookups read the plain rows
 }
 
 void for_each_tensor(const ModelWeights& w, const ModelConfig& c,

@@ -16,6 +16,7 @@
 namespace illada {
 
 class TensorStore;
+class PackedWeights;
 
 enum class ComputeType { kF32, kBF16 };
 ComputeType parse_compute_type(const std::string& s);  // "f32" | "bf16"; throws Error
@@ -40,6 +41,8 @@ std::vector<TensorSpec> tensor_specs(const ModelConfig& c);
 struct Matrix {
   int64_t rows = 0, cols = 0;
   const void* data = nullptr;  // const float* (kF32) or const bf16* (kBF16)
+  bool mapped = false;         // data lies in a memory-mapped checkpoint file
+  const PackedWeights* packed = nullptr;  // bf16 copy in oneDNN's blocked layout, if packed
   const float* f32() const { return static_cast<const float*>(data); }
   const bf16* b16() const { return static_cast<const bf16*>(data); }
 };
@@ -76,6 +79,12 @@ ModelWeights load_weights(std::shared_ptr<const TensorStore> store, const ModelC
 // for benchmarks and
 // training from scratch. Deterministic in `seed`.
 ModelWeights random_weights(const ModelConfig& c, ComputeType dtype, uint64_t seed);
+
+// Repacks every bf16 matrix of the blocks and the head into oneDNN's blocked layout (the
+// forward then reads the packed copy; 1.3-1.6x faster products). Mapped source pages are
+// released to the page cache afterwards, so an mmapped checkpoint is not held twice in
+// memory; the plain views stay valid (they fault back in if read). No-op for fp32.
+void pack_matrices(ModelWeights& w);
 
 // Visits every tensor in tensor_specs() order with its data in the weights' precision
 // (norms are always fp32): the walk used for saving and comparing models.

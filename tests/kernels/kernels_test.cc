@@ -81,6 +81,23 @@ TEST(Gemm, Bf16AccumulatesInFp32) {
   EXPECT_LT(max_abs_diff(c, ref), 2e-3f);
 }
 
+TEST(Gemm, PackedBf16WeightsServeAnyRowCount) {
+  for (auto [n, k] : {std::pair<int64_t, int64_t>{96, 512}, {37, 70}}) {
+    auto b = randn(n * k, 30);
+    const PackedWeights packed(to_bf16_vec(b).data(), n, k);
+    EXPECT_GE(packed.bytes(), static_cast<size_t>(n * k * 2));
+    for (int64_t m : {1, 7, 64}) {
+      auto a = randn(m * k, 31), c0 = randn(m * n, 32);
+      for (bool acc : {false, true}) {
+        auto c = c0, ref = c0;
+        gemm(c.data(), to_bf16_vec(a).data(), packed, linear_shape(m, n, k, acc));
+        reference::gemm(ref.data(), rounded(a).data(), rounded(b).data(), m, n, k, true, 1.0f, acc);
+        EXPECT_LT(max_abs_diff(c, ref), 2e-3f) << n << "x" << k << " m=" << m << " acc=" << acc;
+      }
+    }
+  }
+}
+
 TEST(Ops, RmsnormMatchesReference) {
   const int64_t rows = 9, d = 200;
   auto x = randn(rows * d, 8, 3.0f), w = randn(d, 9);

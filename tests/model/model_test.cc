@@ -129,6 +129,23 @@ TEST(Model, ShardedAndSingleFileGiveIdenticalLogits) {
   }
 }
 
+TEST(Model, Bf16LoadPacksEveryMatrixAndPackedMatchesPlain) {
+  const Reference ref = load_reference("tiny_mha");
+  const Model packed = Model::load(fixture("tiny_mha"), ComputeType::kBF16);
+  for (const auto& l : packed.weights().layers) {
+    for (const Matrix* m : {&l.q_proj, &l.k_proj, &l.v_proj, &l.attn_out, &l.ff_proj, &l.up_proj, &l.ff_out}) {
+      EXPECT_NE(m->packed, nullptr);
+    }
+  }
+  EXPECT_NE(packed.weights().head.packed, nullptr);
+  const auto c = ModelConfig::load(fixture("tiny_mha") + "/config.json");
+  auto store = std::make_shared<const TensorStore>(TensorStore::open_dir(fixture("tiny_mha")));
+  const Model plain(c, load_weights(store, c, ComputeType::kBF16, "tiny_mha"));
+  EXPECT_EQ(plain.weights().layers[0].q_proj.packed, nullptr);
+  const auto a = run(packed, ref.ids, ref.cu), b = run(plain, ref.ids, ref.cu);
+  EXPECT_LE(max_abs_diff(a, b), 1e-3f * max_abs(b));
+}
+
 TEST(Model, TiedHeadIsTheEmbedding) {
   const Model m = Model::load(fixture("tiny_gqa"), ComputeType::kF32);
   EXPECT_TRUE(m.config().weight_tying);
