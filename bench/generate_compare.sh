@@ -3,6 +3,8 @@
 # threads; tools/reference/bench_generate.py) on the same random-weight checkpoint, in one run.
 # Prompt 64 + answer 256, block 32. Usage: bench/generate_compare.sh [small|1b] [STEPS]
 # Needs build/illada and Debian's python3-torch (ILLADA_WITH_TORCH=1 scripts/install_deps.sh).
+# Both sides inherit OMP_WAIT_POLICY: leave it unset on an idle machine (spinning threads are
+# faster), set it to passive for both on a shared one.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin=$root/build/illada
@@ -16,13 +18,13 @@ common=(--gen-length 256 --block-length 32 --steps "$steps")
 row() {  # row NAME ILLADA_FLAGS...
   local name=$1; shift
   local j
-  j=$(OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive "$bin" generate --model "$dir" --prompt-ids "$prompt" --dtype bf16 "${common[@]}" "$@" --format json)
+  j=$(OMP_NUM_THREADS=2 "$bin" generate --model "$dir" --prompt-ids "$prompt" --dtype bf16 "${common[@]}" "$@" --format json)
   python3 -c "import json,sys; j=json.loads(sys.argv[1]); print(f\"| illada {sys.argv[2]} | {j['nfe']} | {j['seconds']:.2f} | {256/j['seconds'] if not j.get('stopped_at_eos') else len(j['ids'])/j['seconds']:.1f} |\")" "$j" "$name"
 }
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg); model $size; steps $steps"
 echo "| sampler | nfe | seconds | tokens/s |"
 echo "|---|---|---|---|"
-tj=$(OMP_WAIT_POLICY=passive /usr/bin/python3 "$root/tools/reference/bench_generate.py" --model-dir "$dir" --prompt-len 64 "${common[@]}" --threads 2 --warmup 1 --repeats 1)
+tj=$(/usr/bin/python3 "$root/tools/reference/bench_generate.py" --model-dir "$dir" --prompt-len 64 "${common[@]}" --threads 2 --warmup 1 --repeats 1)
 python3 -c "import json,sys; j=json.loads(sys.argv[1]); print(f\"| PyTorch official generate() | {j['nfe']} | {j['seconds']:.2f} | {j['tokens_per_s']:.1f} |\")" "$tj"
 row "reference sampler"
 row "variable length" --variable-length --max-length 256
