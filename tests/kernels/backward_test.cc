@@ -12,28 +12,16 @@
 #include "kernels/reference/reference_backward.h"
 #include "util/bf16.h"
 #include "util/rng.h"
+#include "../test_util.h"
 
 namespace illada {
 namespace {
 
+using test::max_abs;
+using test::max_abs_diff;
+
 std::vector<float> randn(size_t n, uint64_t stream, float scale = 1.0f) {
-  Rng rng(777, stream);
-  std::vector<float> v(n);
-  for (auto& x : v) x = static_cast<float>(rng.normal()) * scale;
-  return v;
-}
-
-float max_abs(const std::vector<float>& v) {
-  float m = 0.0f;
-  for (float x : v) m = std::max(m, std::fabs(x));
-  return m;
-}
-
-float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  float m = 0.0f;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
-  return m;
+  return test::randn(n, stream, scale, /*seed=*/777);
 }
 
 double dot(const std::vector<float>& a, const std::vector<float>& b) {

@@ -9,35 +9,15 @@
 #include "kernels/gemm.h"
 #include "kernels/reference/reference.h"
 #include "util/rng.h"
+#include "../test_util.h"
 
 namespace illada {
 namespace {
 
-std::vector<float> randn(size_t n, uint64_t stream, float scale = 1.0f) {
-  Rng rng(1234, stream);
-  std::vector<float> v(n);
-  for (auto& x : v) x = static_cast<float>(rng.normal()) * scale;
-  return v;
-}
-
-std::vector<bf16> to_bf16_vec(const std::vector<float>& v) {
-  std::vector<bf16> out(v.size());
-  for (size_t i = 0; i < v.size(); ++i) out[i] = to_bf16(v[i]);
-  return out;
-}
-
-std::vector<float> rounded(const std::vector<float>& v) {
-  std::vector<float> out(v.size());
-  for (size_t i = 0; i < v.size(); ++i) out[i] = to_float(to_bf16(v[i]));
-  return out;
-}
-
-float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  float m = 0.0f;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
-  return m;
-}
+using test::max_abs_diff;
+using test::randn;
+using test::rounded;
+using test::to_bf16_vec;
 
 TEST(Gemm, Fp32MatchesReferenceInAllLayouts) {
   const int64_t m = 37, n = 53, k = 70;

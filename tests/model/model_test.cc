@@ -12,9 +12,13 @@
 #include "io/safetensors.h"
 #include "model/transformer.h"
 #include "util/check.h"
+#include "../test_util.h"
 
 namespace illada {
 namespace {
+
+using test::max_abs;
+using test::max_abs_diff;
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
@@ -45,19 +49,6 @@ Reference load_reference(const std::string& model) {
   const TensorStore s = TensorStore::open_file(fixture(model) + "/ref.safetensors");
   return {read_i32(s, "ids"), read_i32(s, "cu_seqlens"), read_f32(s, "logits"),
           read_f32(s, "logits_bf16"), read_f32(s, "single_logits")};
-}
-
-float max_abs(const std::vector<float>& v) {
-  float m = 0;
-  for (float x : v) m = std::max(m, std::fabs(x));
-  return m;
-}
-
-float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  float m = 0;
-  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
-  return m;
 }
 
 std::vector<float> run(const Model& m, const std::vector<int32_t>& ids,

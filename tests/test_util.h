@@ -1,0 +1,51 @@
+// Helpers shared by the C++ tests: seeded random tensors, bf16 rounding, error measures.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "util/bf16.h"
+#include "util/rng.h"
+
+namespace illada::test {
+
+// n standard-normal values (times scale) from counter-based stream `stream` of `seed`.
+inline std::vector<float> randn(size_t n, uint64_t stream, float scale = 1.0f,
+                                uint64_t seed = 1234) {
+  Rng rng(seed, stream);
+  std::vector<float> v(n);
+  for (auto& x : v) x = static_cast<float>(rng.normal()) * scale;
+  return v;
+}
+
+inline std::vector<bf16> to_bf16_vec(const std::vector<float>& v) {
+  std::vector<bf16> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = to_bf16(v[i]);
+  return out;
+}
+
+// The values a bf16 round trip leaves.
+inline std::vector<float> rounded(const std::vector<float>& v) {
+  std::vector<float> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = to_float(to_bf16(v[i]));
+  return out;
+}
+
+inline float max_abs(const std::vector<float>& v) {
+  float m = 0.0f;
+  for (float x : v) m = std::max(m, std::fabs(x));
+  return m;
+}
+
+inline float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  float m = 0.0f;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
+  return m;
+}
+
+}  // namespace illada::test
