@@ -82,6 +82,18 @@ std::string get_string(const json& j, const char* key, const std::string& where)
   return it->get<std::string>();
 }
 
+// One JSONL line that must be a JSON object; errors name `where` (file:line).
+json parse_object_line(std::string_view line, const std::string& where, const char* expected) {
+  json j;
+  try {
+    j = json::parse(line);
+  } catch (const json::exception& e) {
+    fail(where, ": malformed JSON: ", e.what());
+  }
+  if (!j.is_object()) fail(where, ": expected ", expected);
+  return j;
+}
+
 }  // namespace
 
 DatasetInfo prepare_dataset(const tokenizer::Tokenizer& tok, const PrepareOptions& o) {
@@ -119,13 +131,7 @@ DatasetInfo prepare_dataset(const tokenizer::Tokenizer& tok, const PrepareOption
       if (!is_jsonl(path)) fail(path, ": SFT data must be JSONL (.jsonl) with prompt/response or messages");
       for_each_line(text, [&](int64_t line, std::string_view l) {
         const std::string where = path + ":" + std::to_string(line);
-        json j;
-        try {
-          j = json::parse(l);
-        } catch (const json::exception& e) {
-          fail(where, ": malformed JSON: ", e.what());
-        }
-        if (!j.is_object()) fail(where, ": expected a JSON object");
+        const json j = parse_object_line(l, where, "a JSON object");
         std::vector<tokenizer::ChatMessage> prompt;
         std::string response;
         if (j.contains("messages")) {
@@ -153,13 +159,7 @@ DatasetInfo prepare_dataset(const tokenizer::Tokenizer& tok, const PrepareOption
     } else if (is_jsonl(path)) {
       for_each_line(text, [&](int64_t line, std::string_view l) {
         const std::string where = path + ":" + std::to_string(line);
-        json j;
-        try {
-          j = json::parse(l);
-        } catch (const json::exception& e) {
-          fail(where, ": malformed JSON: ", e.what());
-        }
-        if (!j.is_object()) fail(where, ": expected a JSON object with a \"text\" key");
+        const json j = parse_object_line(l, where, "a JSON object with a \"text\" key");
         add_document(get_string(j, "text", where));
       });
     } else if (o.doc_per_line) {
