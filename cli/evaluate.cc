@@ -138,6 +138,7 @@ void run_eval(const EvalFlags& f) {
     if (out) {
       nlohmann::json j = {{"id", r.example->id}, {"line", r.example->line}, {"correct", r.correct},
                           {"nfe", r.nfe}};
+      if (r.example->kind != eval::ExampleKind::kMultipleChoice) j["generated_tokens"] = r.generated_tokens;
       if (r.example->kind == eval::ExampleKind::kMultipleChoice) {
         j["scores"] = r.scores;
         j["predicted"] = r.predicted;
@@ -158,7 +159,11 @@ void run_eval(const EvalFlags& f) {
   nlohmann::json j = {{"task", task.header.name.empty() ? f.task : task.header.name},
                       {"method", f.method}, {"n", summary.n}, {"correct", summary.correct},
                       {"accuracy", summary.accuracy}, {"stderr", summary.stderr_},
-                      {"skipped_lines", summary.skipped}, {"seconds", secs}};
+                      {"skipped_lines", summary.skipped}, {"nfe", summary.nfe}, {"seconds", secs}};
+  if (summary.generated_tokens > 0) {
+    j["generated_tokens"] = summary.generated_tokens;
+    j["tokens_per_second"] = summary.generated_tokens / std::max(secs, 1e-9);
+  }
   std::printf("%s\n", j.dump(2).c_str());
 }
 

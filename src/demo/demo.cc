@@ -23,6 +23,7 @@
 #include "train/run_config.h"
 #include "train/train_run.h"
 #include "util/check.h"
+#include "util/file.h"
 
 namespace illada::demo {
 namespace {
@@ -198,6 +199,7 @@ struct KindScore {
 struct EvalRun {
   std::map<std::string, KindScore> by_kind;
   KindScore all;
+  int64_t nfe = 0;  // forward passes over all questions
   std::vector<json> samples;  // open questions: question, reference, generated, correct
 };
 
@@ -252,6 +254,7 @@ EvalRun run_eval(const Model& model, const tokenizer::Tokenizer& tok, const Synt
       r.samples.push_back({{"kind", k}, {"question", qs[i].question}, {"reference", qs[i].answer},
                            {"generated", x.generated}, {"correct", x.correct}, {"nfe", x.nfe}});
     }
+    r.nfe += x.nfe;
     draw_progress(r.all.n, total, r.all.correct, progress);
   });
   return r;
@@ -263,6 +266,7 @@ json scores_json(const EvalRun& r) {
     by[k] = {{"n", s.n}, {"correct", s.correct}, {"accuracy", s.acc()}, {"chance", s.chance()}};
   }
   return {{"n", r.all.n}, {"correct", r.all.correct}, {"accuracy", r.all.acc()}, {"chance", r.all.chance()},
+          {"nfe", r.nfe}, {"nfe_per_question", r.all.n ? static_cast<double>(r.nfe) / r.all.n : 0.0},
           {"by_kind", by}};
 }
 
@@ -344,33 +348,61 @@ DemoResult run_demo(const DemoOptions& o) {
     std::ofstream f(out + "/runs/model_config.json");
     f << model_cfg.dump(2) << "\n";
   }
-  stages.begin("pre-training (d " + std::to_string(p.model["d_model"].get<int>()) + ", " +
-               std::to_string(p.model["n_layers"].get<int>()) + " layers, GQA, tied head; " + std::to_string(p.steps) +
-               " steps)");
-  for (const char* d : {"/runs/pretrain", "/runs/sft", "/pretrained", "/sft"}) fs::remove_all(out + d);
+  const std::string pretrain_what = "d " + std::to_string(p.model["d_model"].get<int>()) + ", " +
+                                    std::to_string(p.model["n_layers"].get<int>()) + " layers, GQA, tied head; " +
+                                    std::to_string(p.steps) + " steps";
+  std::string pretrained_dir = out + "/pretrained", pretrain_metrics = out + "/runs/pretrain/metrics.jsonl";
   train::RunConfig pre;
-  pre.model_config = out + "/runs/model_config.json";
-  pre.tokenizer = out + "/tokenizer";
-  pre.data = out + "/runs/data_pretrain";
-  pre.out = out + "/runs/pretrain";
-  pre.steps = p.steps;
-  pre.seq_len = p.seq_len;
-  pre.batch_size = p.batch_size;
-  pre.lr = p.lr;
-  pre.min_lr = p.min_lr;
-  pre.warmup = p.warmup;
-  pre.decay_start = static_cast<int64_t>(p.steps * p.decay_from);
-  pre.eval_every = std::max<int64_t>(1, p.steps / 4);
-  pre.eval_batches = 2;
-  pre.seed = o.seed;
-  pre.progress = o.progress;
-  const train::RunResult pre_res = train::run_training(pre);
-  fs::rename(pre_res.final_dir, out + "/pretrained");
+  train::RunResult pre_res;
+  if (!o.pretrained.empty()) {
+    // Ablations that change only SFT or evaluation reuse one pre-training run. The data and
+    // tokenizer are regenerated from the seed; a different tokenizer means a different seed
+    // or preset, which would make the reused model meaningless.
+    stages.begin("pre-training: reused " + o.pretrained);
+    const std::string src_tok = read_file(o.pretrained + "/tokenizer.json");
+    if (src_tok != read_file(out + "/tokenizer/tokenizer.json")) {
+      fail("--pretrained ", o.pretrained, ": its tokenizer differs from this run's (another seed or preset?)");
+    }
+    if (fs::exists(pretrained_dir) && fs::equivalent(o.pretrained, pretrained_dir)) {
+      fail("--pretrained ", o.pretrained, " is this run's own output; pass another --out");
+    }
+    for (const char* d : {"/runs/pretrain", "/runs/sft", "/pretrained", "/sft"}) fs::remove_all(out + d);
+    pretrained_dir = o.pretrained;
+    pretrain_metrics = (fs::path(o.pretrained).parent_path() / "runs/pretrain/metrics.jsonl").string();
+    const Curve c = read_curve(pretrain_metrics);
+    pre_res.first_eval_loss = c.eval.empty() ? NAN : c.eval.front().second;
+    pre_res.last_eval_loss = c.eval.empty() ? NAN : c.eval.back().second;
+    pre_res.steps = c.step.empty() ? 0 : static_cast<int64_t>(c.step.back());
+  } else {
+    stages.begin("pre-training (" + pretrain_what + (o.split_prob != 0.3 ? ", split " + fmt("%g", o.split_prob) : "") +
+                 ")");
+    for (const char* d : {"/runs/pretrain", "/runs/sft", "/pretrained", "/sft"}) fs::remove_all(out + d);
+    pre.model_config = out + "/runs/model_config.json";
+    pre.tokenizer = out + "/tokenizer";
+    pre.data = out + "/runs/data_pretrain";
+    pre.out = out + "/runs/pretrain";
+    pre.steps = p.steps;
+    pre.seq_len = p.seq_len;
+    pre.batch_size = p.batch_size;
+    pre.lr = p.lr;
+    pre.min_lr = p.min_lr;
+    pre.warmup = p.warmup;
+    pre.decay_start = static_cast<int64_t>(p.steps * p.decay_from);
+    pre.split_prob = o.split_prob;
+    pre.eval_every = std::max<int64_t>(1, p.steps / 4);
+    pre.eval_batches = 2;
+    pre.seed = o.seed;
+    pre.progress = o.progress;
+    pre_res = train::run_training(pre);
+    fs::rename(pre_res.final_dir, pretrained_dir);
+  }
 
   // 5. SFT (iLLaDA: the whole window masked, prompt included).
-  stages.begin("whole-sequence SFT (" + fmt("%g", p.sft_epochs) + " epochs)");
+  stages.begin(std::string(o.prompt_clean ? "prompt-clean SFT (LLaDA masking, " : "whole-sequence SFT (") +
+               fmt("%g", p.sft_epochs) + " epochs)");
   train::RunConfig sft;
-  sft.init = out + "/pretrained";
+  sft.init = pretrained_dir;
+  sft.prompt_clean = o.prompt_clean;
   sft.tokenizer = out + "/tokenizer";
   sft.data = out + "/runs/data_sft";
   sft.out = out + "/runs/sft";
@@ -421,7 +453,7 @@ DemoResult run_demo(const DemoOptions& o) {
   stages.end();
 
   // Report.
-  const Curve pre_curve = read_curve(pre.out + "/metrics.jsonl"), sft_curve = read_curve(sft.out + "/metrics.jsonl");
+  const Curve pre_curve = read_curve(pretrain_metrics), sft_curve = read_curve(sft.out + "/metrics.jsonl");
   write_svg(out + "/curves.svg", pre_curve, sft_curve);
   const double wall = stages.elapsed();
   DemoResult res{.open_accuracy = open.all.acc(),
@@ -432,10 +464,11 @@ DemoResult run_demo(const DemoOptions& o) {
   json settings = {{"seed", o.seed}, {"quick", o.quick}, {"vocab_size", p.vocab_size}, {"model", model_cfg},
                    {"pretrain", {{"steps", p.steps}, {"seq_len", p.seq_len}, {"batch_size", p.batch_size},
                                  {"lr", p.lr}, {"min_lr", p.min_lr}, {"warmup", p.warmup},
-                                 {"decay_start", pre.decay_start}, {"tokens", pre_info.n_tokens}}},
+                                 {"decay_start", static_cast<int64_t>(p.steps * p.decay_from)}, {"split_prob", o.split_prob},
+                                 {"tokens", pre_info.n_tokens}, {"reused_from", o.pretrained}}},
                    {"sft", {{"epochs", p.sft_epochs}, {"steps", sft_res.steps}, {"seq_len", p.seq_len},
                             {"batch_size", p.sft_batch_size}, {"lr", p.sft_lr}, {"tokens", sft_info.n_tokens},
-                            {"masking", "whole sequence (iLLaDA)"}}},
+                            {"masking", o.prompt_clean ? "prompt-clean (LLaDA)" : "whole sequence (iLLaDA)"}}},
                    {"generation", {{"variable_length", true}, {"block_length", 8}, {"max_length", 32},
                                    {"steps_per_block", 8}}},
                    {"likelihood_mc_num", p.mc_num},
@@ -511,10 +544,12 @@ DemoResult run_demo(const DemoOptions& o) {
     << " (Llama-3 split rule, except that words do not absorb the space before them)\n"
     << "- model: `" << model_cfg.dump() << "`\n"
     << "- pre-training: " << p.steps << " steps x " << p.batch_size << " x " << p.seq_len << " tokens, AdamW lr "
-    << p.lr << " (warm-up " << p.warmup << ", cosine from step " << pre.decay_start << " to " << p.min_lr
-    << "), bf16\n"
+    << p.lr << " (warm-up " << p.warmup << ", cosine from step " << static_cast<int64_t>(p.steps * p.decay_from) << " to " << p.min_lr
+    << "), random split of windows with probability " << o.split_prob << ", bf16"
+    << (o.pretrained.empty() ? std::string() : "; reused from " + o.pretrained) << "\n"
     << "- SFT: " << p.sft_epochs << " epochs = " << sft_res.steps << " steps x " << p.sft_batch_size << " x "
-    << p.seq_len << ", lr " << p.sft_lr << ", whole window masked (iLLaDA)\n"
+    << p.seq_len << ", lr " << p.sft_lr
+    << (o.prompt_clean ? ", prompt never masked (LLaDA's prompt-clean SFT)\n" : ", whole window masked (iLLaDA)\n")
     << "- generation: variable length, blocks of 8, one token per step, at most 32 tokens, stop at EOS/EOT\n"
     << "- likelihood scoring: " << p.mc_num << " Monte-Carlo samples per choice\n\n"
     << "## Losses\n\n"

@@ -22,6 +22,12 @@ struct DemoOptions {
   bool quick = false;       // ~1 minute smoke version (tiny model, few steps, few questions)
   int64_t steps = 0;        // pre-training steps (0: the preset's)
   double sft_epochs = 0;    // SFT epochs (0: the preset's)
+  // Ablations (scripts/reproduce.sh): reuse a pre-trained model of an earlier run with the same
+  // seed and preset instead of pre-training again; mask the prompt in SFT or not; the
+  // probability of the random split of pre-training windows.
+  std::string pretrained;   // "" : pre-train; else a model dir (OUT/pretrained of a demo run)
+  bool prompt_clean = false;  // LLaDA's SFT masking (prompt never masked) instead of iLLaDA's
+  double split_prob = 0.3;
   bool progress = true;     // stage headers always; progress bars on stderr
 };
 

@@ -104,11 +104,14 @@ EvalSummary evaluate(const Model& model, const tokenizer::Tokenizer& tok, const 
       const auto res = generate(model, {prompt}, o.generation);
       auto end = std::find_first_of(res[0].ids.begin(), res[0].ids.end(), stops.begin(), stops.end());
       r.generated = tok.decode(std::span<const int32_t>(res[0].ids.data(), end - res[0].ids.begin()), true);
+      r.generated_tokens = end - res[0].ids.begin();
       r.nfe = res[0].nfe;
       r.correct = answer_matches(e, r.generated);
     }
     ++s.n;
     s.correct += r.correct;
+    s.nfe += r.nfe;
+    s.generated_tokens += r.generated_tokens;
     on_result(r);
   }
   if (s.n > 0) {

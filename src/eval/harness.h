@@ -35,11 +35,14 @@ struct ExampleResult {
   int64_t predicted = -1;
   bool correct = false;
   std::string generated;       // generation examples
+  int64_t generated_tokens = 0;  // generation: answer tokens before the first stop token
   int64_t nfe = 0;
 };
 
 struct EvalSummary {
   int64_t n = 0, correct = 0, skipped = 0;
+  int64_t nfe = 0;               // forward passes over all examples
+  int64_t generated_tokens = 0;  // generation examples: answer tokens (stop tokens excluded)
   double accuracy = 0.0;
   double stderr_ = 0.0;  // sqrt(acc (1 - acc) / (n - 1))
 };
