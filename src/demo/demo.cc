@@ -59,7 +59,7 @@ Preset make_preset(const DemoOptions& o) {
     p.data = {.seed = o.seed};
     p.vocab_size = 768;
     p.model = {{"d_model", 128}, {"n_layers", 4}, {"n_heads", 4}, {"n_kv_heads", 2}, {"mlp_hidden_size", 384}};
-    p.seq_len = 64, p.batch_size = 16, p.steps = 3000, p.warmup = 100;
+    p.seq_len = 64, p.batch_size = 16, p.steps = 6000, p.warmup = 100;
     p.lr = 2e-3, p.min_lr = 1e-4, p.decay_from = 0.6;
     p.sft_epochs = 20, p.sft_lr = 5e-4, p.sft_batch_size = 16;
     p.max_open = 0, p.max_mc = 0, p.mc_num = 16;
