@@ -3,12 +3,15 @@
 #include <exception>
 
 #include "cli/commands.h"
+#include "dist/communicator.h"
 #include "util/check.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"illada: masked-diffusion language models (LLaDA / iLLaDA) in native C++"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "illada 0.1.0");
+  // Features of this build: scripts and tests check for "mpi" before launching with mpirun.
+  app.set_version_flag("--version", std::string("illada 0.1.0 (cpu") +
+                                        (illada::dist::built_with_mpi() ? ", mpi data parallel" : "") + ")");
   illada::cli::register_info(app);
   illada::cli::register_logits(app);
   illada::cli::register_tokenize(app);

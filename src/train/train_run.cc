@@ -11,6 +11,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "dist/communicator.h"
 #include "io/safetensors.h"
 #include "model/checkpoint.h"
 #include "model/config.h"
@@ -270,6 +271,16 @@ std::string latest_checkpoint(const std::string& out_dir) {
 
 RunResult run_training(RunConfig cfg) {
   cfg.validate();
+  // Data parallel under mpirun: every rank runs this loop on its share of each step's windows;
+  // rank 0 alone writes files and progress.
+  dist::Communicator& comm = dist::world();
+  const bool lead = comm.rank() == 0;
+  if (!lead) cfg.progress = false;
+  const int64_t n_slices = cfg.micro_batches * comm.size();
+  if (cfg.batch_size % n_slices != 0) {
+    fail("batch_size (", cfg.batch_size, ") must be divisible by micro_batches (", cfg.micro_batches, ") x ",
+         comm.size(), " data-parallel processes");
+  }
   const TokenStream data = load_dataset(cfg.data);
   const ModelConfig mc = resolve_model_config(cfg, data.info);
   const int64_t n = static_cast<int64_t>(data.ids.size());
@@ -315,7 +326,8 @@ RunResult run_training(RunConfig cfg) {
                     .adamw = {.beta1 = cfg.beta1, .beta2 = cfg.beta2, .eps = cfg.adam_eps,
                               .weight_decay = cfg.weight_decay, .max_grad_norm = cfg.grad_clip},
                     .masking = {.mask_token_id = mc.mask_token_id, .prompt_clean = cfg.prompt_clean},
-                    .seed = cfg.seed};
+                    .seed = cfg.seed,
+                    .comm = &comm};
   ModelWeights init;
   if (!cfg.init.empty()) {
     auto store = std::make_shared<const TensorStore>(TensorStore::open_dir(cfg.init));
@@ -328,7 +340,7 @@ RunResult run_training(RunConfig cfg) {
 
   const std::string ckpts = cfg.out + "/checkpoints";
   const std::string metrics_path = cfg.out + "/metrics.jsonl";
-  fs::create_directories(ckpts);
+  if (lead) fs::create_directories(ckpts);
   const json identity = run_identity(cfg, n - eval_tokens, eval_tokens);
   int64_t start = 0;
   std::string last_ckpt;
@@ -347,16 +359,30 @@ RunResult run_training(RunConfig cfg) {
         const int64_t ps = sched.value("plateau_decay_start", int64_t{-1});
         if (ps >= 0 && (pre.decay_start < 0 || ps < pre.decay_start)) start_decay_at(ps);
       }
-      std::fprintf(stderr, "illada train: resuming from %s (step %lld)\n", last_ckpt.c_str(), static_cast<long long>(start));
+      if (lead) {
+        std::fprintf(stderr, "illada train: resuming from %s (step %lld)\n", last_ckpt.c_str(),
+                     static_cast<long long>(start));
+      }
     }
   }
   TrainingCurves curves{.title = "illada train: " + cfg.out};
-  truncate_metrics(metrics_path, start, curves);
   const std::string plot_path = cfg.out + "/plot.svg";
-  write_file_atomic(cfg.out + "/run_config.json", cfg.to_json().dump(2) + "\n");
-  std::unique_ptr<FILE, int (*)(FILE*)> metrics(std::fopen(metrics_path.c_str(), "a"), &std::fclose);
-  if (!metrics) fail(metrics_path, ": cannot open for writing");
+  std::unique_ptr<FILE, int (*)(FILE*)> metrics(nullptr, &std::fclose);
+  if (lead) {
+    truncate_metrics(metrics_path, start, curves);
+    write_file_atomic(cfg.out + "/run_config.json", cfg.to_json().dump(2) + "\n");
+    metrics.reset(std::fopen(metrics_path.c_str(), "a"));
+    if (!metrics) fail(metrics_path, ": cannot open for writing");
+    if (comm.size() > 1 && cfg.progress) {
+      std::fprintf(stderr, "illada train: data parallel over %d processes (%s), %lld windows each per step\n",
+                   comm.size(), comm.backend().c_str(), static_cast<long long>(cfg.batch_size / comm.size()));
+    }
+  }
+  auto plot = [&] {
+    if (lead) write_training_plot(plot_path, curves);
+  };
   auto log = [&](const json& j) {
+    if (!metrics) return;
     std::fputs((j.dump() + "\n").c_str(), metrics.get());
     std::fflush(metrics.get());
   };
@@ -386,7 +412,9 @@ RunResult run_training(RunConfig cfg) {
     const auto ts = Clock::now();
     std::vector<LoaderBatch> mbs;
     std::vector<PackedBatch> views;
-    for (int m = 0; m < micro; ++m) mbs.push_back(loader.batch(s, m, micro));
+    for (int m = 0; m < micro; ++m) {
+      mbs.push_back(loader.batch(s, comm.rank() * micro + m, static_cast<int>(n_slices)));
+    }
     for (const auto& b : mbs) views.push_back(b.view());
     StepStats st;
     const double lr = lr_at(s);
@@ -394,7 +422,7 @@ RunResult run_training(RunConfig cfg) {
       st = tr.train_step(views, lr);
     } catch (const Error& e) {
       log({{"step", s}, {"error", e.what()}});
-      write_training_plot(plot_path, curves);
+      plot();
       fail("training stopped: ", e.what(), "; ",
            last_ckpt.empty() ? std::string("no checkpoint was written") : "the last good checkpoint is " + last_ckpt);
     }
@@ -424,26 +452,31 @@ RunResult run_training(RunConfig cfg) {
                    format_duration(eta).c_str(), tty ? "" : "\n");
     }
     if (cfg.checkpoint_every > 0 && done % cfg.checkpoint_every == 0) {
-      save_checkpoint(ckpts, tr, mc, cfg, identity, done, cfg.keep_checkpoints,
-                      schedule_state(plateau, plateau_start));
+      if (lead) {
+        save_checkpoint(ckpts, tr, mc, cfg, identity, done, cfg.keep_checkpoints,
+                        schedule_state(plateau, plateau_start));
+      }
       last_ckpt = ckpts + "/" + step_name(done);
-      write_training_plot(plot_path, curves);
+      plot();
     }
   }
   if (cfg.progress && tty) std::fputc('\n', stderr);
   evaluate(steps);
-  write_training_plot(plot_path, curves);
+  plot();
 
   // The final model, as a Hugging Face style directory with the tokenizer.
   res.final_dir = cfg.out + "/final";
-  const std::string tmp = cfg.out + "/.tmp-final";
-  std::error_code ec;
-  fs::remove_all(tmp, ec);
-  fs::create_directories(tmp);
-  save_model(tmp, mc, tr.model().weights_view(),
-             {.dtype = cfg.save_dtype == "f32" ? DType::F32 : DType::BF16});
-  copy_tokenizer_files(cfg.tokenizer, tmp);
-  publish_dir(tmp, res.final_dir);
+  if (lead) {
+    const std::string tmp = cfg.out + "/.tmp-final";
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    fs::create_directories(tmp);
+    save_model(tmp, mc, tr.model().weights_view(),
+               {.dtype = cfg.save_dtype == "f32" ? DType::F32 : DType::BF16});
+    copy_tokenizer_files(cfg.tokenizer, tmp);
+    publish_dir(tmp, res.final_dir);
+  }
+  comm.barrier();  // every rank returns once the final model exists
   res.steps = steps;
   return res;
 }

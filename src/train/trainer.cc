@@ -23,27 +23,38 @@ Trainer::Trainer(const ModelConfig& c, const ModelWeights& init, const TrainerOp
 StepStats Trainer::train_step(std::span<const PackedBatch> micro_batches, double lr) {
   if (micro_batches.empty()) fail("train_step: no micro-batches");
   StepStats st{.step = step_, .lr = lr};
-  for (const auto& mb : micro_batches) st.tokens += static_cast<int64_t>(mb.ids.size());
+  dist::Communicator* comm = opts_.comm && opts_.comm->size() > 1 ? opts_.comm : nullptr;
+  // The loss is a mean over the step's tokens on all ranks, so each rank needs the total first.
+  double tokens = 0;
+  for (const auto& mb : micro_batches) tokens += static_cast<double>(mb.ids.size());
+  if (comm) comm->all_reduce_sum(std::span<double>(&tokens, 1));
+  st.tokens = static_cast<int64_t>(tokens);
+  // Masks are keyed by the micro-batch's index in the whole step, whichever rank holds it.
+  const size_t first = comm ? static_cast<size_t>(comm->rank()) * micro_batches.size() : 0;
   model_.zero_grad();
-  double loss = 0.0;
+  double sums[2] = {0.0, 0.0};  // loss, targets
   for (size_t i = 0; i < micro_batches.size(); ++i) {
     const PackedBatch& mb = micro_batches[i];
     const MaskedBatch masked =
-        mask_batch(mb.ids, mb.cu_seqlens, opts_.masking, opts_.seed, batch_key(step_, i),
-                   static_cast<double>(st.tokens), mb.prompt);
-    st.targets += static_cast<int64_t>(masked.target_rows.size());
-    loss += model_.forward_backward(masked.batch(), act_);
+        mask_batch(mb.ids, mb.cu_seqlens, opts_.masking, opts_.seed, batch_key(step_, first + i), tokens, mb.prompt);
+    sums[1] += static_cast<double>(masked.target_rows.size());
+    sums[0] += model_.forward_backward(masked.batch(), act_);
   }
-  if (gradient_hook) gradient_hook(model_.grads());
+  if (comm) {
+    comm->all_reduce_sum(model_.grads());
+    comm->all_reduce_sum(std::span<double>(sums, 2));
+  }
+  const double loss = sums[0];
+  st.targets = static_cast<int64_t>(sums[1]);
   st.loss = loss;
   if (!std::isfinite(loss)) fail("train_step: loss is ", loss, " at step ", step_);
-  const auto info = opt_.step(model_.params(), model_.grads(), lr);
+  // AdamW writes the bf16 compute copy of the weights in its own pass (see refresh).
+  const auto info = opt_.step(model_.params(), model_.grads(), lr, model_.compute_weights());
   if (!std::isfinite(info.grad_norm)) {
     // AdamW skipped the update: the parameters are those before the step.
     fail("train_step: gradient norm is ", info.grad_norm, " at step ", step_);
   }
   st.grad_norm = info.grad_norm;
-  model_.refresh_compute_weights();
   ++step_;
   return st;
 }

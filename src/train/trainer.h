@@ -1,5 +1,5 @@
 // One training step of the masked-diffusion objective: mask the micro-batches, accumulate
-// their gradients in the model's flat gradient buffer, (hook for a data-parallel all-reduce),
+// their gradients in the model's flat gradient buffer, sum them over the data-parallel ranks,
 // clip, AdamW, refresh the bf16 weights. Same seed and data -> same bits.
 #pragma once
 
@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "dist/communicator.h"
 #include "model/config.h"
 #include "model/weights.h"
 #include "train/adamw.h"
@@ -21,6 +22,11 @@ struct TrainerOptions {
   AdamWOptions adamw;
   MaskingOptions masking;  // mask_token_id < 0: taken from the model config
   uint64_t seed = 0;
+  // Data parallelism: each rank passes its own micro-batches of the step (rank r holds the
+  // step's micro-batches r*k .. r*k+k-1 of k*size in all); gradients, loss and token counts
+  // are summed over ranks, so every rank takes the same update, equal (up to the order of
+  // floating-point sums) to one process taking all k*size micro-batches. Null: one process.
+  dist::Communicator* comm = nullptr;
 };
 
 // Clean packed documents of one micro-batch.
@@ -32,11 +38,11 @@ struct PackedBatch {
 
 struct StepStats {
   int64_t step = 0;        // index of the step just taken (0-based)
-  double loss = 0.0;       // masked-diffusion loss of the whole step (all micro-batches)
+  double loss = 0.0;       // masked-diffusion loss of the whole step (all micro-batches and ranks)
   double grad_norm = 0.0;  // before clipping
   double lr = 0.0;
-  int64_t tokens = 0;      // tokens in the step
-  int64_t targets = 0;     // masked positions scored
+  int64_t tokens = 0;      // tokens in the step (all ranks)
+  int64_t targets = 0;     // masked positions scored (all ranks)
 };
 
 class Trainer {
@@ -44,17 +50,13 @@ class Trainer {
   Trainer(const ModelConfig& c, const ModelWeights& init, const TrainerOptions& opts);
 
   // One optimizer step at learning rate lr over the micro-batches (gradient accumulation; the
-  // loss is divided by the tokens of all of them). Throws Error on a non-finite loss, naming
+  // loss is divided by the tokens of all of them, over all ranks). Throws Error on a non-finite loss, naming
   // the step; the parameters are then left as they were before the step.
   StepStats train_step(std::span<const PackedBatch> micro_batches, double lr);
   StepStats train_step(const PackedBatch& batch, double lr) { return train_step({&batch, 1}, lr); }
 
   // The loss of a batch with masks drawn from `key` (held-out evaluation), no update.
   double eval_loss(const PackedBatch& batch, uint64_t key);
-
-  // Called with the summed gradient buffer of this process before clipping: a data-parallel
-  // run all-reduces it here (sum over ranks, each rank dividing by the global token count).
-  std::function<void(std::span<float> grads)> gradient_hook;
 
   TrainableModel& model() { return model_; }
   const TrainableModel& model() const { return model_; }
