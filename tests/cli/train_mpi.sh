@@ -18,17 +18,8 @@ command -v mpirun > /dev/null || fail "mpirun not found (scripts/install_deps.sh
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
 mpi=(mpirun -np 2 --oversubscribe --bind-to none)
 
-python3 - <<'PY'
-import json, random
-random.seed(3)
-words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
-paras = [" ".join(random.choice(words) for _ in range(random.randint(5, 40))) for _ in range(400)]
-open("corpus.txt", "w").write("\n\n".join(paras) + "\n")
-json.dump({"d_model": 64, "n_layers": 2, "n_heads": 4, "n_kv_heads": 2, "mlp_hidden_size": 128,
-           "max_sequence_length": 128, "weight_tying": False}, open("model.json", "w"))
-PY
-"$bin" tokenizer train --input corpus.txt --vocab-size 300 --out tok --quiet > /dev/null
-"$bin" data prepare --tokenizer tok --input corpus.txt --out data > /dev/null
+source "$2/tests/cli/lib/tiny_corpus.sh"
+tiny_corpus "$bin" 3 400
 args=(--model-config model.json --tokenizer tok --data data --steps 12 --seq-len 64
       --lr 2e-3 --warmup 2 --seed 4 --eval-every 4 --dtype f32 --save-dtype f32)
 

@@ -13,17 +13,8 @@ trap 'rm -rf "$tmp"' EXIT
 fail() { echo "train_resume: $*" >&2; exit 1; }
 cd "$tmp"
 
-python3 - <<'PY'
-import json, random
-random.seed(7)
-words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
-paras = [" ".join(random.choice(words) for _ in range(random.randint(5, 40))) for _ in range(600)]
-open("corpus.txt", "w").write("\n\n".join(paras) + "\n")
-json.dump({"d_model": 64, "n_layers": 2, "n_heads": 4, "n_kv_heads": 2, "mlp_hidden_size": 128,
-           "max_sequence_length": 128, "weight_tying": False}, open("model.json", "w"))
-PY
-"$bin" tokenizer train --input corpus.txt --vocab-size 300 --out tok --quiet > /dev/null
-"$bin" data prepare --tokenizer tok --input corpus.txt --out data > /dev/null
+source "$2/tests/cli/lib/tiny_corpus.sh"
+tiny_corpus "$bin" 7 600
 args=(--model-config model.json --tokenizer tok --data data --steps 240 --seq-len 64 --batch-size 6
       --micro-batches 2 --lr 2e-3 --warmup 20 --decay-start 200 --plateau-window 20 --plateau-threshold 0.1 --seed 5 --eval-every 40
       --checkpoint-every 15 --keep-checkpoints 2 --no-progress --save-dtype f32)
