@@ -29,6 +29,9 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 bin=${ILLADA_BIN:-}
 if [ -z "$bin" ]; then bash scripts/build.sh > /dev/null; bin=./build/illada; fi
 t0=$(date +%s)
+# The commit the runs are made from (marked when the working tree has local changes).
+commit=$(git rev-parse --short HEAD 2> /dev/null || echo unknown)
+git diff --quiet HEAD -- src cli 2> /dev/null || commit="$commit with local changes"
 log() { printf '[reproduce %4ds] %s\n' $(( $(date +%s) - t0 )) "$*" >&2; }
 run() {  # run DIR CMD...: skips a step whose output exists (delete $OUT to start over)
   local dir=$1; shift
@@ -73,5 +76,5 @@ for s in $SEEDS; do
 done
 log "all runs done; writing $RESULTS"
 python3 tools/results/make_results.py --runs "$OUT" --seeds "$SEEDS" --epochs "$EPOCHS" \
-  --seconds $(( $(date +%s) - t0 )) --out "$RESULTS"
+  --seconds $(( $(date +%s) - t0 )) --commit "$commit" --out "$RESULTS"
 log "wrote $RESULTS"

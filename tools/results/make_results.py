@@ -73,6 +73,18 @@ def acc(summary, section, kind=None):
     return None if k is None else k["accuracy"]
 
 
+def acc_cells(runs):
+    """Open (all, city) and multiple-choice (both rules) accuracies of demo runs, as table cells."""
+    return " | ".join(fmt_pct([acc(x, sec, kind) for x in runs]) for sec, kind in
+                      (("open", None), ("open", "city"), ("mc_confidence", None), ("mc_likelihood", None)))
+
+
+def paired_verdicts(a, b, name_a, name_b):
+    """Open-question and confidence multiple-choice comparisons of two lists of demo runs."""
+    return "\n".join(verdict([acc(x, sec) for x in a], [acc(x, sec) for x in b], name_a, name_b, what)
+                     for sec, what in (("open", "Open questions"), ("mc_confidence", "Multiple choice (confidence)")))
+
+
 def machine():
     cpu = platform.processor() or ""
     try:
@@ -100,6 +112,7 @@ def main():
     ap.add_argument("--epochs", required=True)
     ap.add_argument("--seconds", type=float, default=0)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--commit", default="", help="commit of the binary that made the runs (default: HEAD)")
     a = ap.parse_args()
     seeds = a.seeds.split()
     epochs = a.epochs.split()
@@ -123,7 +136,7 @@ def main():
     o = []
     w = o.append
     w("# Results: the paper's ablations at small scale\n")
-    w(f"Produced by `bash scripts/reproduce.sh` (seeds {', '.join(seeds)}; commit {git_rev()}; "
+    w(f"Produced by `bash scripts/reproduce.sh` (seeds {', '.join(seeds)}; commit {a.commit or git_rev()}; "
       f"{time.strftime('%Y-%m-%d')}) on {machine()}. The runs took {run_seconds / 60:.0f} minutes "
       f"of wall time in all"
       + (f" ({a.seconds / 60:.0f} minutes for this invocation)" if a.seconds else "") + ".\n")
@@ -180,9 +193,7 @@ def main():
       "| SFT held-out loss |\n|---|---|---|---|---|---|")
     rows = [(e, ep[e]) for e in epochs] + [(f"{default_epochs:g} (default)", base)]
     for e, runs in rows:
-        w(f"| {e} | {fmt_pct([acc(x, 'open') for x in runs])} | {fmt_pct([acc(x, 'open', 'city') for x in runs])} "
-          f"| {fmt_pct([acc(x, 'mc_confidence') for x in runs])} | {fmt_pct([acc(x, 'mc_likelihood') for x in runs])} "
-          f"| {fmt_num([x['sft']['last_eval_loss'] for x in runs], 3, per_seed=False)} |")
+        w(f"| {e} | {acc_cells(runs)} | {fmt_num([x['sft']['last_eval_loss'] for x in runs], 3, per_seed=False)} |")
     first, last = ep[epochs[0]], ep[epochs[-1]]
     w("")
     w(verdict([acc(x, "open") for x in last], [acc(x, "open") for x in first], f"{epochs[-1]} epochs",
@@ -237,13 +248,9 @@ def main():
       "window (prompt included), LLaDA never masks the prompt (`--sft-masking prompt-clean`).\n")
     w("| SFT masking | open, all kinds % | open, city % | MC confidence % | MC likelihood % |\n|---|---|---|---|---|")
     for name, runs in (("whole sequence (iLLaDA)", base), ("prompt-clean (LLaDA)", pclean)):
-        w(f"| {name} | {fmt_pct([acc(x, 'open') for x in runs])} | {fmt_pct([acc(x, 'open', 'city') for x in runs])} "
-          f"| {fmt_pct([acc(x, 'mc_confidence') for x in runs])} | {fmt_pct([acc(x, 'mc_likelihood') for x in runs])} |")
+        w(f"| {name} | {acc_cells(runs)} |")
     w("")
-    w(verdict([acc(x, "open") for x in base], [acc(x, "open") for x in pclean], "whole-sequence", "prompt-clean",
-              "Open questions"))
-    w(verdict([acc(x, "mc_confidence") for x in base], [acc(x, "mc_confidence") for x in pclean],
-              "whole-sequence", "prompt-clean", "Multiple choice (confidence)") + "\n")
+    w(paired_verdicts(base, pclean, "whole-sequence", "prompt-clean") + "\n")
 
     w("## 5. The 30% random split in pre-training on vs off\n")
     w("Pre-training with windows split in two at a random point with probability 0.3 (iLLaDA, default) vs "
@@ -251,15 +258,10 @@ def main():
     w("| pre-training | held-out pre-training loss | open, all kinds % | open, city % | MC confidence % | "
       "MC likelihood % | mean forward passes (variable length) |\n|---|---|---|---|---|---|---|")
     for name, runs in (("split 0.3", base), ("no split", nosplit)):
-        w(f"| {name} | {fmt_num([x['pretrain']['last_eval_loss'] for x in runs], 3)} "
-          f"| {fmt_pct([acc(x, 'open') for x in runs])} | {fmt_pct([acc(x, 'open', 'city') for x in runs])} "
-          f"| {fmt_pct([acc(x, 'mc_confidence') for x in runs])} | {fmt_pct([acc(x, 'mc_likelihood') for x in runs])} "
+        w(f"| {name} | {fmt_num([x['pretrain']['last_eval_loss'] for x in runs], 3)} | {acc_cells(runs)} "
           f"| {fmt_num([x['open'].get('nfe_per_question', float('nan')) for x in runs], 1)} |")
     w("")
-    w(verdict([acc(x, "open") for x in base], [acc(x, "open") for x in nosplit], "split", "no split",
-              "Open questions"))
-    w(verdict([acc(x, "mc_confidence") for x in base], [acc(x, "mc_confidence") for x in nosplit], "split",
-              "no split", "Multiple choice (confidence)") + "\n")
+    w(paired_verdicts(base, nosplit, "split", "no split") + "\n")
 
     w("## 6. Threshold parallel decoding and KV caches vs the reference sampler\n")
     w("The default instruct model and held-out open questions; Fast-dLLM's rules as implemented in `illada "
@@ -295,7 +297,9 @@ def main():
     for sub in ["base", "nosplit"] + [f"epochs_{e}" for e in epochs] + ["promptclean"] + \
                [os.path.join("decode", f"{v}_{d}") for v in ("fixed", "variable") for d in samplers]:
         with open(R(s, sub, "command")) as f:
-            cmds.append(f.read().strip().replace(f"seed_{s}", "seed_S").replace(f"--seed {s}", "--seed S")
+            cmd = f.read().strip()
+            cmd = "./build/illada " + cmd.split(" ", 1)[1]  # whichever binary ran it (ILLADA_BIN)
+            cmds.append(cmd.replace(f"seed_{s}", "seed_S").replace(f"--seed {s}", "--seed S")
                         .replace(a.runs.rstrip("/"), "repro_out"))
     w("```sh\n" + "\n".join(cmds) + "\n```\n")
     with open(a.out, "w") as f:
