@@ -2,12 +2,13 @@
 # Generation speed of illada next to the official LLaDA generate() in PyTorch (bf16, 2
 # threads; tools/reference/bench_generate.py) on the same random-weight checkpoint, in one run.
 # Prompt 64 + answer 256, block 32. Usage: bench/generate_compare.sh [small|1b] [STEPS]
-# Needs build/illada and Debian's python3-torch (ILLADA_WITH_TORCH=1 scripts/install_deps.sh).
+# Needs build/illada (or the binary in ILLADA_BIN) and Debian's python3-torch
+# (ILLADA_WITH_TORCH=1 scripts/install_deps.sh).
 # Both sides inherit OMP_WAIT_POLICY: leave it unset on an idle machine (spinning threads are
 # faster), set it to passive for both on a shared one.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-bin=$root/build/illada
+bin=${ILLADA_BIN:-$root/build/illada}
 size=${1:-small}
 steps=${2:-256}
 dir=${TMPDIR:-/tmp}/illada_bench_$size

@@ -7,6 +7,8 @@
 #include <cstring>
 
 #include "io/safetensors.h"
+#include "kernels/cpu/attention_bf16.h"
+#include "kernels/cpu/bf16_ops.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/gemm.h"
 #include "util/check.h"
@@ -20,23 +22,20 @@ void ensure(std::vector<T>& v, int64_t n) {
   if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
 }
 
-// y[T, n] (+)= x[T, k] · W^T in the model's precision; x16 is the bf16 copy of x (bf16 mode).
-void linear(float* y, const float* x, std::vector<bf16>& x16, const Matrix& w, int64_t t,
-            ComputeType dtype, bool accumulate, bool convert = true) {
+// y[T, n] (+)= x[T, k] · W^T in fp32.
+void linear(float* y, const float* x, const Matrix& w, int64_t t, bool accumulate) {
+  ProfileScope prof("linear");
+  gemm(y, x, w.f32(), linear_shape(t, w.rows, w.cols, accumulate));
+}
+
+// y[T, n] (+)= x16[T, k] · W^T with x16 already in bf16.
+void linear16(float* y, const bf16* x16, const Matrix& w, int64_t t, bool accumulate) {
   ProfileScope prof("linear");
   const GemmShape s = linear_shape(t, w.rows, w.cols, accumulate);
-  if (dtype == ComputeType::kF32) {
-    gemm(y, x, w.f32(), s);
+  if (w.packed) {
+    gemm(y, x16, *w.packed, s);
   } else {
-    if (convert) {
-      ensure(x16, t * w.cols);
-      to_bf16(x16.data(), x, t * w.cols);
-    }
-    if (w.packed) {
-      gemm(y, x16.data(), *w.packed, s);
-    } else {
-      gemm(y, x16.data(), w.b16(), s);
-    }
+    gemm(y, x16, w.b16(), s);
   }
 }
 
@@ -124,8 +123,12 @@ void Model::forward(const ForwardInput& in, ForwardState& st, std::span<float> l
     st.rope_table.resize(static_cast<size_t>(st.rope_len * hd));
     cpu::rope_table(st.rope_table.data(), st.rope_len, hd, static_cast<float>(c.rope_theta));
   }
-  for (auto* v : {&st.x, &st.normed}) ensure(*v, t * d);
-  for (auto* v : {&st.q, &st.attn}) ensure(*v, t * qd);
+  ensure(st.x, t * d);
+  ensure(st.q, t * qd);
+  if (w.dtype == ComputeType::kF32) {  // the bf16 path keeps these in bf16 only
+    ensure(st.normed, t * d);
+    ensure(st.attn, t * qd);
+  }
   for (auto* v : {&st.k, &st.v}) ensure(*v, t * kvd);
   for (auto* v : {&st.gate, &st.up}) ensure(*v, t * mlp);
 
@@ -150,13 +153,46 @@ void Model::forward(const ForwardInput& in, ForwardState& st, std::span<float> l
                                    .k_seq = cached ? st.k_seq.data() : nullptr,
                                    .v_seq = cached ? st.v_seq.data() : nullptr,
                                    .bf16 = w.dtype == ComputeType::kBF16};
+  if (w.dtype == ComputeType::kBF16) {
+    bf16_layers(in, st, t, cached, n_seqs, ashape);
+  } else {
+    f32_layers(in, st, t, cached, n_seqs, ashape);
+  }
+
+  // Head on the requested rows only.
+  const float* head_src = st.x.data();
+  if (!in.logit_rows.empty()) {
+    ensure(st.head_in, rows * d);
+    for (int64_t r = 0; r < rows; ++r) {
+      std::memcpy(st.head_in.data() + r * d, st.x.data() + in.logit_rows[r] * d, d * sizeof(float));
+    }
+    head_src = st.head_in.data();
+  }
+  if (w.dtype == ComputeType::kBF16) {
+    ensure(st.normed16, rows * d);
+    cpu::rmsnorm_bf16(st.normed16.data(), head_src, w.ln_f, rows, d, eps);
+    linear16(logits.data(), st.normed16.data(), w.head, rows, false);
+  } else {
+    cpu::rmsnorm(st.normed.data(), head_src, w.ln_f, rows, d, eps);
+    linear(logits.data(), st.normed.data(), w.head, rows, false);
+  }
+}
+
+// The blocks in fp32, the reference numerics (the training forward mirrors this layout).
+void Model::f32_layers(const ForwardInput& in, ForwardState& st, int64_t t, bool cached,
+                       int64_t n_seqs, const cpu::AttentionShape& ashape) const {
+  const ModelConfig& c = config_;
+  const ModelWeights& w = weights_;
+  const int64_t d = c.d_model, hd = c.head_dim(), qd = c.n_heads * hd, kvd = c.n_kv_heads * hd;
+  const int64_t mlp = c.mlp_hidden_size;
+  const float eps = static_cast<float>(c.rms_norm_eps);
   for (int64_t li = 0; li < c.n_layers; ++li) {
     const LayerWeights& l = w.layers[li];
     // Attention sub-block.
     cpu::rmsnorm(st.normed.data(), st.x.data(), l.attn_norm, t, d, eps);
-    linear(st.q.data(), st.normed.data(), st.normed16, l.q_proj, t, w.dtype, false);
-    linear(st.k.data(), st.normed.data(), st.normed16, l.k_proj, t, w.dtype, false, false);
-    linear(st.v.data(), st.normed.data(), st.normed16, l.v_proj, t, w.dtype, false, false);
+    linear(st.q.data(), st.normed.data(), l.q_proj, t, false);
+    linear(st.k.data(), st.normed.data(), l.k_proj, t, false);
+    linear(st.v.data(), st.normed.data(), l.v_proj, t, false);
     cpu::rope(st.q.data(), qd, st.pos.data(), t, c.n_heads, hd, st.rope_table.data());
     cpu::rope(st.k.data(), kvd, st.pos.data(), t, c.n_kv_heads, hd, st.rope_table.data());
     if (cached) {  // fresh keys/values into the cache; attention then reads the cache
@@ -173,27 +209,75 @@ void Model::forward(const ForwardInput& in, ForwardState& st, std::span<float> l
       ProfileScope prof_attn("attention");
       cpu::attention(st.attn.data(), st.q.data(), st.k.data(), st.v.data(), ashape, st.attn_ws);
     }
-    linear(st.x.data(), st.attn.data(), st.attn16, l.attn_out, t, w.dtype, true);
+    linear(st.x.data(), st.attn.data(), l.attn_out, t, true);
 
     // Feed-forward sub-block: x += ff_out(silu(ff_proj(n)) * up_proj(n)).
     cpu::rmsnorm(st.normed.data(), st.x.data(), l.ff_norm, t, d, eps);
-    linear(st.gate.data(), st.normed.data(), st.normed16, l.ff_proj, t, w.dtype, false);
-    linear(st.up.data(), st.normed.data(), st.normed16, l.up_proj, t, w.dtype, false, false);
+    linear(st.gate.data(), st.normed.data(), l.ff_proj, t, false);
+    linear(st.up.data(), st.normed.data(), l.up_proj, t, false);
     cpu::swiglu(st.gate.data(), st.gate.data(), st.up.data(), t * mlp);
-    linear(st.x.data(), st.gate.data(), st.hidden16, l.ff_out, t, w.dtype, true);
+    linear(st.x.data(), st.gate.data(), l.ff_out, t, true);
   }
+}
 
-  // Head on the requested rows only.
-  const float* head_src = st.x.data();
-  if (!in.logit_rows.empty()) {
-    ensure(st.head_in, rows * d);
-    for (int64_t r = 0; r < rows; ++r) {
-      std::memcpy(st.head_in.data() + r * d, st.x.data() + in.logit_rows[r] * d, d * sizeof(float));
+// The blocks in bf16: every op that feeds a matrix product writes its bf16 input directly
+// (bf16_ops.h; RoPE writes the head-major q/k that attention_bf16.h reads), so no pass only
+// converts or regathers. Same roundings as f32_layers() with bf16 products: each product's
+// inputs rounded to bf16, accumulation, norms, RoPE and softmax in fp32.
+void Model::bf16_layers(const ForwardInput& in, ForwardState& st, int64_t t, bool cached,
+                        int64_t n_seqs, const cpu::AttentionShape& ashape) const {
+  const ModelConfig& c = config_;
+  const int64_t d = c.d_model, hd = c.head_dim(), qd = c.n_heads * hd, kvd = c.n_kv_heads * hd;
+  const int64_t mlp = c.mlp_hidden_size;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  ensure(st.normed16, t * d);
+  ensure(st.attn16, t * qd);
+  ensure(st.hidden16, t * mlp);
+  ensure(st.q16, t * qd);
+  // Keys and values of every sequence: the fresh rows, or the whole cache with a cache.
+  const int64_t t_kv = cached ? st.cu_kv.back() : t;
+  ensure(st.k16, t_kv * kvd);
+  ensure(st.v16, t_kv * kvd);
+  cpu::AttentionShape heads_shape = ashape;  // keys come from k16/v16, not the cache
+  heads_shape.k_seq = heads_shape.v_seq = nullptr;
+  for (int64_t li = 0; li < c.n_layers; ++li) {
+    const LayerWeights& l = weights_.layers[li];
+    // Attention sub-block.
+    cpu::rmsnorm_bf16(st.normed16.data(), st.x.data(), l.attn_norm, t, d, eps);
+    linear16(st.q.data(), st.normed16.data(), l.q_proj, t, false);
+    linear16(st.k.data(), st.normed16.data(), l.k_proj, t, false);
+    linear16(st.v.data(), st.normed16.data(), l.v_proj, t, false);
+    cpu::rope_bf16_heads(st.q16.data(), t, st.q.data(), qd, st.pos.data(), t, c.n_heads, hd,
+                         st.rope_table.data());
+    if (!cached) {
+      cpu::rope_bf16_heads(st.k16.data(), t, st.k.data(), kvd, st.pos.data(), t, c.n_kv_heads,
+                           hd, st.rope_table.data());
+      cpu::to_bf16_heads(st.v16.data(), t, st.v.data(), kvd, t, c.n_kv_heads, hd);
+    } else {  // the cache keeps fp32 keys after RoPE; attention reads all its rows in bf16
+      cpu::rope(st.k.data(), kvd, st.pos.data(), t, c.n_kv_heads, hd, st.rope_table.data());
+      for (int64_t b = 0; b < n_seqs; ++b) {
+        KVCache& kc = *in.caches[b].cache;
+        const int64_t rows = st.cu[b + 1] - st.cu[b], first = in.caches[b].first_pos;
+        std::memcpy(kc.k_layer(li) + first * kvd, st.k.data() + st.cu[b] * kvd, rows * kvd * 4);
+        std::memcpy(kc.v_layer(li) + first * kvd, st.v.data() + st.cu[b] * kvd, rows * kvd * 4);
+        const int64_t k0 = st.cu_kv[b], kv_len = st.cu_kv[b + 1] - k0;
+        cpu::to_bf16_heads(st.k16.data() + k0 * hd, t_kv, kc.k_layer(li), kvd, kv_len,
+                           c.n_kv_heads, hd);
+        cpu::to_bf16_heads(st.v16.data() + k0 * hd, t_kv, kc.v_layer(li), kvd, kv_len,
+                           c.n_kv_heads, hd);
+      }
     }
-    head_src = st.head_in.data();
+    cpu::attention_bf16_heads(st.attn16.data(), st.q16.data(), t, st.k16.data(), st.v16.data(),
+                              t_kv, heads_shape, st.attn_bf16_ws);
+    linear16(st.x.data(), st.attn16.data(), l.attn_out, t, true);
+
+    // Feed-forward sub-block: x += ff_out(silu(ff_proj(n)) * up_proj(n)).
+    cpu::rmsnorm_bf16(st.normed16.data(), st.x.data(), l.ff_norm, t, d, eps);
+    linear16(st.gate.data(), st.normed16.data(), l.ff_proj, t, false);
+    linear16(st.up.data(), st.normed16.data(), l.up_proj, t, false);
+    cpu::swiglu_bf16(st.hidden16.data(), st.gate.data(), st.up.data(), t * mlp);
+    linear16(st.x.data(), st.hidden16.data(), l.ff_out, t, true);
   }
-  cpu::rmsnorm(st.normed.data(), head_src, w.ln_f, rows, d, eps);
-  linear(logits.data(), st.normed.data(), st.normed16, w.head, rows, w.dtype, false);
 }
 
 }  // namespace illada

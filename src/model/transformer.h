@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/attention_bf16.h"
 #include "model/config.h"
 #include "model/weights.h"
 
@@ -46,13 +47,17 @@ struct ForwardInput {
 // Activations of one forward call, reused across calls (what a step scratches).
 struct ForwardState {
   std::vector<float> x;       // [T, d] residual stream
-  std::vector<float> normed;  // [T, d]
+  std::vector<float> normed;  // [T, d] (fp32 path)
   std::vector<float> q;       // [T, n_heads*hd]
   std::vector<float> k, v;    // [T, n_kv_heads*hd]
-  std::vector<float> attn;    // [T, n_heads*hd]
+  std::vector<float> attn;    // [T, n_heads*hd] (fp32 path)
   std::vector<float> gate;    // [T, mlp]
   std::vector<float> up;      // [T, mlp]
-  std::vector<bf16> normed16, attn16, hidden16;  // bf16 copies of matmul inputs
+  std::vector<bf16> normed16;  // [T, d] bf16 matmul input (bf16 path, as the three below)
+  std::vector<bf16> attn16;    // [T, n_heads*hd]
+  std::vector<bf16> hidden16;  // [T, mlp]
+  std::vector<bf16> q16;       // [n_heads, T, hd] after RoPE (bf16 path)
+  std::vector<bf16> k16, v16;  // [n_kv_heads, T or all cached keys, hd] (bf16 path)
   std::vector<float> head_in;                                  // [rows, d] gathered rows
   std::vector<bf16> head_in16;
   std::vector<int32_t> pos;       // [T]
@@ -62,6 +67,7 @@ struct ForwardState {
   std::vector<float> rope_table;  // [rope_len, hd]
   int64_t rope_len = 0;
   cpu::AttentionWorkspace attn_ws;
+  cpu::Bf16AttentionWorkspace attn_bf16_ws;
 };
 
 class Model {
@@ -87,6 +93,12 @@ class Model {
   }
 
  private:
+  // The n_layers blocks, from the embedded st.x to the last residual, per precision.
+  void f32_layers(const ForwardInput& in, ForwardState& st, int64_t t, bool cached,
+                  int64_t n_seqs, const cpu::AttentionShape& ashape) const;
+  void bf16_layers(const ForwardInput& in, ForwardState& st, int64_t t, bool cached,
+                   int64_t n_seqs, const cpu::AttentionShape& ashape) const;
+
   ModelConfig config_;
   ModelWeights weights_;
 };

@@ -3,6 +3,7 @@
 // error < 3e-7 on [-87.3, 88]; inputs below clamp to exp(-87.3), above to exp(88).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -26,6 +27,21 @@ inline float fast_exp(float x) {
   float scale;
   std::memcpy(&scale, &bits, 4);
   return p * scale;
+}
+
+// The un-normalised softmax of one row, in place: v[i] = exp((v[i] - max v) * scale); returns
+// 1 / sum so that the caller scales (and rounds, or combines with a gradient) in its own pass.
+inline float softmax_exp_row(float* v, int64_t n, float scale) {
+  float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+  for (int64_t i = 0; i < n; ++i) mx = v[i] > mx ? v[i] : mx;
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t i = 0; i < n; ++i) {
+    v[i] = fast_exp((v[i] - mx) * scale);
+    sum += v[i];
+  }
+  return 1.0f / sum;
 }
 
 }  // namespace illada::cpu

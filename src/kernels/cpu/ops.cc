@@ -68,16 +68,7 @@ void softmax_rows(float* x, int64_t ld, int64_t rows, int64_t n, float scale) {
 #pragma omp parallel for schedule(static) if (rows * n >= kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {
     float* v = x + r * ld;
-    float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-    for (int64_t i = 0; i < n; ++i) mx = v[i] > mx ? v[i] : mx;
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t i = 0; i < n; ++i) {
-      v[i] = fast_exp((v[i] - mx) * scale);
-      sum += v[i];
-    }
-    const float inv = 1.0f / sum;
+    const float inv = softmax_exp_row(v, n, scale);
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i) v[i] *= inv;
   }
