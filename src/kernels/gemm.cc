@@ -22,8 +22,10 @@ dnnl::engine& cpu_engine() {
   return eng;
 }
 
-// (m, n, k, lda, ldb, ldc, b_is_nk, alpha, accumulate, bf16, packed)
-using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, float, bool, bool, bool>;
+// (m, n, k, lda, ldb, ldc, b_is_nk, alpha, accumulate, bf16, packed, a transposed, batch
+// count, batch strides of a, b, c)
+using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, float, bool,
+                       bool, bool, bool, int64_t, int64_t, int64_t, int64_t>;
 
 struct Entry {
   dnnl::matmul prim;
@@ -42,19 +44,26 @@ memory::desc packed_desc(int64_t n, int64_t k) {
   return dnnl::matmul::primitive_desc(dnnl::matmul::desc(a, b, c), cpu_engine()).weights_desc();
 }
 
-const Entry& get_entry(const GemmShape& s, bool bf, const memory::desc* packed = nullptr) {
+const Entry& get_entry(const GemmShape& s, bool bf, const memory::desc* packed = nullptr,
+                       bool a_t = false, const GemmBatch& batch = {}) {
   Key key{s.m, s.n, s.k, s.lda, packed ? 0 : s.ldb, s.ldc, s.b_is_nk, s.alpha, s.accumulate, bf,
-          packed != nullptr};
+          packed != nullptr, a_t, batch.count, batch.a, batch.b, batch.c};
   std::lock_guard<std::mutex> lock(g_mu);
   auto it = g_cache.find(key);
   if (it != g_cache.end()) return it->second;
   const auto dt = bf ? memory::data_type::bf16 : memory::data_type::f32;
-  memory::desc a({s.m, s.k}, dt, memory::dims{s.lda, 1});
   // Weights are described as [k, n]; an [n, k] buffer is the same memory with swapped strides.
-  memory::desc b = packed ? *packed
-                          : memory::desc({s.k, s.n}, dt,
-                                         s.b_is_nk ? memory::dims{1, s.ldb} : memory::dims{s.ldb, 1});
-  memory::desc c({s.m, s.n}, memory::data_type::f32, memory::dims{s.ldc, 1});
+  const memory::dims sa = a_t ? memory::dims{1, s.lda} : memory::dims{s.lda, 1};
+  const memory::dims sb = s.b_is_nk ? memory::dims{1, s.ldb} : memory::dims{s.ldb, 1};
+  // A batch adds a leading dimension with its own stride.
+  auto desc = [&](int64_t rows, int64_t cols, memory::data_type t, const memory::dims& st,
+                  int64_t batch_stride) {
+    if (batch.count == 1) return memory::desc({rows, cols}, t, st);
+    return memory::desc({batch.count, rows, cols}, t, memory::dims{batch_stride, st[0], st[1]});
+  };
+  memory::desc a = desc(s.m, s.k, dt, sa, batch.a);
+  memory::desc b = packed ? *packed : desc(s.k, s.n, dt, sb, batch.b);
+  memory::desc c = desc(s.m, s.n, memory::data_type::f32, memory::dims{s.ldc, 1}, batch.c);
   dnnl::primitive_attr attr;
   if (s.alpha != 1.0f) attr.set_output_scales(0, {s.alpha});
   if (s.accumulate) {
@@ -68,11 +77,14 @@ const Entry& get_entry(const GemmShape& s, bool bf, const memory::desc* packed =
 }
 
 template <class T>
-void run(float* c, const T* a, const T* b, const GemmShape& s, bool bf) {
+void run(float* c, const T* a, const T* b, const GemmShape& s, bool bf, bool a_t = false,
+         const GemmBatch& batch = {}) {
   ProfileScope prof(bf ? "gemm_bf16" : "gemm_f32");
   ILLADA_CHECK(s.m > 0 && s.n > 0 && s.k > 0, "gemm of empty shape ", s.m, "x", s.n, "x", s.k);
-  ILLADA_CHECK(s.lda >= s.k && s.ldc >= s.n && s.ldb >= (s.b_is_nk ? s.k : s.n), "bad strides");
-  const Entry& e = get_entry(s, bf);
+  ILLADA_CHECK(s.lda >= (a_t ? s.m : s.k) && s.ldc >= s.n && s.ldb >= (s.b_is_nk ? s.k : s.n),
+               "bad strides");
+  ILLADA_CHECK(batch.count >= 1, "gemm batch of ", batch.count);
+  const Entry& e = get_entry(s, bf, nullptr, a_t, batch);
   auto& eng = cpu_engine();
   memory ma(e.a, eng, const_cast<T*>(a));
   memory mb(e.b, eng, const_cast<T*>(b));
@@ -121,6 +133,25 @@ void gemm(float* c, const bf16* a, const PackedWeights& b, const GemmShape& s) {
 
 void gemm(float* c, const float* a, const float* b, const GemmShape& s) { run(c, a, b, s, false); }
 void gemm(float* c, const bf16* a, const bf16* b, const GemmShape& s) { run(c, a, b, s, true); }
+void gemm_at(float* c, const float* a, const float* b, const GemmShape& s) {
+  run(c, a, b, s, false, true);
+}
+void gemm_at(float* c, const bf16* a, const bf16* b, const GemmShape& s) {
+  run(c, a, b, s, true, true);
+}
+
+void gemm_batched(float* c, const float* a, const float* b, const GemmShape& s,
+                  const GemmBatch& batch) {
+  run(c, a, b, s, false, false, batch);
+}
+void gemm_batched(float* c, const bf16* a, const bf16* b, const GemmShape& s,
+                  const GemmBatch& batch) {
+  run(c, a, b, s, true, false, batch);
+}
+void gemm_batched_at(float* c, const bf16* a, const bf16* b, const GemmShape& s,
+                     const GemmBatch& batch) {
+  run(c, a, b, s, true, true, batch);
+}
 
 int64_t gemm_primitives_created() {
   std::lock_guard<std::mutex> lock(g_mu);

@@ -23,6 +23,30 @@ struct GemmShape {
 void gemm(float* c, const float* a, const float* b, const GemmShape& s);
 void gemm(float* c, const bf16* a, const bf16* b, const GemmShape& s);
 
+// The same with A read transposed: A is stored [k, m] (row stride s.lda), so a weight
+// gradient dW = dY^T X reads dY [T, n] in place instead of a transposed copy (oneDNN's AMX
+// matmul reads it at the plain layout's rate).
+void gemm_at(float* c, const float* a, const float* b, const GemmShape& s);
+void gemm_at(float* c, const bf16* a, const bf16* b, const GemmShape& s);
+
+// A batch of products of one shape: product i reads A at a + i*a, B at b + i*b and writes C
+// at c + i*c (strides in elements).
+struct GemmBatch {
+  int64_t count = 1;
+  int64_t a = 0, b = 0, c = 0;
+};
+
+// C[i] (+)= alpha * A[i] · op(B[i]) for i < batch.count, each product as s describes: one
+// oneDNN call, parallel over the batch, instead of many small calls (attention's per-head
+// products).
+void gemm_batched(float* c, const float* a, const float* b, const GemmShape& s,
+                  const GemmBatch& batch);
+void gemm_batched(float* c, const bf16* a, const bf16* b, const GemmShape& s,
+                  const GemmBatch& batch);
+// The same with every A read transposed, as gemm_at() reads it.
+void gemm_batched_at(float* c, const bf16* a, const bf16* b, const GemmShape& s,
+                     const GemmBatch& batch);
+
 // Convenience for activations [m, k] times a Linear weight [n, k], all dense.
 inline GemmShape linear_shape(int64_t m, int64_t n, int64_t k, bool accumulate = false) {
   return GemmShape{.m = m, .n = n, .k = k, .lda = k, .ldb = k, .ldc = n, .b_is_nk = true,

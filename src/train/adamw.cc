@@ -18,6 +18,8 @@ double global_norm(std::span<const float> g) {
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t end = std::min(n, (c + 1) * kChunk);
     double s = 0.0;
+    // Vector lanes sum in an order fixed at compile time: the same bits at any thread count.
+#pragma omp simd reduction(+ : s)
     for (int64_t i = c * kChunk; i < end; ++i) s += static_cast<double>(p[i]) * p[i];
     part[c] = s;
   }
@@ -37,10 +39,12 @@ AdamW::AdamW(const ParamLayout& layout, const AdamWOptions& opts) : layout_(layo
   v_.assign(static_cast<size_t>(layout_.total), 0.0f);
 }
 
-AdamW::StepInfo AdamW::step(std::span<float> params, std::span<const float> grads, double lr) {
+AdamW::StepInfo AdamW::step(std::span<float> params, std::span<const float> grads, double lr,
+                            std::span<bf16> params16) {
   ProfileScope prof("adamw");
   ILLADA_CHECK(static_cast<int64_t>(params.size()) == layout_.total &&
                static_cast<int64_t>(grads.size()) == layout_.total);
+  ILLADA_CHECK(params16.empty() || static_cast<int64_t>(params16.size()) == layout_.total);
   StepInfo info;
   info.grad_norm = global_norm(grads);
   if (!std::isfinite(info.grad_norm)) return info;  // no update; the caller reports it
@@ -62,13 +66,23 @@ AdamW::StepInfo AdamW::step(std::span<float> params, std::span<const float> grad
     const float* g = grads.data() + off;
     float* m = m_.data() + off;
     float* v = v_.data() + off;
-#pragma omp parallel for simd schedule(static) if (n >= (1 << 15))
-    for (int64_t i = 0; i < n; ++i) {
+    bf16* p16 = params16.empty() ? nullptr : params16.data() + off;
+    auto update = [&](int64_t i) {
       const float gi = g[i] * gs;
       m[i] = fb1 * m[i] + c1 * gi;
       v[i] = fb2 * v[i] + c2 * gi * gi;
       // sqrt(v / bc2) + eps, as PyTorch's (v.sqrt() / sqrt(bc2)).add_(eps).
       p[i] = p[i] * keep - step_size * m[i] / (std::sqrt(v[i]) * inv_bc2 + eps);
+    };
+    if (p16) {
+#pragma omp parallel for simd schedule(static) if (n >= (1 << 15))
+      for (int64_t i = 0; i < n; ++i) {
+        update(i);
+        p16[i] = to_bf16(p[i]);
+      }
+    } else {
+#pragma omp parallel for simd schedule(static) if (n >= (1 << 15))
+      for (int64_t i = 0; i < n; ++i) update(i);
     }
   }
   return info;

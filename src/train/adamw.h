@@ -36,7 +36,10 @@ class AdamW {
   };
   // One update of params from grads (already summed over micro-batches and ranks) at this lr.
   // A non-finite gradient norm leaves params and state untouched (check info.grad_norm).
-  StepInfo step(std::span<float> params, std::span<const float> grads, double lr);
+  // params16, when not empty, gets the updated params rounded to bf16 in the same pass (the
+  // model's bf16 compute copy, saving a second sweep over the parameters).
+  StepInfo step(std::span<float> params, std::span<const float> grads, double lr,
+                std::span<bf16> params16 = {});
 
   int64_t steps_taken() const { return t_; }
   std::span<float> m() { return m_; }  // first moments, parameter layout (checkpointing)

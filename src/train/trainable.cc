@@ -1,14 +1,19 @@
 // Training forward/backward of the LLaDA block stack. The forward keeps per layer the residual
-// stream, q/k (after RoPE), v, the attention output and the SwiGLU inputs; the backward
-// recomputes the RMSNorm outputs and the SwiGLU product. The head runs only on rows that carry
-// a loss (masked positions). Weight gradients are dW += dY^T X with dY transposed explicitly
-// (gemm() has no transposed-A layout), input gradients dX = dY W.
+// stream, the SwiGLU inputs and the matmul operands in the compute precision (RMSNorm outputs,
+// SwiGLU product, attention output), so the backward recomputes only attention's scores.
+// Attention: fp32 mode keeps row-major q/k (after RoPE)/v for cpu::attention_backward; bf16
+// mode runs the inference forward's head-major bf16 attention and keeps its bf16 q/k/v for
+// cpu::attention_backward_heads. The head runs only on rows that carry a loss (masked
+// positions). Weight gradients are dW += dY^T X with dY read transposed by the matmul (no
+// copy), input gradients dX = dY W. In bf16 mode each gradient dY is rounded once, by the
+// kernel that produces it where possible, and that copy feeds both products.
 #include "train/trainable.h"
 
 #include <algorithm>
 #include <cstring>
 
 #include "kernels/cpu/ops.h"
+#include "kernels/cpu/bf16_ops.h"
 #include "kernels/gemm.h"
 #include "util/check.h"
 #include "util/profile.h"
@@ -22,58 +27,63 @@ T* sized(std::vector<T>& v, int64_t n) {
   return v.data();
 }
 
-// A matmul operand in the compute precision.
-struct Op {
-  const float* f = nullptr;
-  const bf16* b = nullptr;
-};
-
-void mm(float* c, Op a, Op b, const GemmShape& s) {
-  if (a.b) {
-    ILLADA_DCHECK(b.b, "mixed precision operands");
-    gemm(c, a.b, b.b, s);
-  } else {
-    gemm(c, a.f, b.f, s);
-  }
-}
-
-// x [n] as an operand: itself (fp32) or its bf16 rounding in buf.
-Op operand(const float* x, int64_t n, bool bf, std::vector<bf16>& buf) {
-  if (!bf) return {x, nullptr};
-  bf16* d = sized(buf, n);
-  to_bf16(d, x, n);
-  return {nullptr, d};
-}
+template <class T>
+constexpr bool kIsBf16 = std::is_same_v<T, bf16>;
 
 // y [t, n] (+)= x [t, k] · W^T, W [n, k].
-void linear_fwd(float* y, Op x, Op w, int64_t t, int64_t n, int64_t k, bool acc) {
+template <class T>
+void linear_fwd(float* y, const T* x, const T* w, int64_t t, int64_t n, int64_t k, bool acc) {
   ProfileScope prof("train_linear_fwd");
-  mm(y, x, w, linear_shape(t, n, k, acc));
+  gemm(y, x, w, linear_shape(t, n, k, acc));
 }
 
 // dx [t, k] (+)= dy [t, n] · W [n, k].
-void linear_dx(float* dx, Op dy, Op w, int64_t t, int64_t n, int64_t k, bool acc) {
+template <class T>
+void linear_dx(float* dx, const T* dy, const T* w, int64_t t, int64_t n, int64_t k, bool acc) {
   ProfileScope prof("train_linear_dx");
-  mm(dx, dy, w,
-     GemmShape{.m = t, .n = k, .k = n, .lda = n, .ldb = k, .ldc = k, .b_is_nk = false,
-               .accumulate = acc});
+  gemm(dx, dy, w,
+       GemmShape{.m = t, .n = k, .k = n, .lda = n, .ldb = k, .ldc = k, .b_is_nk = false,
+                 .accumulate = acc});
 }
 
-// dW [n, k] += dy [t, n]^T · x [t, k]; dy is transposed into scratch first.
-void linear_dw(float* dw, const float* dy, Op x, int64_t t, int64_t n, int64_t k, bool bf,
-               std::vector<bf16>& t16, std::vector<float>& t32) {
+// dW [n, k] += dy [t, n]^T · x [t, k].
+template <class T>
+void linear_dw(float* dw, const T* dy, const T* x, int64_t t, int64_t n, int64_t k) {
   ProfileScope prof("train_linear_dw");
-  const GemmShape s{.m = n, .n = k, .k = t, .lda = t, .ldb = k, .ldc = k, .b_is_nk = false,
-                    .accumulate = true};
-  if (bf) {
-    bf16* dyt = sized(t16, n * t);
-    cpu::transpose(dyt, t, dy, n, t, n);
-    gemm(dw, dyt, x.b, s);
+  gemm_at(dw, dy, x,
+          GemmShape{.m = n, .n = k, .k = t, .lda = n, .ldb = k, .ldc = k, .b_is_nk = false,
+                    .accumulate = true});
+}
+
+// Kernels whose output is a matmul operand, by operand type: the fp32 op itself, or its fused
+// variant that writes bf16.
+void rmsnorm_op(float* out, const float* x, const float* w, int64_t rows, int64_t d, float eps) {
+  cpu::rmsnorm(out, x, w, rows, d, eps);
+}
+void rmsnorm_op(bf16* out, const float* x, const float* w, int64_t rows, int64_t d, float eps) {
+  cpu::rmsnorm_bf16(out, x, w, rows, d, eps);
+}
+void swiglu_op(float* out, const float* gate, const float* up, int64_t n) {
+  cpu::swiglu(out, gate, up, n);
+}
+void swiglu_op(bf16* out, const float* gate, const float* up, int64_t n) {
+  cpu::swiglu_bf16(out, gate, up, n);
+}
+
+// The operand form of an fp32 buffer: the buffer itself in fp32 mode, else its bf16 copy.
+template <class T>
+const T* op(const float* f32, const bf16* copy) {
+  if constexpr (kIsBf16<T>) {
+    return copy;
   } else {
-    float* dyt = sized(t32, n * t);
-    cpu::transpose(dyt, t, dy, n, t, n);
-    gemm(dw, dyt, x.f, s);
+    return f32;
   }
+}
+
+// bf16 mode: copy16 = bf16(x); fp32 mode reads x itself and copies nothing.
+template <class T>
+void round_op(bf16* copy16, const float* x, int64_t n) {
+  if constexpr (kIsBf16<T>) to_bf16(copy16, x, n);
 }
 
 }  // namespace
@@ -186,15 +196,11 @@ void TrainableModel::refresh_compute_weights() {
   if (compute_ == ComputeType::kBF16) to_bf16(params16_.data(), params_.data(), layout_.total);
 }
 
-double TrainableModel::forward(const LossBatch& b, TrainActivations& a) {
-  ProfileScope prof("train_forward");
+void TrainableModel::check_batch(const LossBatch& b, TrainActivations& a) {
   const ModelConfig& c = config_;
   const int64_t t = static_cast<int64_t>(b.input_ids.size());
   const int64_t m = static_cast<int64_t>(b.target_rows.size());
-  const int64_t d = c.d_model, hd = c.head_dim(), qd = c.n_heads * hd, kvd = c.n_kv_heads * hd;
-  const int64_t mlp = c.mlp_hidden_size, vocab = c.embedding_size, nl = c.n_layers;
-  const bool bf = compute_ == ComputeType::kBF16;
-  const float eps = static_cast<float>(c.rms_norm_eps);
+  const int64_t vocab = c.embedding_size, hd = c.head_dim();
   if (t == 0) fail("train: empty micro-batch");
   if (static_cast<int64_t>(b.targets.size()) != m ||
       static_cast<int64_t>(b.target_weights.size()) != m) {
@@ -239,19 +245,38 @@ double TrainableModel::forward(const LossBatch& b, TrainActivations& a) {
   }
   a.t = t;
   a.m = m;
+}
+
+template <class T>
+double TrainableModel::forward(const LossBatch& b, TrainActivations& a) {
+  ProfileScope prof("train_forward");
+  check_batch(b, a);
+  const ModelConfig& c = config_;
+  const int64_t t = a.t, m = a.m;
+  const int64_t d = c.d_model, hd = c.head_dim(), qd = c.n_heads * hd, kvd = c.n_kv_heads * hd;
+  const int64_t mlp = c.mlp_hidden_size, vocab = c.embedding_size, nl = c.n_layers;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  const int64_t n_seqs = static_cast<int64_t>(a.cu.size()) - 1;
+  TrainOperands<T>& ops = a.ops<T>();
+  constexpr bool bf = kIsBf16<T>;
   float* xs = sized(a.xs, (nl + 1) * t * d);
   float* xmid = sized(a.x_mid, nl * t * d);
-  float* qa = sized(a.q, nl * t * qd);
-  float* ka = sized(a.k, nl * t * kvd);
-  float* va = sized(a.v, nl * t * kvd);
-  float* att = sized(a.att, nl * t * qd);
+  const int64_t kept = bf ? 1 : nl;  // layers of fp32 q, k, v kept (bf16 keeps its operands)
+  float* qa = sized(a.q, kept * t * qd);
+  float* ka = sized(a.k, kept * t * kvd);
+  float* va = sized(a.v, kept * t * kvd);
+  float* att = bf ? nullptr : sized(a.att, nl * t * qd);
+  bf16* q16a = bf ? sized(a.q16, nl * t * qd) : nullptr;
+  bf16* k16a = bf ? sized(a.k16, nl * t * kvd) : nullptr;
+  bf16* v16a = bf ? sized(a.v16, nl * t * kvd) : nullptr;
   float* gate = sized(a.gate, nl * t * mlp);
   float* up = sized(a.up, nl * t * mlp);
-  float* normed = sized(a.normed, t * d);
-  float* hidden = sized(a.hidden, t * mlp);
+  T* n1a = sized(ops.n1, nl * t * d);
+  T* n2a = sized(ops.n2, nl * t * d);
+  T* hida = sized(ops.hidden, nl * t * mlp);
+  bf16* att16 = bf ? sized(a.att16, nl * t * qd) : nullptr;
   const float* p = params_.data();
-  const bf16* p16 = params16_.data();
-  auto W = [&](int64_t off) { return Op{bf ? nullptr : p + off, bf ? p16 + off : nullptr}; };
+  auto W = [&](int64_t off) { return op<T>(p + off, params16_.data() + off); };
 
   // Embedding in fp32 from the master weights.
 #pragma omp parallel for schedule(static) if (t * d >= (1 << 15))
@@ -261,75 +286,94 @@ double TrainableModel::forward(const LossBatch& b, TrainActivations& a) {
   }
   const cpu::AttentionShape ashape{.n_heads = c.n_heads, .n_kv_heads = c.n_kv_heads,
                                    .head_dim = hd, .n_seqs = n_seqs, .cu_seqlens = a.cu.data(),
-                                   .bf16 = bf};
+                                   .bf16 = kIsBf16<T>};
   for (int64_t l = 0; l < nl; ++l) {
     const auto& o = layer_off_[l];
     const float* x = xs + l * t * d;
     float* xm = xmid + l * t * d;
-    float* q = qa + l * t * qd;
-    float* k = ka + l * t * kvd;
-    float* v = va + l * t * kvd;
-    float* at = att + l * t * qd;
+    const int64_t lk = bf ? 0 : l;
+    float* q = qa + lk * t * qd;
+    float* k = ka + lk * t * kvd;
+    float* v = va + lk * t * kvd;
+    float* at = bf ? nullptr : att + l * t * qd;
     float* g = gate + l * t * mlp;
     float* u = up + l * t * mlp;
-    cpu::rmsnorm(normed, x, p + o[0], t, d, eps);
-    Op n1 = operand(normed, t * d, bf, a.a16);
+    T* n1 = n1a + l * t * d;
+    T* n2 = n2a + l * t * d;
+    T* hidden = hida + l * t * mlp;
+    bf16* at16 = att16 ? att16 + l * t * qd : nullptr;
+    rmsnorm_op(n1, x, p + o[0], t, d, eps);
     linear_fwd(q, n1, W(o[2]), t, qd, d, false);
     linear_fwd(k, n1, W(o[3]), t, kvd, d, false);
     linear_fwd(v, n1, W(o[4]), t, kvd, d, false);
-    cpu::rope(q, qd, a.pos.data(), t, c.n_heads, hd, a.rope_table.data());
-    cpu::rope(k, kvd, a.pos.data(), t, c.n_kv_heads, hd, a.rope_table.data());
-    cpu::attention(at, q, k, v, ashape, a.attn_ws);
+    if constexpr (bf) {
+      // RoPE writes the head-major bf16 operands attention reads; the backward keeps them.
+      bf16* q16 = q16a + l * t * qd;
+      bf16* k16 = k16a + l * t * kvd;
+      bf16* v16 = v16a + l * t * kvd;
+      cpu::rope_bf16_heads(q16, t, q, qd, a.pos.data(), t, c.n_heads, hd, a.rope_table.data());
+      cpu::rope_bf16_heads(k16, t, k, kvd, a.pos.data(), t, c.n_kv_heads, hd,
+                           a.rope_table.data());
+      cpu::to_bf16_heads(v16, t, v, kvd, t, c.n_kv_heads, hd);
+      cpu::attention_bf16_heads(at16, q16, t, k16, v16, t, ashape, a.attn16_ws);
+    } else {
+      cpu::rope(q, qd, a.pos.data(), t, c.n_heads, hd, a.rope_table.data());
+      cpu::rope(k, kvd, a.pos.data(), t, c.n_kv_heads, hd, a.rope_table.data());
+      cpu::attention(at, q, k, v, ashape, a.attn_ws);
+    }
     std::memcpy(xm, x, static_cast<size_t>(t * d) * sizeof(float));
-    linear_fwd(xm, operand(at, t * qd, bf, a.b16), W(o[5]), t, d, qd, true);
-    cpu::rmsnorm(normed, xm, p + o[1], t, d, eps);
-    Op n2 = operand(normed, t * d, bf, a.a16);
+    linear_fwd(xm, op<T>(at, at16), W(o[5]), t, d, qd, true);
+    rmsnorm_op(n2, xm, p + o[1], t, d, eps);
     linear_fwd(g, n2, W(o[6]), t, mlp, d, false);
     linear_fwd(u, n2, W(o[7]), t, mlp, d, false);
-    cpu::swiglu(hidden, g, u, t * mlp);
+    swiglu_op(hidden, g, u, t * mlp);
     float* xn = xs + (l + 1) * t * d;
     std::memcpy(xn, xm, static_cast<size_t>(t * d) * sizeof(float));
-    linear_fwd(xn, operand(hidden, t * mlp, bf, a.b16), W(o[8]), t, d, mlp, true);
+    linear_fwd(xn, static_cast<const T*>(hidden), W(o[8]), t, d, mlp, true);
   }
   if (m == 0) return 0.0;
   // Head and loss on the target rows only; the logits buffer becomes their gradient.
   const float* xl = xs + nl * t * d;
   float* hx = sized(a.head_x, m * d);
-  float* hn = sized(a.head_n, m * d);
+  T* hn = sized(ops.head_n, m * d);
   for (int64_t i = 0; i < m; ++i) {
     std::memcpy(hx + i * d, xl + static_cast<int64_t>(b.target_rows[i]) * d,
                 static_cast<size_t>(d) * sizeof(float));
   }
-  cpu::rmsnorm(hn, hx, p + ln_f_off_, m, d, eps);
+  rmsnorm_op(hn, hx, p + ln_f_off_, m, d, eps);
   float* logits = sized(a.logits, m * vocab);
-  linear_fwd(logits, operand(hn, m * d, bf, a.a16), W(head_off_), m, vocab, d, false);
+  linear_fwd(logits, static_cast<const T*>(hn), W(head_off_), m, vocab, d, false);
   return cpu::cross_entropy_backward(logits, nullptr, logits, b.targets.data(),
                                      b.target_weights.data(), m, vocab);
 }
 
+template <class T>
 void TrainableModel::backward(const LossBatch& b, TrainActivations& a) {
   ProfileScope prof("train_backward");
   const ModelConfig& c = config_;
   const int64_t t = a.t, m = a.m;
   const int64_t d = c.d_model, hd = c.head_dim(), qd = c.n_heads * hd, kvd = c.n_kv_heads * hd;
   const int64_t mlp = c.mlp_hidden_size, vocab = c.embedding_size, nl = c.n_layers;
-  const bool bf = compute_ == ComputeType::kBF16;
+  constexpr bool bf = kIsBf16<T>;
   const float eps = static_cast<float>(c.rms_norm_eps);
   const float* p = params_.data();
-  const bf16* p16 = params16_.data();
   float* gr = grads_.data();
-  auto W = [&](int64_t off) { return Op{bf ? nullptr : p + off, bf ? p16 + off : nullptr}; };
+  auto W = [&](int64_t off) { return op<T>(p + off, params16_.data() + off); };
   const int64_t n_seqs = static_cast<int64_t>(a.cu.size()) - 1;
+  TrainOperands<T>& ops = a.ops<T>();
 
   float* dx = sized(a.dx, t * d);
+  bf16* dx16 = bf ? sized(a.dx16, t * d) : nullptr;
   std::fill(dx, dx + t * d, 0.0f);
   float* dn = sized(a.dn, std::max(t, m) * d);
   if (m > 0) {
     // Head: dW_head += dlogits^T hn; dhn = dlogits W_head; through ln_f into the target rows.
     const float* dlogits = a.logits.data();
-    linear_dw(gr + head_off_, dlogits, operand(a.head_n.data(), m * d, bf, a.a16), m, vocab, d,
-              bf, a.c16, a.f32t);
-    linear_dx(dn, operand(dlogits, m * vocab, bf, a.b16), W(head_off_), m, vocab, d, false);
+    bf16* dl16 = bf ? sized(a.dlogits16, m * vocab) : nullptr;
+    round_op<T>(dl16, dlogits, m * vocab);
+    const T* dl = op<T>(dlogits, dl16);
+    linear_dw(gr + head_off_, dl, static_cast<const T*>(ops.head_n.data()), m, vocab, d);
+    linear_dx(dn, dl, W(head_off_), m, vocab, d, false);
     float* dhx = sized(a.dh, m * d);
     cpu::rmsnorm_backward(dhx, gr + ln_f_off_, dn, a.head_x.data(), p + ln_f_off_, m, d, eps,
                           false);
@@ -339,13 +383,24 @@ void TrainableModel::backward(const LossBatch& b, TrainActivations& a) {
       for (int64_t j = 0; j < d; ++j) dst[j] += src[j];
     }
   }
-  float* normed = sized(a.normed, t * d);
-  float* hidden = sized(a.hidden, t * mlp);
-  float* dgate = sized(a.dbig, t * mlp);
-  float* dup = sized(a.dbig2, t * mlp);
+  round_op<T>(dx16, dx, t * d);
+  T* dgate = sized(ops.dgate, t * mlp);
+  T* dup = sized(ops.dup, t * mlp);
   float* dq = sized(a.dq, t * qd);
   float* dk = sized(a.dk, t * kvd);
   float* dv = sized(a.dv, t * kvd);
+  bf16* dq16 = bf ? sized(a.dq16, t * qd) : nullptr;
+  bf16* dk16 = bf ? sized(a.dk16, t * kvd) : nullptr;
+  bf16* dv16 = bf ? sized(a.dv16, t * kvd) : nullptr;
+  // The residual gradient as an operand; rmsnorm_backward refreshes dx16 as it updates dx.
+  const T* dxo = op<T>(dx, dx16);
+  auto norm_backward = [&](float* dw, const float* x, const float* w) {
+    if constexpr (bf) {
+      cpu::rmsnorm_backward(dx, dx16, dw, dn, x, w, t, d, eps, true);
+    } else {
+      cpu::rmsnorm_backward(dx, dw, dn, x, w, t, d, eps, true);
+    }
+  };
   const cpu::AttentionBackwardShape bshape{.n_heads = c.n_heads, .n_kv_heads = c.n_kv_heads,
                                            .head_dim = hd, .n_seqs = n_seqs,
                                            .cu_seqlens = a.cu.data(), .bf16 = bf};
@@ -353,53 +408,74 @@ void TrainableModel::backward(const LossBatch& b, TrainActivations& a) {
     const auto& o = layer_off_[l];
     const float* x = a.xs.data() + l * t * d;
     const float* xm = a.x_mid.data() + l * t * d;
-    const float* q = a.q.data() + l * t * qd;
-    const float* k = a.k.data() + l * t * kvd;
-    const float* v = a.v.data() + l * t * kvd;
-    const float* at = a.att.data() + l * t * qd;
     const float* g = a.gate.data() + l * t * mlp;
     const float* u = a.up.data() + l * t * mlp;
+    const T* n1 = ops.n1.data() + l * t * d;
+    const T* n2 = ops.n2.data() + l * t * d;
+    const T* hidden = ops.hidden.data() + l * t * mlp;
+    const T* at_op = op<T>(bf ? nullptr : a.att.data() + l * t * qd,
+                           bf ? a.att16.data() + l * t * qd : nullptr);
 
     // Feed-forward sub-block; dx is the gradient of the block's output.
-    cpu::swiglu(hidden, g, u, t * mlp);
-    linear_dw(gr + o[8], dx, operand(hidden, t * mlp, bf, a.a16), t, d, mlp, bf, a.c16, a.f32t);
+    linear_dw(gr + o[8], dxo, hidden, t, d, mlp);
     float* dh = sized(a.dh, t * mlp);
-    linear_dx(dh, operand(dx, t * d, bf, a.b16), W(o[8]), t, d, mlp, false);
+    linear_dx(dh, dxo, W(o[8]), t, d, mlp, false);
     cpu::swiglu_backward(dgate, dup, dh, g, u, t * mlp);
-    cpu::rmsnorm(normed, xm, p + o[1], t, d, eps);
-    Op n2 = operand(normed, t * d, bf, a.a16);
-    linear_dw(gr + o[6], dgate, n2, t, mlp, d, bf, a.c16, a.f32t);
-    linear_dw(gr + o[7], dup, n2, t, mlp, d, bf, a.c16, a.f32t);
-    linear_dx(dn, operand(dgate, t * mlp, bf, a.b16), W(o[6]), t, mlp, d, false);
-    linear_dx(dn, operand(dup, t * mlp, bf, a.b16), W(o[7]), t, mlp, d, true);
-    cpu::rmsnorm_backward(dx, gr + o[1], dn, xm, p + o[1], t, d, eps, true);
+    linear_dw(gr + o[6], static_cast<const T*>(dgate), n2, t, mlp, d);
+    linear_dw(gr + o[7], static_cast<const T*>(dup), n2, t, mlp, d);
+    linear_dx(dn, static_cast<const T*>(dgate), W(o[6]), t, mlp, d, false);
+    linear_dx(dn, static_cast<const T*>(dup), W(o[7]), t, mlp, d, true);
+    norm_backward(gr + o[1], xm, p + o[1]);
 
     // Attention sub-block; dx is now the gradient of x_mid.
-    linear_dw(gr + o[5], dx, operand(at, t * qd, bf, a.a16), t, d, qd, bf, a.c16, a.f32t);
+    linear_dw(gr + o[5], dxo, at_op, t, d, qd);
     float* datt = sized(a.dh, t * qd);
-    linear_dx(datt, operand(dx, t * d, bf, a.b16), W(o[5]), t, d, qd, false);
-    cpu::attention_backward(dq, dk, dv, datt, q, k, v, at, bshape, a.attn_bwd_ws);
-    cpu::rope_backward(dq, qd, a.pos.data(), t, c.n_heads, hd, a.rope_table.data());
-    cpu::rope_backward(dk, kvd, a.pos.data(), t, c.n_kv_heads, hd, a.rope_table.data());
-    cpu::rmsnorm(normed, x, p + o[0], t, d, eps);
-    Op n1 = operand(normed, t * d, bf, a.a16);
-    linear_dw(gr + o[2], dq, n1, t, qd, d, bf, a.c16, a.f32t);
-    linear_dw(gr + o[3], dk, n1, t, kvd, d, bf, a.c16, a.f32t);
-    linear_dw(gr + o[4], dv, n1, t, kvd, d, bf, a.c16, a.f32t);
-    linear_dx(dn, operand(dq, t * qd, bf, a.b16), W(o[2]), t, qd, d, false);
-    linear_dx(dn, operand(dk, t * kvd, bf, a.b16), W(o[3]), t, kvd, d, true);
-    linear_dx(dn, operand(dv, t * kvd, bf, a.b16), W(o[4]), t, kvd, d, true);
-    cpu::rmsnorm_backward(dx, gr + o[0], dn, x, p + o[0], t, d, eps, true);
+    linear_dx(datt, dxo, W(o[5]), t, d, qd, false);
+    if constexpr (bf) {
+      // Head-major fp32 gradients of the roped q, k and of v, back to bf16 rows.
+      cpu::attention_backward_heads(dq, dk, dv, datt, a.q16.data() + l * t * qd,
+                                    a.k16.data() + l * t * kvd, a.v16.data() + l * t * kvd,
+                                    a.att16.data() + l * t * qd, t, bshape, a.attn_bwd_ws);
+      cpu::rope_backward_heads(dq16, dq, t, a.pos.data(), t, c.n_heads, hd, a.rope_table.data());
+      cpu::rope_backward_heads(dk16, dk, t, a.pos.data(), t, c.n_kv_heads, hd,
+                               a.rope_table.data());
+      cpu::rope_backward_heads(dv16, dv, t, a.pos.data(), t, c.n_kv_heads, hd, nullptr);
+    } else {
+      const float* q = a.q.data() + l * t * qd;
+      const float* k = a.k.data() + l * t * kvd;
+      const float* v = a.v.data() + l * t * kvd;
+      const float* at = a.att.data() + l * t * qd;
+      cpu::attention_backward(dq, dk, dv, datt, q, k, v, at, bshape, a.attn_bwd_ws);
+      cpu::rope_backward(dq, qd, a.pos.data(), t, c.n_heads, hd, a.rope_table.data());
+      cpu::rope_backward(dk, kvd, a.pos.data(), t, c.n_kv_heads, hd, a.rope_table.data());
+    }
+    const T* dqo = op<T>(dq, dq16);
+    const T* dko = op<T>(dk, dk16);
+    const T* dvo = op<T>(dv, dv16);
+    linear_dw(gr + o[2], dqo, n1, t, qd, d);
+    linear_dw(gr + o[3], dko, n1, t, kvd, d);
+    linear_dw(gr + o[4], dvo, n1, t, kvd, d);
+    linear_dx(dn, dqo, W(o[2]), t, qd, d, false);
+    linear_dx(dn, dko, W(o[3]), t, kvd, d, true);
+    linear_dx(dn, dvo, W(o[4]), t, kvd, d, true);
+    norm_backward(gr + o[0], x, p + o[0]);
   }
   cpu::embedding_backward(gr + wte_off_, dx, b.input_ids.data(), t, d);
 }
 
 double TrainableModel::forward_backward(const LossBatch& b, TrainActivations& a) {
-  const double l = forward(b, a);
-  backward(b, a);
+  if (compute_ == ComputeType::kBF16) {
+    const double l = forward<bf16>(b, a);
+    backward<bf16>(b, a);
+    return l;
+  }
+  const double l = forward<float>(b, a);
+  backward<float>(b, a);
   return l;
 }
 
-double TrainableModel::loss(const LossBatch& b, TrainActivations& a) { return forward(b, a); }
+double TrainableModel::loss(const LossBatch& b, TrainActivations& a) {
+  return compute_ == ComputeType::kBF16 ? forward<bf16>(b, a) : forward<float>(b, a);
+}
 
 }  // namespace illada::train

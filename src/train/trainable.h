@@ -10,9 +10,11 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/attention_bf16.h"
 #include "kernels/cpu/backward.h"
 #include "model/config.h"
 #include "model/weights.h"
@@ -41,26 +43,52 @@ struct LossBatch {
   std::span<const float> target_weights;    // [M] e.g. 1 / (p * tokens in the batch)
 };
 
+// Matmul operands in the compute precision T (bf16, or fp32 when checking gradients), kept
+// from forward to backward so the weight gradients recompute nothing.
+template <class T>
+struct TrainOperands {
+  std::vector<T> n1, n2;      // [n_layers, T, d] RMSNorm outputs entering attention / MLP
+  std::vector<T> hidden;      // [n_layers, T, mlp] silu(gate) * up
+  std::vector<T> head_n;      // [M, d] final rows with a loss, after ln_f
+  std::vector<T> dgate, dup;  // [T, mlp] backward scratch: gradients of gate and up
+};
+
 // Activations of one micro-batch, kept from forward to backward (what a step scratches).
 struct TrainActivations {
   int64_t t = 0, m = 0;                // tokens, target rows
   std::vector<float> xs;               // [n_layers + 1, T, d] residual stream entering each layer
   std::vector<float> x_mid;            // [n_layers, T, d] after the attention sub-block
-  std::vector<float> q, k, v;          // [n_layers, T, n_(kv_)heads*hd], q/k after RoPE
-  std::vector<float> att;              // [n_layers, T, n_heads*hd] attention output
+  // fp32 mode: [n_layers, T, n_(kv_)heads*hd], q/k after RoPE; bf16 mode: one layer's
+  // projections (scratch), the operands below being what is kept.
+  std::vector<float> q, k, v;
+  std::vector<float> att;              // fp32 mode: [n_layers, T, n_heads*hd] attention output
   std::vector<float> gate, up;         // [n_layers, T, mlp] before the activation
-  std::vector<float> head_x, head_n;   // [M, d] final rows with a loss, after ln_f
+  std::vector<float> head_x;           // [M, d] final rows with a loss
   std::vector<float> logits;           // [M, vocab], then its gradient
   std::vector<int32_t> pos;            // [T]
   std::vector<int32_t> cu;             // [n_seqs + 1]
   std::vector<float> rope_table;       // [rope_len, hd]
   int64_t rope_len = 0;
-  // Scratch of the backward pass.
-  std::vector<float> dx, dn, dbig, dbig2, dq, dk, dv, dh, normed, hidden;
-  std::vector<bf16> a16, b16, c16;     // bf16 matmul operands
-  std::vector<float> f32t;             // transposed fp32 operand
+  TrainOperands<float> ops32;          // fp32 mode
+  TrainOperands<bf16> ops16;           // bf16 mode
+  // bf16 mode: rounded copies of fp32 buffers as matmul operands (fp32 mode reads the buffers).
+  std::vector<bf16> q16, k16, v16;     // [n_layers, n_(kv_)heads, T, hd] head-major, after RoPE
+  std::vector<bf16> att16;             // [n_layers, T, n_heads*hd] attention output
+  std::vector<bf16> dx16, dq16, dk16, dv16, dlogits16;  // of dx, dq, dk, dv, logits' gradient
+  // Scratch of the backward pass (dq, dk, dv head-major [n_(kv_)heads, T, hd] in bf16 mode).
+  std::vector<float> dx, dn, dq, dk, dv, dh;
   cpu::AttentionWorkspace attn_ws;
+  cpu::Bf16AttentionWorkspace attn16_ws;
   cpu::AttentionBackwardWorkspace attn_bwd_ws;
+
+  template <class T>
+  TrainOperands<T>& ops() {
+    if constexpr (std::is_same_v<T, bf16>) {
+      return ops16;
+    } else {
+      return ops32;
+    }
+  }
 };
 
 class TrainableModel {
@@ -87,6 +115,8 @@ class TrainableModel {
   // Rebuilds the bf16 copy of the weights from the master parameters (bf16 mode; call after
   // every optimizer step and after load).
   void refresh_compute_weights();
+  // The bf16 copy itself (empty in fp32 mode), for an optimizer that refreshes it as it updates.
+  std::span<bf16> compute_weights() { return params16_; }
 
   // Forward and backward of one micro-batch: adds every parameter's gradient into grads() and
   // returns the micro-batch's loss (sum of weighted cross-entropies, in double).
@@ -95,8 +125,12 @@ class TrainableModel {
   double loss(const LossBatch& b, TrainActivations& a);
 
  private:
+  // T: the matmul operand type of the compute precision.
+  template <class T>
   double forward(const LossBatch& b, TrainActivations& a);  // fills a; logits -> their gradient
+  template <class T>
   void backward(const LossBatch& b, TrainActivations& a);
+  void check_batch(const LossBatch& b, TrainActivations& a);  // fills a.cu, a.pos, rope table
 
   ModelConfig config_;
   ComputeType compute_;

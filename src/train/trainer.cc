@@ -48,13 +48,13 @@ StepStats Trainer::train_step(std::span<const PackedBatch> micro_batches, double
   st.targets = static_cast<int64_t>(sums[1]);
   st.loss = loss;
   if (!std::isfinite(loss)) fail("train_step: loss is ", loss, " at step ", step_);
-  const auto info = opt_.step(model_.params(), model_.grads(), lr);
+  // AdamW writes the bf16 compute copy of the weights in its own pass (see refresh).
+  const auto info = opt_.step(model_.params(), model_.grads(), lr, model_.compute_weights());
   if (!std::isfinite(info.grad_norm)) {
     // AdamW skipped the update: the parameters are those before the step.
     fail("train_step: gradient norm is ", info.grad_norm, " at step ", step_);
   }
   st.grad_norm = info.grad_norm;
-  model_.refresh_compute_weights();
   ++step_;
   return st;
 }

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <type_traits>
 
+#include "kernels/cpu/bf16_ops.h"
 #include "kernels/cpu/head_layout.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/gemm.h"
@@ -37,15 +38,6 @@ void gather_groups_t(T* dst, const float* src, int64_t row0, int64_t rows, int64
         for (int64_t r = 0; r < rows; ++r) store(d + j * rows + r, s[r * heads * hd]);
       }
     }
-  }
-}
-
-template <class T>
-void convert(T* dst, const float* src, int64_t n) {
-  if constexpr (std::is_same_v<T, bf16>) {
-    to_bf16(dst, src, n);
-  } else {
-    std::copy_n(src, n, dst);
   }
 }
 
@@ -100,14 +92,24 @@ void attention_backward_impl(float* dq, float* dk, float* dv, const float* dout,
       gather_groups_t(dogt, dout, row0, rows, kv, group, hd);
       float* p = sized(ws.probs, kv * m * len);
       float* dp = sized(ws.dprobs, kv * m * len);
-      for (int64_t g = 0; g < kv; ++g) {
-        gemm(p + g * m * len, qg + g * m * hd, kg + g * len * hd,
-             GemmShape{.m = m, .n = len, .k = hd, .lda = hd, .ldb = hd, .ldc = len, .b_is_nk = true});
-        gemm(dp + g * m * len, dog + g * m * hd, vg + g * len * hd,
-             GemmShape{.m = m, .n = len, .k = hd, .lda = hd, .ldb = hd, .ldc = len, .b_is_nk = true});
+      // Every product is batched over the kv heads.
+      const GemmShape score{.m = m, .n = len, .k = hd, .lda = hd, .ldb = hd, .ldc = len,
+                            .b_is_nk = true};
+      const GemmBatch by_head{.count = kv, .a = m * hd, .b = len * hd, .c = m * len};
+      gemm_batched(p, qg, kg, score, by_head);
+      gemm_batched(dp, dog, vg, score, by_head);
+      // Per score row (head-major (h, r)), in one pass while the row is in cache:
+      // P = softmax(scale * S), dS = P * (dP - sum_i dO*O) * scale, both stored straight into
+      // the operands of the next products (in place over S and dP in fp32).
+      T* pm;
+      T* dsm;
+      if constexpr (kBf) {
+        pm = sized(pbuf, kv * m * len);
+        dsm = sized(dsbuf, kv * m * len);
+      } else {
+        pm = p;
+        dsm = dp;
       }
-      softmax_rows(p, len, kv * m, len, scale);
-      // dS = P * (dP - sum_j dO*O) * scale, in place over dP; head-major row (h, r).
 #pragma omp parallel for collapse(2) schedule(static) if (s.n_heads * rows * len >= kParallelMin)
       for (int64_t h = 0; h < s.n_heads; ++h) {
         for (int64_t r = 0; r < rows; ++r) {
@@ -116,39 +118,32 @@ void attention_backward_impl(float* dq, float* dk, float* dv, const float* dout,
           float dsum = 0.0f;
           for (int64_t i = 0; i < hd; ++i) dsum += dor[i] * o[i];
           const int64_t idx = (h * rows + r) * len;
-          float* dpr = dp + idx;
-          const float* pr = p + idx;
+          float* sr = p + idx;
+          const float* dpr = dp + idx;
+          const float inv = softmax_exp_row(sr, len, scale);
+          T* pr = pm + idx;
+          T* dsr = dsm + idx;
 #pragma omp simd
-          for (int64_t j = 0; j < len; ++j) dpr[j] = pr[j] * (dpr[j] - dsum) * scale;
+          for (int64_t j = 0; j < len; ++j) {
+            const float pj = sr[j] * inv;
+            store(dsr + j, pj * (dpr[j] - dsum) * scale);
+            store(pr + j, pj);
+          }
         }
-      }
-      const T* pm;
-      const T* dsm;
-      if constexpr (kBf) {
-        convert(sized(pbuf, kv * m * len), p, kv * m * len);
-        convert(sized(dsbuf, kv * m * len), dp, kv * m * len);
-        pm = pbuf.data();
-        dsm = dsbuf.data();
-      } else {
-        pm = p;
-        dsm = dp;
       }
       float* dqg = sized(ws.dq, kv * m * hd);
       const bool acc = r0 > 0;
-      for (int64_t g = 0; g < kv; ++g) {
-        const T* dsg = dsm + g * m * len;
-        const T* pg = pm + g * m * len;
-        // dQ = dS K: [m, len] x [len, hd].
-        gemm(dqg + g * m * hd, dsg, kg + g * len * hd,
-             GemmShape{.m = m, .n = hd, .k = len, .lda = len, .ldb = hd, .ldc = hd, .b_is_nk = false});
-        // dK^T += Q^T dS: [hd, m] x [m, len]; dV^T += dO^T P.
-        gemm(dkt + g * hd * len, qgt + g * hd * m, dsg,
-             GemmShape{.m = hd, .n = len, .k = m, .lda = m, .ldb = len, .ldc = len,
-                       .b_is_nk = false, .accumulate = acc});
-        gemm(dvt + g * hd * len, dogt + g * hd * m, pg,
-             GemmShape{.m = hd, .n = len, .k = m, .lda = m, .ldb = len, .ldc = len,
-                       .b_is_nk = false, .accumulate = acc});
-      }
+      // dQ = dS K: [m, len] x [len, hd].
+      gemm_batched(dqg, dsm, kg,
+                   GemmShape{.m = m, .n = hd, .k = len, .lda = len, .ldb = hd, .ldc = hd,
+                             .b_is_nk = false},
+                   GemmBatch{.count = kv, .a = m * len, .b = len * hd, .c = m * hd});
+      // dK^T += Q^T dS: [hd, m] x [m, len]; dV^T += dO^T P.
+      const GemmShape kv_grad{.m = hd, .n = len, .k = m, .lda = m, .ldb = len, .ldc = len,
+                              .b_is_nk = false, .accumulate = acc};
+      const GemmBatch kv_batch{.count = kv, .a = hd * m, .b = m * len, .c = hd * len};
+      gemm_batched(dkt, qgt, dsm, kv_grad, kv_batch);
+      gemm_batched(dvt, dogt, pm, kv_grad, kv_batch);
 #pragma omp parallel for collapse(2) schedule(static) if (s.n_heads * rows * hd >= kParallelMin)
       for (int64_t h = 0; h < s.n_heads; ++h) {
         for (int64_t r = 0; r < rows; ++r) {
@@ -156,18 +151,16 @@ void attention_backward_impl(float* dq, float* dk, float* dv, const float* dout,
         }
       }
     }
-    // [kv, hd, len] -> rows of dk, dv.
-    for (int64_t g = 0; g < kv; ++g) {
-      transpose_impl(dk + s0 * ldk + g * hd, ldk, dkt + g * hd * len, len, hd, len);
-      transpose_impl(dv + s0 * ldk + g * hd, ldk, dvt + g * hd * len, len, hd, len);
-    }
+    // [kv * hd, len] -> rows of dk, dv.
+    transpose_impl(dk + s0 * ldk, ldk, dkt, len, kv * hd, len);
+    transpose_impl(dv + s0 * ldk, ldk, dvt, len, kv * hd, len);
   }
 }
 
-}  // namespace
-
-void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, const float* w,
-                      int64_t rows, int64_t d, float eps, bool accumulate_dx) {
+// dx16 (nullable) gets bf16(dx) after the update.
+void rmsnorm_backward_impl(float* dx, bf16* dx16, float* dw, const float* dy, const float* x,
+                           const float* w, int64_t rows, int64_t d, float eps,
+                           bool accumulate_dx) {
   ProfileScope prof("rmsnorm_backward");
   thread_local std::vector<float> inv_buf;
   float* inv = sized(inv_buf, rows);
@@ -193,6 +186,11 @@ void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, con
 #pragma omp simd
       for (int64_t i = 0; i < d; ++i) o[i] = iv * (g[i] * w[i] - xr[i] * c);
     }
+    if (dx16) {
+      bf16* o16 = dx16 + r * d;
+#pragma omp simd
+      for (int64_t i = 0; i < d; ++i) o16[i] = to_bf16(o[i]);
+    }
   }
   const int64_t nblk = (d + kColBlock - 1) / kColBlock;
 #pragma omp parallel for schedule(static) if (rows * d >= kParallelMin)
@@ -207,6 +205,30 @@ void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, con
     }
     for (int64_t i = c0; i < c1; ++i) dw[i] += acc[i - c0];
   }
+}
+
+template <class T>
+void swiglu_backward_impl(T* dgate, T* dup, const float* dout, const float* gate,
+                          const float* up, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i], u = up[i], d = dout[i];
+    const float sg = 1.0f / (1.0f + fast_exp(-g));
+    store(dup + i, d * g * sg);
+    store(dgate + i, d * u * sg * (1.0f + g * (1.0f - sg)));
+  }
+}
+
+}  // namespace
+
+void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, const float* w,
+                      int64_t rows, int64_t d, float eps, bool accumulate_dx) {
+  rmsnorm_backward_impl(dx, nullptr, dw, dy, x, w, rows, d, eps, accumulate_dx);
+}
+
+void rmsnorm_backward(float* dx, bf16* dx16, float* dw, const float* dy, const float* x,
+                      const float* w, int64_t rows, int64_t d, float eps, bool accumulate_dx) {
+  rmsnorm_backward_impl(dx, dx16, dw, dy, x, w, rows, d, eps, accumulate_dx);
 }
 
 void rope_backward(float* dx, int64_t ld, const int32_t* pos, int64_t rows, int64_t n_heads,
@@ -229,13 +251,12 @@ void rope_backward(float* dx, int64_t ld, const int32_t* pos, int64_t rows, int6
 
 void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate,
                      const float* up, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = gate[i], u = up[i], d = dout[i];
-    const float sg = 1.0f / (1.0f + fast_exp(-g));
-    dup[i] = d * g * sg;
-    dgate[i] = d * u * sg * (1.0f + g * (1.0f - sg));
-  }
+  swiglu_backward_impl(dgate, dup, dout, gate, up, n);
+}
+
+void swiglu_backward(bf16* dgate, bf16* dup, const float* dout, const float* gate,
+                     const float* up, int64_t n) {
+  swiglu_backward_impl(dgate, dup, dout, gate, up, n);
 }
 
 double cross_entropy_backward(float* dlogits, float* row_loss, const float* logits,
@@ -308,6 +329,115 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
   } else {
     attention_backward_impl<float>(dq, dk, dv, dout, q, k, v, out, s, ws, ws.qf, ws.qtf, ws.kf,
                                    ws.vf, ws.dof, ws.dotf, ws.pf, ws.dsf);
+  }
+}
+
+void attention_backward_heads(float* dq, float* dk, float* dv, const float* dout, const bf16* q,
+                              const bf16* k, const bf16* v, const bf16* out16, int64_t ld_rows,
+                              const AttentionBackwardShape& s, AttentionBackwardWorkspace& ws) {
+  ProfileScope prof("attention_backward");
+  ILLADA_CHECK(s.n_heads > 0 && s.n_kv_heads > 0 && s.n_heads % s.n_kv_heads == 0);
+  const int64_t hd = s.head_dim, kv = s.n_kv_heads, nh = s.n_heads, group = nh / kv;
+  const int64_t ldq = nh * hd, t = s.cu_seqlens[s.n_seqs];
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  // dO head-major in bf16 (the products' operand) and D[h, r] = sum_i dO*O, once for all rows.
+  bf16* do16 = sized(ws.dob, nh * ld_rows * hd);
+  to_bf16_heads(do16, ld_rows, dout, ldq, t, nh, hd);
+  float* dsum = sized(ws.dsum, nh * t);
+#pragma omp parallel for schedule(static) if (t * ldq >= kParallelMin)
+  for (int64_t r = 0; r < t; ++r) {
+    for (int64_t h = 0; h < nh; ++h) {
+      const float* dor = dout + r * ldq + h * hd;
+      const bf16* o = out16 + r * ldq + h * hd;
+      float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+      for (int64_t i = 0; i < hd; ++i) acc += dor[i] * to_float(o[i]);
+      dsum[h * t + r] = acc;
+    }
+  }
+  for (int64_t b = 0; b < s.n_seqs; ++b) {
+    const int64_t s0 = s.cu_seqlens[b], len = s.cu_seqlens[b + 1] - s0;
+    if (len == 0) continue;
+    const int64_t block = std::clamp<int64_t>(
+        s.block_rows > 0 ? s.block_rows : kMaxScoreFloats / (nh * len), 1, len);
+    for (int64_t r0 = 0; r0 < len; r0 += block) {
+      const int64_t rows = std::min(block, len - r0), row0 = s0 + r0;
+      float* p = sized(ws.probs, nh * rows * len);   // [n_heads, rows, len]
+      float* dp = sized(ws.dprobs, nh * rows * len);
+      bf16* pm = sized(ws.pb, nh * rows * len);
+      bf16* dsm = sized(ws.dsb, nh * rows * len);
+      // Query head h = g*group + j: one batch over the kv heads g per j.
+      const GemmBatch scores{.count = kv, .a = group * ld_rows * hd, .b = ld_rows * hd,
+                             .c = group * rows * len};
+      const GemmShape score{.m = rows, .n = len, .k = hd, .lda = hd, .ldb = hd, .ldc = len,
+                            .b_is_nk = true};
+      for (int64_t j = 0; j < group; ++j) {
+        const int64_t qoff = (j * ld_rows + row0) * hd;
+        gemm_batched(p + j * rows * len, q + qoff, k + s0 * hd, score, scores);       // S = Q K^T
+        gemm_batched(dp + j * rows * len, do16 + qoff, v + s0 * hd, score, scores);   // dO V^T
+      }
+      // Per score row, while it is in cache: P = softmax(scale * S), dS = P * (dP - D) * scale,
+      // both rounded into the operands of the next products.
+#pragma omp parallel for collapse(2) schedule(static) if (nh * rows * len >= kParallelMin)
+      for (int64_t h = 0; h < nh; ++h) {
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t idx = (h * rows + r) * len;
+          const float d = dsum[h * t + row0 + r];
+          float* sr = p + idx;
+          const float* dpr = dp + idx;
+          const float inv = softmax_exp_row(sr, len, scale);
+          bf16* pr = pm + idx;
+          bf16* dsr = dsm + idx;
+#pragma omp simd
+          for (int64_t i = 0; i < len; ++i) {
+            const float pi = sr[i] * inv;
+            pr[i] = to_bf16(pi);
+            dsr[i] = to_bf16(pi * (dpr[i] - d) * scale);
+          }
+        }
+      }
+      for (int64_t j = 0; j < group; ++j) {
+        const int64_t qoff = (j * ld_rows + row0) * hd;
+        // dQ = dS K: [rows, len] x [len, hd], straight into dq's head-major rows.
+        gemm_batched(dq + qoff, dsm + j * rows * len, k + s0 * hd,
+                     GemmShape{.m = rows, .n = hd, .k = len, .lda = len, .ldb = hd, .ldc = hd,
+                               .b_is_nk = false},
+                     GemmBatch{.count = kv, .a = group * rows * len, .b = ld_rows * hd,
+                               .c = group * ld_rows * hd});
+        // dK += dS^T Q and dV += P^T dO: [len, rows] x [rows, hd], summed over the group's
+        // heads and the query blocks.
+        const GemmShape kv_grad{.m = len, .n = hd, .k = rows, .lda = len, .ldb = hd, .ldc = hd,
+                                .b_is_nk = false, .accumulate = r0 > 0 || j > 0};
+        const GemmBatch kv_batch{.count = kv, .a = group * rows * len, .b = group * ld_rows * hd,
+                                 .c = ld_rows * hd};
+        gemm_batched_at(dk + s0 * hd, dsm + j * rows * len, q + qoff, kv_grad, kv_batch);
+        gemm_batched_at(dv + s0 * hd, pm + j * rows * len, do16 + qoff, kv_grad, kv_batch);
+      }
+    }
+  }
+}
+
+void rope_backward_heads(bf16* out, const float* dx, int64_t ld_rows, const int32_t* pos,
+                         int64_t rows, int64_t n_heads, int64_t hd, const float* cos_sin) {
+  const int64_t half = hd / 2, ld = n_heads * hd;
+#pragma omp parallel for schedule(static) if (rows * ld >= kParallelMin)
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t h = 0; h < n_heads; ++h) {
+      const float* x = dx + (h * ld_rows + r) * hd;
+      bf16* o = out + r * ld + h * hd;
+      if (!cos_sin) {
+#pragma omp simd
+        for (int64_t i = 0; i < hd; ++i) o[i] = to_bf16(x[i]);
+        continue;
+      }
+      const float* cs = cos_sin + static_cast<int64_t>(pos[r]) * hd;
+#pragma omp simd
+      for (int64_t i = 0; i < half; ++i) {
+        const float a = x[i], b = x[i + half];
+        o[i] = to_bf16(a * cs[i] + b * cs[half + i]);
+        o[i + half] = to_bf16(b * cs[i] - a * cs[half + i]);
+      }
+    }
   }
 }
 

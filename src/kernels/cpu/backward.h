@@ -17,6 +17,10 @@ namespace illada::cpu {
 // alias dy or x.
 void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, const float* w,
                       int64_t rows, int64_t d, float eps, bool accumulate_dx);
+// The same, also writing the resulting dx rounded to bf16 into dx16 [rows, d]: the operand of
+// the next matmuls of the backward pass, without a separate conversion pass.
+void rmsnorm_backward(float* dx, bf16* dx16, float* dw, const float* dy, const float* x,
+                      const float* w, int64_t rows, int64_t d, float eps, bool accumulate_dx);
 
 // The gradient of rope(): rotation of each (i, i + hd/2) pair by -angle, in place on
 // dx [rows, n_heads*hd] (row stride ld); same table as rope().
@@ -25,6 +29,9 @@ void rope_backward(float* dx, int64_t ld, const int32_t* pos, int64_t rows, int6
 
 // out = silu(gate) * up. dgate, dup: [n]; either may alias dout.
 void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate,
+                     const float* up, int64_t n);
+// The same with dgate and dup rounded to bf16 (the operands of the next matmuls).
+void swiglu_backward(bf16* dgate, bf16* dup, const float* dout, const float* gate,
                      const float* up, int64_t n);
 
 // Row-wise cross-entropy and its gradient in one pass. For each row r: loss_r =
@@ -55,7 +62,7 @@ struct AttentionBackwardShape {
 };
 
 struct AttentionBackwardWorkspace {
-  std::vector<float> probs, dprobs, dq, dkt, dvt;  // fp32 scratch
+  std::vector<float> probs, dprobs, dq, dkt, dvt, dsum;  // fp32 scratch
   std::vector<float> qf, qtf, kf, vf, dof, dotf, pf, dsf;  // fp32 matmul operands
   std::vector<bf16> qb, qtb, kb, vb, dob, dotb, pb, dsb;   // bf16 matmul operands
 };
@@ -68,5 +75,22 @@ struct AttentionBackwardWorkspace {
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q,
                         const float* k, const float* v, const float* out,
                         const AttentionBackwardShape& s, AttentionBackwardWorkspace& ws);
+
+// Gradient of attention_bf16_heads() (the bf16 training forward), on the operands that forward
+// reads and writes, so nothing is gathered or recomputed in fp32 but the scores: head-major
+// bf16 q [n_heads, ld_rows, hd] and k, v [n_kv_heads, ld_rows, hd] (q, k after RoPE), the bf16
+// output out16 [T, n_heads*hd] and the fp32 output gradient dout [T, n_heads*hd]. Writes
+// head-major fp32 dq [n_heads, ld_rows, hd] and dk, dv [n_kv_heads, ld_rows, hd] (summed over
+// each kv head's query heads). Products batched over the kv heads; dK = dS^T Q and dV = P^T dO
+// read dS and P transposed in place. s.bf16 is implied.
+void attention_backward_heads(float* dq, float* dk, float* dv, const float* dout, const bf16* q,
+                              const bf16* k, const bf16* v, const bf16* out16, int64_t ld_rows,
+                              const AttentionBackwardShape& s, AttentionBackwardWorkspace& ws);
+
+// The gradient of rope_bf16_heads(), back to rows: out [rows, n_heads*hd] (dense) =
+// bf16(dx rotated by -angle), dx head-major fp32 [n_heads, ld_rows, hd]. cos_sin null: no
+// rotation (the values' gradient), only the layout change and rounding.
+void rope_backward_heads(bf16* out, const float* dx, int64_t ld_rows, const int32_t* pos,
+                         int64_t rows, int64_t n_heads, int64_t hd, const float* cos_sin);
 
 }  // namespace illada::cpu

@@ -1,0 +1,75 @@
+// gemm_at (A read transposed) and gemm_batched (a strided batch in one call) against the
+// scalar reference gemm, fp32 and bf16.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "kernels/gemm.h"
+#include "kernels/reference/reference.h"
+#include "../test_util.h"
+
+namespace illada {
+namespace {
+
+using test::max_abs_diff;
+using test::randn;
+using test::rounded;
+using test::to_bf16_vec;
+
+// Row-major [rows, cols] copy of the transpose of a [cols, rows] buffer with row stride ld.
+std::vector<float> transposed(const std::vector<float>& x, int64_t rows, int64_t cols, int64_t ld) {
+  std::vector<float> t(static_cast<size_t>(rows * cols));
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) t[i * cols + j] = x[j * ld + i];
+  return t;
+}
+
+TEST(GemmVariants, TransposedAMatchesReference) {
+  // A^T: A stored [k, lda] with the m used columns first; B [k, n] (the dW = dY^T X layout).
+  const int64_t m = 37, n = 53, k = 70, lda = 40;
+  auto a = randn(k * lda, 11), b = randn(k * n, 12), c0 = randn(m * n, 13);
+  for (bool bf : {false, true}) {
+    for (bool acc : {false, true}) {
+      auto c = c0, ref = c0;
+      const GemmShape s{.m = m, .n = n, .k = k, .lda = lda, .ldb = n, .ldc = n,
+                        .b_is_nk = false, .accumulate = acc};
+      if (bf) {
+        gemm_at(c.data(), to_bf16_vec(a).data(), to_bf16_vec(b).data(), s);
+        reference::gemm(ref.data(), transposed(rounded(a), m, k, lda).data(), rounded(b).data(),
+                        m, n, k, false, 1.0f, acc);
+      } else {
+        gemm_at(c.data(), a.data(), b.data(), s);
+        reference::gemm(ref.data(), transposed(a, m, k, lda).data(), b.data(), m, n, k, false,
+                        1.0f, acc);
+      }
+      EXPECT_LT(max_abs_diff(c, ref), bf ? 2e-3f : 1e-4f) << "bf16=" << bf << " acc=" << acc;
+    }
+  }
+}
+
+TEST(GemmVariants, BatchedMatchesOneCallPerProduct) {
+  // Three products of [m, k] x [n, k]^T, operands interleaved with gaps (batch strides larger
+  // than one matrix), C accumulated.
+  const int64_t batch = 3, m = 9, n = 12, k = 16;
+  const GemmBatch strides{.count = batch, .a = m * k + 5, .b = n * k + 3, .c = m * n + 7};
+  auto a = randn(batch * strides.a, 14), b = randn(batch * strides.b, 15);
+  auto c0 = randn(batch * strides.c, 16);
+  const GemmShape s = linear_shape(m, n, k, true);
+  for (bool bf : {false, true}) {
+    auto c = c0, ref = c0;
+    const auto ar = bf ? rounded(a) : a, br = bf ? rounded(b) : b;
+    if (bf) {
+      gemm_batched(c.data(), to_bf16_vec(a).data(), to_bf16_vec(b).data(), s, strides);
+    } else {
+      gemm_batched(c.data(), a.data(), b.data(), s, strides);
+    }
+    for (int64_t i = 0; i < batch; ++i) {
+      reference::gemm(ref.data() + i * strides.c, ar.data() + i * strides.a,
+                      br.data() + i * strides.b, m, n, k, true, 1.0f, true);
+    }
+    EXPECT_LT(max_abs_diff(c, ref), bf ? 2e-3f : 1e-4f) << "bf16=" << bf;
+  }
+}
+
+}  // namespace
+}  // namespace illada
