@@ -113,6 +113,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=0)
     ap.add_argument("--out", required=True)
     ap.add_argument("--commit", default="", help="commit of the binary that made the runs (default: HEAD)")
+    ap.add_argument("--note", default="", help="a sentence on the conditions of the run (e.g. a shared machine)")
     a = ap.parse_args()
     seeds = a.seeds.split()
     epochs = a.epochs.split()
@@ -139,7 +140,8 @@ def main():
     w(f"Produced by `bash scripts/reproduce.sh` (seeds {', '.join(seeds)}; commit {a.commit or git_rev()}; "
       f"{time.strftime('%Y-%m-%d')}) on {machine()}. The runs took {run_seconds / 60:.0f} minutes "
       f"of wall time in all"
-      + (f" ({a.seconds / 60:.0f} minutes for this invocation)" if a.seconds else "") + ".\n")
+      + (f" ({a.seconds / 60:.0f} minutes for this invocation)" if a.seconds else "") + ". " + a.note + "\n")
+    summary = []
     w("Every figure is computed by the pipeline of `illada demo` (synthetic world of fictional people, "
       "arithmetic and string tasks; BPE tokenizer; pre-training; SFT) and `illada eval`, run by the script; "
       "nothing is cached. The exact command of each run is in `RUN_DIR/command`; the layout is listed at the "
@@ -158,6 +160,11 @@ def main():
           v=b0["vocab_size"], st=b0["pretrain"]["steps"], bs=b0["pretrain"]["batch_size"],
           sl=b0["pretrain"]["seq_len"], e=default_epochs, mc=b0["likelihood_mc_num"], n=base[0]["open"]["n"]))
 
+    summary_at = len(o)  # the summary list goes here once the sections are written
+    summary.append("0. The demo's instruct model (default settings) answers held-out open questions of the simplest "
+                   f"kind (the home city of a held-out person; chance {100 * base[0]['open']['by_kind']['city']['chance']:.1f}%) "
+                   f"with exact-match accuracy (%) {fmt_pct([acc(x, 'open', 'city') for x in base])}, and all open kinds "
+                   f"with {fmt_pct([acc(x, 'open') for x in base])} (chance {100 * base[0]['open']['chance']:.1f}%).")
     # 1. Confidence vs likelihood.
     w("## 1. Multiple choice: confidence-based vs likelihood scoring\n")
     w("The same instruct model (`base/sft`) and questions; confidence = sum of log-probabilities of the "
@@ -179,6 +186,8 @@ def main():
     nmod = 2 + len(ep)
     pool_c = [v / nmod for v in pool_c]
     pool_l = [v / nmod for v in pool_l]
+    summary.append("1. " + verdict(pool_c, pool_l, "confidence", "likelihood",
+                                   f"Multiple choice over all {nmod} instruct models per seed"))
     w(verdict(conf_all, like_all, "confidence", "likelihood", "On the default instruct model"))
     w("")
     w(f"Averaged over all {nmod} instruct models of each seed (the SFT-epoch and masking variants too): "
@@ -196,8 +205,10 @@ def main():
         w(f"| {e} | {acc_cells(runs)} | {fmt_num([x['sft']['last_eval_loss'] for x in runs], 3, per_seed=False)} |")
     first, last = ep[epochs[0]], ep[epochs[-1]]
     w("")
-    w(verdict([acc(x, "open") for x in last], [acc(x, "open") for x in first], f"{epochs[-1]} epochs",
-              f"{epochs[0]} epoch(s)", "Open questions") + "\n")
+    v2 = verdict([acc(x, "open") for x in last], [acc(x, "open") for x in first], f"{epochs[-1]} epochs",
+                 f"{epochs[0]} epoch(s)", f"SFT epochs, open questions after {epochs[-1]} vs {epochs[0]}")
+    w(v2 + "\n")
+    summary.append("2. " + v2)
 
     # 3 and 6. Samplers.
     def decode(s, name):
@@ -229,7 +240,9 @@ def main():
     w("The default instruct model, the held-out open questions, reference sampler (one token per step, blocks "
       "of 8): fixed canvas of 32 tokens vs iLLaDA's variable length (grow by blocks of 8 up to 32, stop after "
       "the block that produced EOS). Answer tokens/s counts the answer's tokens before EOS; "
-      "`illada eval ... --gen-length 32 --block-length 8 --steps 32 [--variable-length]`.\n")
+      "`illada eval ... --gen-length 32 --block-length 8 --steps 32 [--variable-length]`, which computes in bf16 "
+      "(its default) where the demo's own evaluation uses fp32, hence small differences from the demo's "
+      "open-question figures.\n")
     w("| generation | accuracy % | city (held-out people) % | forward passes per question | answer tokens/s "
       "| seconds per question |\n|---|---|---|---|---|---|")
     for v in ("fixed", "variable"):
@@ -242,6 +255,9 @@ def main():
     w(verdict([x["accuracy"] for x in vr], [x["accuracy"] for x in fx], "variable", "fixed", "Accuracy"))
     nfe_ratio = [f["nfe"] / max(v["nfe"], 1) for f, v in zip(fx, vr)]
     w(f"Forward passes, fixed / variable: {fmt_num(nfe_ratio, 2)}x.\n")
+    summary.append("3. " + verdict([x["accuracy"] for x in vr], [x["accuracy"] for x in fx], "variable", "fixed",
+                                   "Variable vs fixed length, accuracy")
+                   + f" Variable length used {fmt_num(nfe_ratio, 2, per_seed=False)}x fewer forward passes.")
 
     w("## 4. Whole-sequence SFT masking vs LLaDA's prompt-clean masking\n")
     w(f"The same pre-trained model per seed, {default_epochs:g} SFT epochs each; iLLaDA masks the whole "
@@ -251,6 +267,7 @@ def main():
         w(f"| {name} | {acc_cells(runs)} |")
     w("")
     w(paired_verdicts(base, pclean, "whole-sequence", "prompt-clean") + "\n")
+    summary.append("4. SFT masking. " + paired_verdicts(base, pclean, "whole-sequence", "prompt-clean").replace("\n", " "))
 
     w("## 5. The 30% random split in pre-training on vs off\n")
     w("Pre-training with windows split in two at a random point with probability 0.3 (iLLaDA, default) vs "
@@ -262,6 +279,7 @@ def main():
           f"| {fmt_num([x['open'].get('nfe_per_question', float('nan')) for x in runs], 1)} |")
     w("")
     w(paired_verdicts(base, nosplit, "split", "no split") + "\n")
+    summary.append("5. Random split in pre-training. " + paired_verdicts(base, nosplit, "split", "no split").replace("\n", " "))
 
     w("## 6. Threshold parallel decoding and KV caches vs the reference sampler\n")
     w("The default instruct model and held-out open questions; Fast-dLLM's rules as implemented in `illada "
@@ -282,6 +300,11 @@ def main():
               f"| {fmt_num([x.get('tokens_per_second', 0) for x in r], 1, per_seed=False)} "
               f"| {fmt_num(sp, 2, per_seed=False)}x | {fmt_num(dacc, 1, per_seed=False)} |")
     w("")
+    ref, best = dec[("variable", "reference")], dec[("variable", "threshold_dual")]
+    sp = [y["seconds_per_question"] / max(x["seconds_per_question"], 1e-9) for x, y in zip(best, ref)]
+    summary.append(f"6. Threshold 0.9 + dual cache with variable length: {fmt_num(sp, 2, per_seed=False)}x the "
+                   "reference sampler's speed; " + verdict([x["accuracy"] for x in best], [x["accuracy"] for x in ref],
+                                                          "threshold + dual cache", "reference", "accuracy"))
     for v in ("fixed", "variable"):
         ref = dec[(v, "reference")]
         for d in samplers[1:]:
@@ -302,6 +325,7 @@ def main():
             cmds.append(cmd.replace(f"seed_{s}", "seed_S").replace(f"--seed {s}", "--seed S")
                         .replace(a.runs.rstrip("/"), "repro_out"))
     w("```sh\n" + "\n".join(cmds) + "\n```\n")
+    o[summary_at:summary_at] = ["## Summary\n", "\n".join(summary) + "\n"]
     with open(a.out, "w") as f:
         f.write("\n".join(o))
 
