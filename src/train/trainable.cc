@@ -6,7 +6,8 @@
 // cpu::attention_backward_heads. The head runs only on rows that carry a loss (masked
 // positions). Weight gradients are dW += dY^T X with dY read transposed by the matmul (no
 // copy), input gradients dX = dY W. In bf16 mode each gradient dY is rounded once, by the
-// kernel that produces it where possible, and that copy feeds both products.
+// kernel that produces it where possible, and that copy feeds both products. bf16 mode runs
+// q/k/v and gate/up as one product each (their weights are adjacent rows of the layout).
 #include "train/trainable.h"
 
 #include <algorithm>
@@ -128,6 +129,13 @@ TrainableModel::TrainableModel(const ModelConfig& c, ComputeType compute)
     }
   }
   if (c.weight_tying) head_off_ = wte_off_;  // one tensor, both gradients add into it
+  // bf16 mode runs q/k/v and gate/up as one product each over their adjacent weight rows.
+  const int64_t d = c.d_model, hd = c.head_dim();
+  for (const auto& o : layer_off_) {
+    ILLADA_CHECK(o[3] == o[2] + c.n_heads * hd * d && o[4] == o[3] + c.n_kv_heads * hd * d &&
+                     o[7] == o[6] + c.mlp_hidden_size * d,
+                 "q/k/v or gate/up weights not adjacent in the parameter layout");
+  }
 }
 
 void TrainableModel::load(const ModelWeights& w) {
@@ -261,16 +269,18 @@ double TrainableModel::forward(const LossBatch& b, TrainActivations& a) {
   constexpr bool bf = kIsBf16<T>;
   float* xs = sized(a.xs, (nl + 1) * t * d);
   float* xmid = sized(a.x_mid, nl * t * d);
-  const int64_t kept = bf ? 1 : nl;  // layers of fp32 q, k, v kept (bf16 keeps its operands)
-  float* qa = sized(a.q, kept * t * qd);
-  float* ka = sized(a.k, kept * t * kvd);
-  float* va = sized(a.v, kept * t * kvd);
+  // fp32 mode keeps every layer's q, k, v; bf16 mode keeps its bf16 operands instead.
+  const int64_t nqkv = qd + 2 * kvd;
+  float* qa = bf ? nullptr : sized(a.q, nl * t * qd);
+  float* ka = bf ? nullptr : sized(a.k, nl * t * kvd);
+  float* va = bf ? nullptr : sized(a.v, nl * t * kvd);
   float* att = bf ? nullptr : sized(a.att, nl * t * qd);
   bf16* q16a = bf ? sized(a.q16, nl * t * qd) : nullptr;
   bf16* k16a = bf ? sized(a.k16, nl * t * kvd) : nullptr;
   bf16* v16a = bf ? sized(a.v16, nl * t * kvd) : nullptr;
-  float* gate = sized(a.gate, nl * t * mlp);
-  float* up = sized(a.up, nl * t * mlp);
+  // bf16 mode: gate holds gate and up side by side [n_layers, t, 2*mlp] (one product).
+  float* gate = sized(a.gate, nl * t * (bf ? 2 * mlp : mlp));
+  float* up = bf ? nullptr : sized(a.up, nl * t * mlp);
   T* n1a = sized(ops.n1, nl * t * d);
   T* n2a = sized(ops.n2, nl * t * d);
   T* hida = sized(ops.hidden, nl * t * mlp);
@@ -291,32 +301,36 @@ double TrainableModel::forward(const LossBatch& b, TrainActivations& a) {
     const auto& o = layer_off_[l];
     const float* x = xs + l * t * d;
     float* xm = xmid + l * t * d;
-    const int64_t lk = bf ? 0 : l;
-    float* q = qa + lk * t * qd;
-    float* k = ka + lk * t * kvd;
-    float* v = va + lk * t * kvd;
+    float* q = bf ? nullptr : qa + l * t * qd;
+    float* k = bf ? nullptr : ka + l * t * kvd;
+    float* v = bf ? nullptr : va + l * t * kvd;
     float* at = bf ? nullptr : att + l * t * qd;
-    float* g = gate + l * t * mlp;
-    float* u = up + l * t * mlp;
+    float* g = bf ? gate + l * t * 2 * mlp : gate + l * t * mlp;
+    float* u = bf ? nullptr : up + l * t * mlp;
     T* n1 = n1a + l * t * d;
     T* n2 = n2a + l * t * d;
     T* hidden = hida + l * t * mlp;
     bf16* at16 = att16 ? att16 + l * t * qd : nullptr;
     rmsnorm_op(n1, x, p + o[0], t, d, eps);
-    linear_fwd(q, n1, W(o[2]), t, qd, d, false);
-    linear_fwd(k, n1, W(o[3]), t, kvd, d, false);
-    linear_fwd(v, n1, W(o[4]), t, kvd, d, false);
     if constexpr (bf) {
+      // q, k, v in one product: their weights are adjacent rows [qd + 2*kvd, d] of the
+      // layout, and qkv [t, qd + 2*kvd] is one layer's scratch.
+      float* qkv = sized(a.q, t * nqkv);
+      linear_fwd(qkv, n1, W(o[2]), t, nqkv, d, false);
       // RoPE writes the head-major bf16 operands attention reads; the backward keeps them.
       bf16* q16 = q16a + l * t * qd;
       bf16* k16 = k16a + l * t * kvd;
       bf16* v16 = v16a + l * t * kvd;
-      cpu::rope_bf16_heads(q16, t, q, qd, a.pos.data(), t, c.n_heads, hd, a.rope_table.data());
-      cpu::rope_bf16_heads(k16, t, k, kvd, a.pos.data(), t, c.n_kv_heads, hd,
+      cpu::rope_bf16_heads(q16, t, qkv, nqkv, a.pos.data(), t, c.n_heads, hd,
                            a.rope_table.data());
-      cpu::to_bf16_heads(v16, t, v, kvd, t, c.n_kv_heads, hd);
+      cpu::rope_bf16_heads(k16, t, qkv + qd, nqkv, a.pos.data(), t, c.n_kv_heads, hd,
+                           a.rope_table.data());
+      cpu::to_bf16_heads(v16, t, qkv + qd + kvd, nqkv, t, c.n_kv_heads, hd);
       cpu::attention_bf16_heads(at16, q16, t, k16, v16, t, ashape, a.attn16_ws);
     } else {
+      linear_fwd(q, n1, W(o[2]), t, qd, d, false);
+      linear_fwd(k, n1, W(o[3]), t, kvd, d, false);
+      linear_fwd(v, n1, W(o[4]), t, kvd, d, false);
       cpu::rope(q, qd, a.pos.data(), t, c.n_heads, hd, a.rope_table.data());
       cpu::rope(k, kvd, a.pos.data(), t, c.n_kv_heads, hd, a.rope_table.data());
       cpu::attention(at, q, k, v, ashape, a.attn_ws);
@@ -324,9 +338,18 @@ double TrainableModel::forward(const LossBatch& b, TrainActivations& a) {
     std::memcpy(xm, x, static_cast<size_t>(t * d) * sizeof(float));
     linear_fwd(xm, op<T>(at, at16), W(o[5]), t, d, qd, true);
     rmsnorm_op(n2, xm, p + o[1], t, d, eps);
-    linear_fwd(g, n2, W(o[6]), t, mlp, d, false);
-    linear_fwd(u, n2, W(o[7]), t, mlp, d, false);
-    swiglu_op(hidden, g, u, t * mlp);
+    if constexpr (bf) {
+      // gate and up in one product: their weights are adjacent rows [2*mlp, d] of the layout.
+      linear_fwd(g, n2, W(o[6]), t, 2 * mlp, d, false);
+#pragma omp parallel for schedule(static)
+      for (int64_t r = 0; r < t; ++r) {
+        swiglu_op(hidden + r * mlp, g + r * 2 * mlp, g + r * 2 * mlp + mlp, mlp);
+      }
+    } else {
+      linear_fwd(g, n2, W(o[6]), t, mlp, d, false);
+      linear_fwd(u, n2, W(o[7]), t, mlp, d, false);
+      swiglu_op(hidden, g, u, t * mlp);
+    }
     float* xn = xs + (l + 1) * t * d;
     std::memcpy(xn, xm, static_cast<size_t>(t * d) * sizeof(float));
     linear_fwd(xn, static_cast<const T*>(hidden), W(o[8]), t, d, mlp, true);
@@ -384,14 +407,16 @@ void TrainableModel::backward(const LossBatch& b, TrainActivations& a) {
     }
   }
   round_op<T>(dx16, dx, t * d);
-  T* dgate = sized(ops.dgate, t * mlp);
-  T* dup = sized(ops.dup, t * mlp);
+  // bf16 mode: dgate holds dgate and dup side by side [t, 2*mlp] (the fused products' operand).
+  T* dgate = sized(ops.dgate, t * (bf ? 2 * mlp : mlp));
+  T* dup = bf ? nullptr : sized(ops.dup, t * mlp);
   float* dq = sized(a.dq, t * qd);
   float* dk = sized(a.dk, t * kvd);
   float* dv = sized(a.dv, t * kvd);
-  bf16* dq16 = bf ? sized(a.dq16, t * qd) : nullptr;
-  bf16* dk16 = bf ? sized(a.dk16, t * kvd) : nullptr;
-  bf16* dv16 = bf ? sized(a.dv16, t * kvd) : nullptr;
+  // bf16 mode: the gradients of q, k and v side by side [t, qd + 2*kvd], one operand of the
+  // fused q/k/v weight products (their weights are adjacent in the layout).
+  const int64_t nqkv = qd + 2 * kvd;
+  bf16* dqkv16 = bf ? sized(a.dqkv16, t * nqkv) : nullptr;
   // The residual gradient as an operand; rmsnorm_backward refreshes dx16 as it updates dx.
   const T* dxo = op<T>(dx, dx16);
   auto norm_backward = [&](float* dw, const float* x, const float* w) {
@@ -408,8 +433,8 @@ void TrainableModel::backward(const LossBatch& b, TrainActivations& a) {
     const auto& o = layer_off_[l];
     const float* x = a.xs.data() + l * t * d;
     const float* xm = a.x_mid.data() + l * t * d;
-    const float* g = a.gate.data() + l * t * mlp;
-    const float* u = a.up.data() + l * t * mlp;
+    const float* g = a.gate.data() + l * t * (bf ? 2 * mlp : mlp);
+    const float* u = bf ? nullptr : a.up.data() + l * t * mlp;
     const T* n1 = ops.n1.data() + l * t * d;
     const T* n2 = ops.n2.data() + l * t * d;
     const T* hidden = ops.hidden.data() + l * t * mlp;
@@ -420,11 +445,17 @@ void TrainableModel::backward(const LossBatch& b, TrainActivations& a) {
     linear_dw(gr + o[8], dxo, hidden, t, d, mlp);
     float* dh = sized(a.dh, t * mlp);
     linear_dx(dh, dxo, W(o[8]), t, d, mlp, false);
-    cpu::swiglu_backward(dgate, dup, dh, g, u, t * mlp);
-    linear_dw(gr + o[6], static_cast<const T*>(dgate), n2, t, mlp, d);
-    linear_dw(gr + o[7], static_cast<const T*>(dup), n2, t, mlp, d);
-    linear_dx(dn, static_cast<const T*>(dgate), W(o[6]), t, mlp, d, false);
-    linear_dx(dn, static_cast<const T*>(dup), W(o[7]), t, mlp, d, true);
+    if constexpr (bf) {
+      cpu::swiglu_backward_rows(dgate, dh, g, t, mlp);
+      linear_dw(gr + o[6], static_cast<const T*>(dgate), n2, t, 2 * mlp, d);
+      linear_dx(dn, static_cast<const T*>(dgate), W(o[6]), t, 2 * mlp, d, false);
+    } else {
+      cpu::swiglu_backward(dgate, dup, dh, g, u, t * mlp);
+      linear_dw(gr + o[6], static_cast<const T*>(dgate), n2, t, mlp, d);
+      linear_dw(gr + o[7], static_cast<const T*>(dup), n2, t, mlp, d);
+      linear_dx(dn, static_cast<const T*>(dgate), W(o[6]), t, mlp, d, false);
+      linear_dx(dn, static_cast<const T*>(dup), W(o[7]), t, mlp, d, true);
+    }
     norm_backward(gr + o[1], xm, p + o[1]);
 
     // Attention sub-block; dx is now the gradient of x_mid.
@@ -436,10 +467,14 @@ void TrainableModel::backward(const LossBatch& b, TrainActivations& a) {
       cpu::attention_backward_heads(dq, dk, dv, datt, a.q16.data() + l * t * qd,
                                     a.k16.data() + l * t * kvd, a.v16.data() + l * t * kvd,
                                     a.att16.data() + l * t * qd, t, bshape, a.attn_bwd_ws);
-      cpu::rope_backward_heads(dq16, dq, t, a.pos.data(), t, c.n_heads, hd, a.rope_table.data());
-      cpu::rope_backward_heads(dk16, dk, t, a.pos.data(), t, c.n_kv_heads, hd,
+      cpu::rope_backward_heads(dqkv16, nqkv, dq, t, a.pos.data(), t, c.n_heads, hd,
                                a.rope_table.data());
-      cpu::rope_backward_heads(dv16, dv, t, a.pos.data(), t, c.n_kv_heads, hd, nullptr);
+      cpu::rope_backward_heads(dqkv16 + qd, nqkv, dk, t, a.pos.data(), t, c.n_kv_heads, hd,
+                               a.rope_table.data());
+      cpu::rope_backward_heads(dqkv16 + qd + kvd, nqkv, dv, t, a.pos.data(), t, c.n_kv_heads,
+                               hd, nullptr);
+      linear_dw(gr + o[2], static_cast<const bf16*>(dqkv16), n1, t, nqkv, d);
+      linear_dx(dn, static_cast<const bf16*>(dqkv16), W(o[2]), t, nqkv, d, false);
     } else {
       const float* q = a.q.data() + l * t * qd;
       const float* k = a.k.data() + l * t * kvd;
@@ -448,16 +483,13 @@ void TrainableModel::backward(const LossBatch& b, TrainActivations& a) {
       cpu::attention_backward(dq, dk, dv, datt, q, k, v, at, bshape, a.attn_bwd_ws);
       cpu::rope_backward(dq, qd, a.pos.data(), t, c.n_heads, hd, a.rope_table.data());
       cpu::rope_backward(dk, kvd, a.pos.data(), t, c.n_kv_heads, hd, a.rope_table.data());
+      linear_dw(gr + o[2], dq, n1, t, qd, d);
+      linear_dw(gr + o[3], dk, n1, t, kvd, d);
+      linear_dw(gr + o[4], dv, n1, t, kvd, d);
+      linear_dx(dn, dq, W(o[2]), t, qd, d, false);
+      linear_dx(dn, dk, W(o[3]), t, kvd, d, true);
+      linear_dx(dn, dv, W(o[4]), t, kvd, d, true);
     }
-    const T* dqo = op<T>(dq, dq16);
-    const T* dko = op<T>(dk, dk16);
-    const T* dvo = op<T>(dv, dv16);
-    linear_dw(gr + o[2], dqo, n1, t, qd, d);
-    linear_dw(gr + o[3], dko, n1, t, kvd, d);
-    linear_dw(gr + o[4], dvo, n1, t, kvd, d);
-    linear_dx(dn, dqo, W(o[2]), t, qd, d, false);
-    linear_dx(dn, dko, W(o[3]), t, kvd, d, true);
-    linear_dx(dn, dvo, W(o[4]), t, kvd, d, true);
     norm_backward(gr + o[0], x, p + o[0]);
   }
   cpu::embedding_backward(gr + wte_off_, dx, b.input_ids.data(), t, d);

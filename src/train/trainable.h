@@ -50,7 +50,8 @@ struct TrainOperands {
   std::vector<T> n1, n2;      // [n_layers, T, d] RMSNorm outputs entering attention / MLP
   std::vector<T> hidden;      // [n_layers, T, mlp] silu(gate) * up
   std::vector<T> head_n;      // [M, d] final rows with a loss, after ln_f
-  std::vector<T> dgate, dup;  // [T, mlp] backward scratch: gradients of gate and up
+  // [T, mlp] backward scratch: gradients of gate and up (bf16: dgate [T, 2*mlp] holds both).
+  std::vector<T> dgate, dup;
 };
 
 // Activations of one micro-batch, kept from forward to backward (what a step scratches).
@@ -58,11 +59,14 @@ struct TrainActivations {
   int64_t t = 0, m = 0;                // tokens, target rows
   std::vector<float> xs;               // [n_layers + 1, T, d] residual stream entering each layer
   std::vector<float> x_mid;            // [n_layers, T, d] after the attention sub-block
-  // fp32 mode: [n_layers, T, n_(kv_)heads*hd], q/k after RoPE; bf16 mode: one layer's
-  // projections (scratch), the operands below being what is kept.
+  // fp32 mode: [n_layers, T, n_(kv_)heads*hd], q/k after RoPE; bf16 mode: q holds one layer's
+  // projections side by side [T, (n_heads + 2*n_kv_heads)*hd] (scratch), the operands below
+  // being what is kept.
   std::vector<float> q, k, v;
   std::vector<float> att;              // fp32 mode: [n_layers, T, n_heads*hd] attention output
-  std::vector<float> gate, up;         // [n_layers, T, mlp] before the activation
+  // [n_layers, T, mlp] before the activation; bf16 mode: gate holds both side by side
+  // [n_layers, T, 2*mlp] and up is unused.
+  std::vector<float> gate, up;
   std::vector<float> head_x;           // [M, d] final rows with a loss
   std::vector<float> logits;           // [M, vocab], then its gradient
   std::vector<int32_t> pos;            // [T]
@@ -74,7 +78,8 @@ struct TrainActivations {
   // bf16 mode: rounded copies of fp32 buffers as matmul operands (fp32 mode reads the buffers).
   std::vector<bf16> q16, k16, v16;     // [n_layers, n_(kv_)heads, T, hd] head-major, after RoPE
   std::vector<bf16> att16;             // [n_layers, T, n_heads*hd] attention output
-  std::vector<bf16> dx16, dq16, dk16, dv16, dlogits16;  // of dx, dq, dk, dv, logits' gradient
+  std::vector<bf16> dx16, dlogits16;  // of dx and the logits' gradient
+  std::vector<bf16> dqkv16;            // [T, (n_heads + 2*n_kv_heads)*hd] of dq, dk, dv
   // Scratch of the backward pass (dq, dk, dv head-major [n_(kv_)heads, T, hd] in bf16 mode).
   std::vector<float> dx, dn, dq, dk, dv, dh;
   cpu::AttentionWorkspace attn_ws;

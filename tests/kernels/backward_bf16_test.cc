@@ -100,6 +100,20 @@ TEST(RopeBackwardHeads, RoundsRopeBackwardAndCopiesWithoutTable) {
     EXPECT_EQ(out[i].bits, to_bf16(ref[i]).bits) << i;
     EXPECT_EQ(plain[i].bits, to_bf16(copy[i]).bits) << i;
   }
+  // With a wider output row stride: the same values in columns [5, 5 + heads*hd), the rest
+  // untouched.
+  const int64_t ldo = heads * hd + 9;
+  std::vector<bf16> wide(rows * ldo, to_bf16(7.0f));
+  cpu::rope_backward_heads(wide.data() + 5, ldo, xh.data(), ld, pos.data(), rows, heads, hd,
+                           table.data());
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t i = 0; i < ldo; ++i) {
+      const bool in = i >= 5 && i < 5 + heads * hd;
+      EXPECT_EQ(wide[r * ldo + i].bits,
+                in ? out[r * heads * hd + i - 5].bits : to_bf16(7.0f).bits)
+          << r << "," << i;
+    }
+  }
 }
 
 TEST(Bf16Backward, RmsnormAndSwigluRoundTheirFp32Results) {
@@ -124,6 +138,27 @@ TEST(Bf16Backward, RmsnormAndSwigluRoundTheirFp32Results) {
   for (int64_t i = 0; i < n; ++i) {
     ASSERT_EQ(dg16[i].bits, to_bf16(dg[i]).bits) << i;
     ASSERT_EQ(du16[i].bits, to_bf16(du[i]).bits) << i;
+  }
+}
+
+TEST(Bf16Backward, SwigluRowsMatchesSeparateGateAndUp) {
+  const int64_t rows = 7, n = 150;
+  const auto g = randn(rows * n, 41), u = randn(rows * n, 42), dy = randn(rows * n, 43);
+  std::vector<float> gu(rows * 2 * n);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t i = 0; i < n; ++i) {
+      gu[r * 2 * n + i] = g[r * n + i];
+      gu[r * 2 * n + n + i] = u[r * n + i];
+    }
+  }
+  std::vector<bf16> dg16(rows * n), du16(rows * n), dgu(rows * 2 * n);
+  cpu::swiglu_backward(dg16.data(), du16.data(), dy.data(), g.data(), u.data(), rows * n);
+  cpu::swiglu_backward_rows(dgu.data(), dy.data(), gu.data(), rows, n);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t i = 0; i < n; ++i) {
+      ASSERT_EQ(dgu[r * 2 * n + i].bits, dg16[r * n + i].bits) << r << "," << i;
+      ASSERT_EQ(dgu[r * 2 * n + n + i].bits, du16[r * n + i].bits) << r << "," << i;
+    }
   }
 }
 

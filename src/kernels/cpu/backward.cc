@@ -4,8 +4,14 @@
 #include "kernels/cpu/backward.h"
 #include "kernels/cpu/fast_math.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
+#include <dnnl.hpp>
+#include <map>
+#include <mutex>
+#include <tuple>
 #include <type_traits>
 
 #include "kernels/cpu/bf16_ops.h"
@@ -21,6 +27,70 @@ namespace {
 constexpr int64_t kParallelMin = 1 << 15;
 constexpr int64_t kColBlock = 64;                      // columns per task of column reductions
 constexpr int64_t kMaxScoreFloats = int64_t{1} << 21;  // 8 MB per score-sized buffer
+
+// Scores of one task's query block stay within this many floats (1 MiB).
+constexpr int64_t kTaskScoreFloats = int64_t{1} << 18;
+
+// The products of attention_backward_heads' tasks, each run on the calling thread inside the
+// task loop's parallel region. Their scratchpad is the caller's (scratchpad_mode::user):
+// oneDNN's global one is shared, and two tasks running products at once would corrupt each
+// other's. All dense bf16 with fp32 C [m, n] (row stride n):
+//   kScores:  C = A [m, k] . B^T, B [n, k]
+//   kNN:      C = A [m, k] . B [k, n]
+//   kAtNN:    C = A^T . B, A stored [k, m], B [k, n]; kAtNNAcc: C += the same.
+enum class ProductKind { kScores, kNN, kAtNN, kAtNNAcc };
+
+struct TaskProduct {
+  dnnl::matmul prim;
+  dnnl::memory::desc a, b, c, scratch;
+};
+
+dnnl::engine& task_engine() {
+  static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  return eng;
+}
+
+const TaskProduct& task_product(int64_t m, int64_t n, int64_t k, ProductKind kind) {
+  using dnnl::memory;
+  static std::mutex mu;
+  static std::map<std::tuple<int64_t, int64_t, int64_t, ProductKind>, TaskProduct> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  const auto key = std::make_tuple(m, n, k, kind);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  const auto bf = memory::data_type::bf16;
+  const bool a_t = kind == ProductKind::kAtNN || kind == ProductKind::kAtNNAcc;
+  memory::desc a({m, k}, bf, a_t ? memory::dims{1, m} : memory::dims{k, 1});
+  memory::desc b({k, n}, bf,
+                 kind == ProductKind::kScores ? memory::dims{1, k} : memory::dims{n, 1});
+  memory::desc c({m, n}, memory::data_type::f32, memory::dims{n, 1});
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  if (kind == ProductKind::kAtNNAcc) {
+    dnnl::post_ops po;
+    po.append_sum(1.0f);
+    attr.set_post_ops(po);
+  }
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, task_engine());
+  return cache.emplace(key, TaskProduct{dnnl::matmul(pd), a, b, c, pd.scratchpad_desc()})
+      .first->second;
+}
+
+void run_task_product(float* c, const bf16* a, const bf16* b, int64_t m, int64_t n, int64_t k,
+                      ProductKind kind, std::vector<uint8_t>& scratch) {
+  using dnnl::memory;
+  const TaskProduct& p = task_product(m, n, k, kind);
+  auto& eng = task_engine();
+  memory ma(p.a, eng, const_cast<bf16*>(a));
+  memory mb(p.b, eng, const_cast<bf16*>(b));
+  memory mc(p.c, eng, c);
+  memory ms(p.scratch, eng, sized(scratch, static_cast<int64_t>(p.scratch.get_size()) + 1));
+  dnnl::stream strm(eng);
+  p.prim.execute(
+      strm,
+      {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}, {DNNL_ARG_SCRATCHPAD, ms}});
+  strm.wait();
+}
 
 
  // dst [kv, hd, group*rows] <- the same rows, transposed per kv group: column j*rows + r holds
@@ -259,6 +329,25 @@ void swiglu_backward(bf16* dgate, bf16* dup, const float* dout, const float* gat
   swiglu_backward_impl(dgate, dup, dout, gate, up, n);
 }
 
+void swiglu_backward_rows(bf16* dgu, const float* dout, const float* gu, int64_t rows,
+                          int64_t n) {
+#pragma omp parallel for schedule(static) if (rows * n >= kParallelMin)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* gate = gu + r * 2 * n;
+    const float* up = gate + n;
+    const float* dr = dout + r * n;
+    bf16* dgate = dgu + r * 2 * n;
+    bf16* dup = dgate + n;
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      const float g = gate[i], u = up[i], d = dr[i];
+      const float sg = 1.0f / (1.0f + fast_exp(-g));
+      dup[i] = to_bf16(d * g * sg);
+      dgate[i] = to_bf16(d * u * sg * (1.0f + g * (1.0f - sg)));
+    }
+  }
+}
+
 double cross_entropy_backward(float* dlogits, float* row_loss, const float* logits,
                               const int32_t* targets, const float* row_scale, int64_t rows,
                               int64_t n) {
@@ -338,80 +427,90 @@ void attention_backward_heads(float* dq, float* dk, float* dv, const float* dout
   ProfileScope prof("attention_backward");
   ILLADA_CHECK(s.n_heads > 0 && s.n_kv_heads > 0 && s.n_heads % s.n_kv_heads == 0);
   const int64_t hd = s.head_dim, kv = s.n_kv_heads, nh = s.n_heads, group = nh / kv;
-  const int64_t ldq = nh * hd, t = s.cu_seqlens[s.n_seqs];
+  const int64_t ldq = nh * hd;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  // dO head-major in bf16 (the products' operand) and D[h, r] = sum_i dO*O, once for all rows.
-  bf16* do16 = sized(ws.dob, nh * ld_rows * hd);
-  to_bf16_heads(do16, ld_rows, dout, ldq, t, nh, hd);
-  float* dsum = sized(ws.dsum, nh * t);
-#pragma omp parallel for schedule(static) if (t * ldq >= kParallelMin)
-  for (int64_t r = 0; r < t; ++r) {
-    for (int64_t h = 0; h < nh; ++h) {
-      const float* dor = dout + r * ldq + h * hd;
-      const bf16* o = out16 + r * ldq + h * hd;
-      float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-      for (int64_t i = 0; i < hd; ++i) acc += dor[i] * to_float(o[i]);
-      dsum[h * t + r] = acc;
-    }
-  }
+  // One task per (sequence, kv head): it owns that head's dK and dV rows, so it can sum over
+  // its query heads and query blocks in a fixed order with no other task touching them.
+  ws.tasks.clear();
   for (int64_t b = 0; b < s.n_seqs; ++b) {
-    const int64_t s0 = s.cu_seqlens[b], len = s.cu_seqlens[b + 1] - s0;
+    const int64_t len = s.cu_seqlens[b + 1] - s.cu_seqlens[b];
     if (len == 0) continue;
     const int64_t block = std::clamp<int64_t>(
-        s.block_rows > 0 ? s.block_rows : kMaxScoreFloats / (nh * len), 1, len);
+        s.block_rows > 0 ? s.block_rows : kTaskScoreFloats / len, 1, len);
+    for (int64_t g = 0; g < kv; ++g) ws.tasks.push_back({b, g, block});
+    // Create (JIT-compile) every product outside the parallel region.
     for (int64_t r0 = 0; r0 < len; r0 += block) {
-      const int64_t rows = std::min(block, len - r0), row0 = s0 + r0;
-      float* p = sized(ws.probs, nh * rows * len);   // [n_heads, rows, len]
-      float* dp = sized(ws.dprobs, nh * rows * len);
-      bf16* pm = sized(ws.pb, nh * rows * len);
-      bf16* dsm = sized(ws.dsb, nh * rows * len);
-      // Query head h = g*group + j: one batch over the kv heads g per j.
-      const GemmBatch scores{.count = kv, .a = group * ld_rows * hd, .b = ld_rows * hd,
-                             .c = group * rows * len};
-      const GemmShape score{.m = rows, .n = len, .k = hd, .lda = hd, .ldb = hd, .ldc = len,
-                            .b_is_nk = true};
-      for (int64_t j = 0; j < group; ++j) {
-        const int64_t qoff = (j * ld_rows + row0) * hd;
-        gemm_batched(p + j * rows * len, q + qoff, k + s0 * hd, score, scores);       // S = Q K^T
-        gemm_batched(dp + j * rows * len, do16 + qoff, v + s0 * hd, score, scores);   // dO V^T
+      const int64_t rows = std::min(block, len - r0);
+      task_product(rows, len, hd, ProductKind::kScores);
+      task_product(rows, hd, len, ProductKind::kNN);
+      task_product(len, hd, rows, ProductKind::kAtNN);
+      task_product(len, hd, rows, ProductKind::kAtNNAcc);
+    }
+  }
+  const int64_t n_tasks = static_cast<int64_t>(ws.tasks.size());
+  if (n_tasks == 0) return;
+  const int threads =
+      std::max(1, static_cast<int>(std::min<int64_t>(omp_get_max_threads(), n_tasks)));
+  if (static_cast<int>(ws.scratch.size()) < threads) ws.scratch.resize(threads);
+
+#pragma omp parallel for schedule(dynamic) num_threads(threads)
+  for (int64_t i = 0; i < n_tasks; ++i) {
+    const AttentionBackwardWorkspace::Task& tk = ws.tasks[i];
+    AttentionBackwardWorkspace::Scratch& sc = ws.scratch[omp_get_thread_num()];
+    const int64_t s0 = s.cu_seqlens[tk.seq], len = s.cu_seqlens[tk.seq + 1] - s0;
+    const int64_t g = tk.kv_head, block = tk.block;
+    const bf16* kg = k + (g * ld_rows + s0) * hd;  // [len, hd]
+    const bf16* vg = v + (g * ld_rows + s0) * hd;
+    float* dkg = dk + (g * ld_rows + s0) * hd;
+    float* dvg = dv + (g * ld_rows + s0) * hd;
+    bf16* doh = sized(sc.dout, len * hd);  // this head's dO rows in bf16
+    float* dsum = sized(sc.dsum, len);     // D[r] = sum_i dO*O
+    float* sp = sized(sc.scores, block * len);
+    float* dp = sized(sc.dprobs, block * len);
+    bf16* pm = sized(sc.probs, block * len);
+    bf16* dsm = sized(sc.dscores, block * len);
+    for (int64_t j = 0; j < group; ++j) {
+      const int64_t h = g * group + j;
+      for (int64_t r = 0; r < len; ++r) {
+        const float* dor = dout + (s0 + r) * ldq + h * hd;
+        const bf16* o = out16 + (s0 + r) * ldq + h * hd;
+        bf16* dst = doh + r * hd;
+        float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+        for (int64_t c = 0; c < hd; ++c) {
+          acc += dor[c] * to_float(o[c]);
+          dst[c] = to_bf16(dor[c]);
+        }
+        dsum[r] = acc;
       }
-      // Per score row, while it is in cache: P = softmax(scale * S), dS = P * (dP - D) * scale,
-      // both rounded into the operands of the next products.
-#pragma omp parallel for collapse(2) schedule(static) if (nh * rows * len >= kParallelMin)
-      for (int64_t h = 0; h < nh; ++h) {
+      const bf16* qh = q + (h * ld_rows + s0) * hd;
+      for (int64_t r0 = 0; r0 < len; r0 += block) {
+        const int64_t rows = std::min(block, len - r0);
+        const bool first = j == 0 && r0 == 0;
+        run_task_product(sp, qh + r0 * hd, kg, rows, len, hd, ProductKind::kScores, sc.onednn);
+        run_task_product(dp, doh + r0 * hd, vg, rows, len, hd, ProductKind::kScores, sc.onednn);
+        // P = softmax(scale * S), dS = P * (dP - D) * scale, rounded for the next products.
         for (int64_t r = 0; r < rows; ++r) {
-          const int64_t idx = (h * rows + r) * len;
-          const float d = dsum[h * t + row0 + r];
-          float* sr = p + idx;
-          const float* dpr = dp + idx;
+          float* sr = sp + r * len;
+          const float* dpr = dp + r * len;
+          const float d = dsum[r0 + r];
           const float inv = softmax_exp_row(sr, len, scale);
-          bf16* pr = pm + idx;
-          bf16* dsr = dsm + idx;
+          bf16* pr = pm + r * len;
+          bf16* dsr = dsm + r * len;
 #pragma omp simd
-          for (int64_t i = 0; i < len; ++i) {
-            const float pi = sr[i] * inv;
-            pr[i] = to_bf16(pi);
-            dsr[i] = to_bf16(pi * (dpr[i] - d) * scale);
+          for (int64_t c = 0; c < len; ++c) {
+            const float pc = sr[c] * inv;
+            pr[c] = to_bf16(pc);
+            dsr[c] = to_bf16(pc * (dpr[c] - d) * scale);
           }
         }
-      }
-      for (int64_t j = 0; j < group; ++j) {
-        const int64_t qoff = (j * ld_rows + row0) * hd;
         // dQ = dS K: [rows, len] x [len, hd], straight into dq's head-major rows.
-        gemm_batched(dq + qoff, dsm + j * rows * len, k + s0 * hd,
-                     GemmShape{.m = rows, .n = hd, .k = len, .lda = len, .ldb = hd, .ldc = hd,
-                               .b_is_nk = false},
-                     GemmBatch{.count = kv, .a = group * rows * len, .b = ld_rows * hd,
-                               .c = group * ld_rows * hd});
-        // dK += dS^T Q and dV += P^T dO: [len, rows] x [rows, hd], summed over the group's
-        // heads and the query blocks.
-        const GemmShape kv_grad{.m = len, .n = hd, .k = rows, .lda = len, .ldb = hd, .ldc = hd,
-                                .b_is_nk = false, .accumulate = r0 > 0 || j > 0};
-        const GemmBatch kv_batch{.count = kv, .a = group * rows * len, .b = group * ld_rows * hd,
-                                 .c = ld_rows * hd};
-        gemm_batched_at(dk + s0 * hd, dsm + j * rows * len, q + qoff, kv_grad, kv_batch);
-        gemm_batched_at(dv + s0 * hd, pm + j * rows * len, do16 + qoff, kv_grad, kv_batch);
+        run_task_product(dq + (h * ld_rows + s0 + r0) * hd, dsm, kg, rows, hd, len,
+                         ProductKind::kNN, sc.onednn);
+        // dK (+)= dS^T Q and dV (+)= P^T dO: [len, rows] x [rows, hd].
+        const ProductKind acc = first ? ProductKind::kAtNN : ProductKind::kAtNNAcc;
+        run_task_product(dkg, dsm, qh + r0 * hd, len, hd, rows, acc, sc.onednn);
+        run_task_product(dvg, pm, doh + r0 * hd, len, hd, rows, acc, sc.onednn);
       }
     }
   }
@@ -419,7 +518,13 @@ void attention_backward_heads(float* dq, float* dk, float* dv, const float* dout
 
 void rope_backward_heads(bf16* out, const float* dx, int64_t ld_rows, const int32_t* pos,
                          int64_t rows, int64_t n_heads, int64_t hd, const float* cos_sin) {
-  const int64_t half = hd / 2, ld = n_heads * hd;
+  rope_backward_heads(out, n_heads * hd, dx, ld_rows, pos, rows, n_heads, hd, cos_sin);
+}
+
+void rope_backward_heads(bf16* out, int64_t ld, const float* dx, int64_t ld_rows,
+                         const int32_t* pos, int64_t rows, int64_t n_heads, int64_t hd,
+                         const float* cos_sin) {
+  const int64_t half = hd / 2;
 #pragma omp parallel for schedule(static) if (rows * ld >= kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t h = 0; h < n_heads; ++h) {

@@ -34,6 +34,11 @@ void swiglu_backward(float* dgate, float* dup, const float* dout, const float* g
 void swiglu_backward(bf16* dgate, bf16* dup, const float* dout, const float* gate,
                      const float* up, int64_t n);
 
+// The same on rows holding gate and up side by side: gu [rows, 2n] (gate | up), dout
+// [rows, n]; writes dgu [rows, 2n] = bf16(dgate | dup), the operand of the fused products.
+void swiglu_backward_rows(bf16* dgu, const float* dout, const float* gu, int64_t rows,
+                          int64_t n);
+
 // Row-wise cross-entropy and its gradient in one pass. For each row r: loss_r =
 // logsumexp(logits[r]) - logits[r, targets[r]]; dlogits[r] = row_scale[r] * (softmax(logits[r])
 // - onehot(targets[r])). dlogits may alias logits (in place). row_loss [rows] (optional) gets
@@ -65,6 +70,19 @@ struct AttentionBackwardWorkspace {
   std::vector<float> probs, dprobs, dq, dkt, dvt, dsum;  // fp32 scratch
   std::vector<float> qf, qtf, kf, vf, dof, dotf, pf, dsf;  // fp32 matmul operands
   std::vector<bf16> qb, qtb, kb, vb, dob, dotb, pb, dsb;   // bf16 matmul operands
+  // attention_backward_heads: its tasks and per-thread scratch.
+  struct Task {
+    int64_t seq, kv_head, block;  // block: query rows per product
+  };
+  struct Scratch {
+    std::vector<float> scores, dprobs;  // [block, len]
+    std::vector<bf16> probs, dscores;   // [block, len]
+    std::vector<bf16> dout;             // [len, hd], one query head's dO
+    std::vector<float> dsum;            // [len]
+    std::vector<uint8_t> onednn;        // the products' scratchpad
+  };
+  std::vector<Task> tasks;
+  std::vector<Scratch> scratch;  // one per thread
 };
 
 // Gradient of cpu::attention (non-causal GQA over packed sequences, scale 1/sqrt(hd)):
@@ -81,8 +99,11 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
 // bf16 q [n_heads, ld_rows, hd] and k, v [n_kv_heads, ld_rows, hd] (q, k after RoPE), the bf16
 // output out16 [T, n_heads*hd] and the fp32 output gradient dout [T, n_heads*hd]. Writes
 // head-major fp32 dq [n_heads, ld_rows, hd] and dk, dv [n_kv_heads, ld_rows, hd] (summed over
-// each kv head's query heads). Products batched over the kv heads; dK = dS^T Q and dV = P^T dO
-// read dS and P transposed in place. s.bf16 is implied.
+// each kv head's query heads). One parallel loop over (sequence, kv head) tasks; each task
+// runs its products on its own thread (S, dP, softmax and dS per query block stay in its
+// cache) and sums dK, dV over its query heads and blocks in a fixed order, so the result does
+// not depend on the thread count. dK = dS^T Q and dV = P^T dO read dS and P transposed in
+// place. s.bf16 is implied.
 void attention_backward_heads(float* dq, float* dk, float* dv, const float* dout, const bf16* q,
                               const bf16* k, const bf16* v, const bf16* out16, int64_t ld_rows,
                               const AttentionBackwardShape& s, AttentionBackwardWorkspace& ws);
@@ -92,5 +113,9 @@ void attention_backward_heads(float* dq, float* dk, float* dv, const float* dout
 // rotation (the values' gradient), only the layout change and rounding.
 void rope_backward_heads(bf16* out, const float* dx, int64_t ld_rows, const int32_t* pos,
                          int64_t rows, int64_t n_heads, int64_t hd, const float* cos_sin);
+// The same with out's row stride ld (e.g. one column range of a wider [rows, ld] buffer).
+void rope_backward_heads(bf16* out, int64_t ld, const float* dx, int64_t ld_rows,
+                         const int32_t* pos, int64_t rows, int64_t n_heads, int64_t hd,
+                         const float* cos_sin);
 
 }  // namespace illada::cpu
