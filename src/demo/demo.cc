@@ -354,6 +354,12 @@ DemoResult run_demo(const DemoOptions& o) {
   std::string pretrained_dir = out + "/pretrained", pretrain_metrics = out + "/runs/pretrain/metrics.jsonl";
   train::RunConfig pre;
   train::RunResult pre_res;
+  // A rerun into the same directory starts from scratch; reusing this run's own pre-trained
+  // model would delete it here.
+  if (!o.pretrained.empty() && fs::exists(pretrained_dir) && fs::equivalent(o.pretrained, pretrained_dir)) {
+    fail("--pretrained ", o.pretrained, " is this run's own output; pass another --out");
+  }
+  for (const char* d : {"/runs/pretrain", "/runs/sft", "/pretrained", "/sft"}) fs::remove_all(out + d);
   if (!o.pretrained.empty()) {
     // Ablations that change only SFT or evaluation reuse one pre-training run. The data and
     // tokenizer are regenerated from the seed; a different tokenizer means a different seed
@@ -363,10 +369,6 @@ DemoResult run_demo(const DemoOptions& o) {
     if (src_tok != read_file(out + "/tokenizer/tokenizer.json")) {
       fail("--pretrained ", o.pretrained, ": its tokenizer differs from this run's (another seed or preset?)");
     }
-    if (fs::exists(pretrained_dir) && fs::equivalent(o.pretrained, pretrained_dir)) {
-      fail("--pretrained ", o.pretrained, " is this run's own output; pass another --out");
-    }
-    for (const char* d : {"/runs/pretrain", "/runs/sft", "/pretrained", "/sft"}) fs::remove_all(out + d);
     pretrained_dir = o.pretrained;
     pretrain_metrics = (fs::path(o.pretrained).parent_path() / "runs/pretrain/metrics.jsonl").string();
     const Curve c = read_curve(pretrain_metrics);
@@ -376,7 +378,6 @@ DemoResult run_demo(const DemoOptions& o) {
   } else {
     stages.begin("pre-training (" + pretrain_what + (o.split_prob != 0.3 ? ", split " + fmt("%g", o.split_prob) : "") +
                  ")");
-    for (const char* d : {"/runs/pretrain", "/runs/sft", "/pretrained", "/sft"}) fs::remove_all(out + d);
     pre.model_config = out + "/runs/model_config.json";
     pre.tokenizer = out + "/tokenizer";
     pre.data = out + "/runs/data_pretrain";
