@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <tuple>
+#include <type_traits>
 
 #include "util/check.h"
 #include "util/profile.h"
@@ -23,9 +24,9 @@ dnnl::engine& cpu_engine() {
 }
 
 // (m, n, k, lda, ldb, ldc, b_is_nk, alpha, accumulate, bf16, packed, a transposed, batch
-// count, batch strides of a, b, c)
+// count, batch strides of a, b, c, bf16 C)
 using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, float, bool,
-                       bool, bool, bool, int64_t, int64_t, int64_t, int64_t>;
+                       bool, bool, bool, int64_t, int64_t, int64_t, int64_t, bool>;
 
 struct Entry {
   dnnl::matmul prim;
@@ -45,9 +46,9 @@ memory::desc packed_desc(int64_t n, int64_t k) {
 }
 
 const Entry& get_entry(const GemmShape& s, bool bf, const memory::desc* packed = nullptr,
-                       bool a_t = false, const GemmBatch& batch = {}) {
+                       bool a_t = false, const GemmBatch& batch = {}, bool c_bf16 = false) {
   Key key{s.m, s.n, s.k, s.lda, packed ? 0 : s.ldb, s.ldc, s.b_is_nk, s.alpha, s.accumulate, bf,
-          packed != nullptr, a_t, batch.count, batch.a, batch.b, batch.c};
+          packed != nullptr, a_t, batch.count, batch.a, batch.b, batch.c, c_bf16};
   std::lock_guard<std::mutex> lock(g_mu);
   auto it = g_cache.find(key);
   if (it != g_cache.end()) return it->second;
@@ -63,7 +64,8 @@ const Entry& get_entry(const GemmShape& s, bool bf, const memory::desc* packed =
   };
   memory::desc a = desc(s.m, s.k, dt, sa, batch.a);
   memory::desc b = packed ? *packed : desc(s.k, s.n, dt, sb, batch.b);
-  memory::desc c = desc(s.m, s.n, memory::data_type::f32, memory::dims{s.ldc, 1}, batch.c);
+  memory::desc c = desc(s.m, s.n, c_bf16 ? memory::data_type::bf16 : memory::data_type::f32,
+                        memory::dims{s.ldc, 1}, batch.c);
   dnnl::primitive_attr attr;
   if (s.alpha != 1.0f) attr.set_output_scales(0, {s.alpha});
   if (s.accumulate) {
@@ -76,15 +78,17 @@ const Entry& get_entry(const GemmShape& s, bool bf, const memory::desc* packed =
   return g_cache.emplace(key, Entry{dnnl::matmul(pd), a, b, c}).first->second;
 }
 
-template <class T>
-void run(float* c, const T* a, const T* b, const GemmShape& s, bool bf, bool a_t = false,
+template <class T, class C = float>
+void run(C* c, const T* a, const T* b, const GemmShape& s, bool bf, bool a_t = false,
          const GemmBatch& batch = {}) {
+  constexpr bool c_bf16 = std::is_same_v<C, bf16>;
   ProfileScope prof(bf ? "gemm_bf16" : "gemm_f32");
   ILLADA_CHECK(s.m > 0 && s.n > 0 && s.k > 0, "gemm of empty shape ", s.m, "x", s.n, "x", s.k);
   ILLADA_CHECK(s.lda >= (a_t ? s.m : s.k) && s.ldc >= s.n && s.ldb >= (s.b_is_nk ? s.k : s.n),
                "bad strides");
   ILLADA_CHECK(batch.count >= 1, "gemm batch of ", batch.count);
-  const Entry& e = get_entry(s, bf, nullptr, a_t, batch);
+  ILLADA_CHECK(!c_bf16 || !s.accumulate, "a bf16 C cannot be accumulated into");
+  const Entry& e = get_entry(s, bf, nullptr, a_t, batch, c_bf16);
   auto& eng = cpu_engine();
   memory ma(e.a, eng, const_cast<T*>(a));
   memory mb(e.b, eng, const_cast<T*>(b));
@@ -133,6 +137,7 @@ void gemm(float* c, const bf16* a, const PackedWeights& b, const GemmShape& s) {
 
 void gemm(float* c, const float* a, const float* b, const GemmShape& s) { run(c, a, b, s, false); }
 void gemm(float* c, const bf16* a, const bf16* b, const GemmShape& s) { run(c, a, b, s, true); }
+void gemm(bf16* c, const bf16* a, const bf16* b, const GemmShape& s) { run(c, a, b, s, true); }
 void gemm_at(float* c, const float* a, const float* b, const GemmShape& s) {
   run(c, a, b, s, false, true);
 }

@@ -22,6 +22,9 @@ struct GemmShape {
 // C[m, n] = alpha * A · op(B)   (op(B) = B^T for [n, k], B for [k, n]); C is always fp32.
 void gemm(float* c, const float* a, const float* b, const GemmShape& s);
 void gemm(float* c, const bf16* a, const bf16* b, const GemmShape& s);
+// The same with C in bf16: fp32 accumulation, rounded once on the store (half the memory
+// traffic of an fp32 C that the next op would read and round anyway); no accumulate.
+void gemm(bf16* c, const bf16* a, const bf16* b, const GemmShape& s);
 
 // The same with A read transposed: A is stored [k, m] (row stride s.lda), so a weight
 // gradient dW = dY^T X reads dY [T, n] in place instead of a transposed copy (oneDNN's AMX

@@ -38,6 +38,12 @@ void linear_fwd(float* y, const T* x, const T* w, int64_t t, int64_t n, int64_t 
   gemm(y, x, w, linear_shape(t, n, k, acc));
 }
 
+// y [t, n] = bf16(x [t, k] · W^T): fp32 accumulation, one rounding on the store.
+void linear_fwd(bf16* y, const bf16* x, const bf16* w, int64_t t, int64_t n, int64_t k) {
+  ProfileScope prof("train_linear_fwd");
+  gemm(y, x, w, linear_shape(t, n, k, false));
+}
+
 // dx [t, k] (+)= dy [t, n] · W [n, k].
 template <class T>
 void linear_dx(float* dx, const T* dy, const T* w, int64_t t, int64_t n, int64_t k, bool acc) {
@@ -47,13 +53,20 @@ void linear_dx(float* dx, const T* dy, const T* w, int64_t t, int64_t n, int64_t
                  .accumulate = acc});
 }
 
-// dW [n, k] += dy [t, n]^T · x [t, k].
+// dx [t, k] = bf16(dy [t, n] · W [n, k]).
+void linear_dx(bf16* dx, const bf16* dy, const bf16* w, int64_t t, int64_t n, int64_t k) {
+  ProfileScope prof("train_linear_dx");
+  gemm(dx, dy, w,
+       GemmShape{.m = t, .n = k, .k = n, .lda = n, .ldb = k, .ldc = k, .b_is_nk = false});
+}
+
+// dW [n, k] (+)= dy [t, n]^T · x [t, k].
 template <class T>
-void linear_dw(float* dw, const T* dy, const T* x, int64_t t, int64_t n, int64_t k) {
+void linear_dw(float* dw, const T* dy, const T* x, int64_t t, int64_t n, int64_t k, bool acc) {
   ProfileScope prof("train_linear_dw");
   gemm_at(dw, dy, x,
           GemmShape{.m = n, .n = k, .k = t, .lda = n, .ldb = k, .ldc = k, .b_is_nk = false,
-                    .accumulate = true});
+                    .accumulate = acc});
 }
 
 // Kernels whose output is a matmul operand, by operand type: the fp32 op itself, or its fused
@@ -63,12 +76,6 @@ void rmsnorm_op(float* out, const float* x, const float* w, int64_t rows, int64_
 }
 void rmsnorm_op(bf16* out, const float* x, const float* w, int64_t rows, int64_t d, float eps) {
   cpu::rmsnorm_bf16(out, x, w, rows, d, eps);
-}
-void swiglu_op(float* out, const float* gate, const float* up, int64_t n) {
-  cpu::swiglu(out, gate, up, n);
-}
-void swiglu_op(bf16* out, const float* gate, const float* up, int64_t n) {
-  cpu::swiglu_bf16(out, gate, up, n);
 }
 
 // The operand form of an fp32 buffer: the buffer itself in fp32 mode, else its bf16 copy.
@@ -110,6 +117,7 @@ TrainableModel::TrainableModel(const ModelConfig& c, ComputeType compute)
     : config_(c), compute_(compute), layout_(c) {
   params_.assign(static_cast<size_t>(layout_.total), 0.0f);
   grads_.assign(static_cast<size_t>(layout_.total), 0.0f);
+  grad_fresh_.assign(layout_.specs.size(), 0);
   if (compute_ == ComputeType::kBF16) params16_.resize(static_cast<size_t>(layout_.total));
   layer_off_.resize(static_cast<size_t>(c.n_layers));
   for (size_t i = 0; i < layout_.specs.size(); ++i) {
@@ -188,16 +196,34 @@ void TrainableModel::for_each_param(
   for (size_t i = 0; i < layout_.specs.size(); ++i) {
     const auto off = static_cast<size_t>(layout_.offset[i]);
     const auto n = static_cast<size_t>(layout_.numel[i]);
+    if (grad_fresh_[i]) claim_grad_zeroed(layout_.offset[i], layout_.numel[i]);
     fn(layout_.specs[i], std::span<float>(params_).subspan(off, n),
        std::span<float>(grads_).subspan(off, n));
   }
 }
 
-void TrainableModel::zero_grad() {
-  const int64_t n = layout_.total;
-  float* g = grads_.data();
-#pragma omp parallel for simd schedule(static) if (n >= (1 << 15))
-  for (int64_t i = 0; i < n; ++i) g[i] = 0.0f;
+void TrainableModel::zero_grad() { std::fill(grad_fresh_.begin(), grad_fresh_.end(), 1); }
+
+bool TrainableModel::claim_grad(int64_t off, int64_t n) {
+  const auto& offs = layout_.offset;
+  size_t i = static_cast<size_t>(std::upper_bound(offs.begin(), offs.end(), off) - offs.begin()) - 1;
+  ILLADA_CHECK(offs[i] == off, "gradient write not at a tensor start");
+  const bool fresh = grad_fresh_[i] != 0;
+  for (; i < offs.size() && offs[i] < off + n; ++i) {
+    ILLADA_CHECK((grad_fresh_[i] != 0) == fresh, "gradient write spans fresh and written tensors");
+    grad_fresh_[i] = 0;
+  }
+  return fresh;
+}
+
+void TrainableModel::claim_grad_zeroed(int64_t off, int64_t n) {
+  if (claim_grad(off, n)) std::fill(grads_.begin() + off, grads_.begin() + off + n, 0.0f);
+}
+
+void TrainableModel::zero_fresh_grads() {
+  for (size_t i = 0; i < grad_fresh_.size(); ++i) {
+    if (grad_fresh_[i]) claim_grad_zeroed(layout_.offset[i], layout_.numel[i]);
+  }
 }
 
 void TrainableModel::refresh_compute_weights() {
@@ -278,9 +304,10 @@ double TrainableModel::forward(const LossBatch& b, TrainActivations& a) {
   bf16* q16a = bf ? sized(a.q16, nl * t * qd) : nullptr;
   bf16* k16a = bf ? sized(a.k16, nl * t * kvd) : nullptr;
   bf16* v16a = bf ? sized(a.v16, nl * t * kvd) : nullptr;
-  // bf16 mode: gate holds gate and up side by side [n_layers, t, 2*mlp] (one product).
-  float* gate = sized(a.gate, nl * t * (bf ? 2 * mlp : mlp));
+  // bf16 mode: gate16 holds gate and up side by side [n_layers, t, 2*mlp] (one product).
+  float* gate = bf ? nullptr : sized(a.gate, nl * t * mlp);
   float* up = bf ? nullptr : sized(a.up, nl * t * mlp);
+  bf16* gate16 = bf ? sized(a.gate16, nl * t * 2 * mlp) : nullptr;
   T* n1a = sized(ops.n1, nl * t * d);
   T* n2a = sized(ops.n2, nl * t * d);
   T* hida = sized(ops.hidden, nl * t * mlp);
@@ -305,8 +332,9 @@ double TrainableModel::forward(const LossBatch& b, TrainActivations& a) {
     float* k = bf ? nullptr : ka + l * t * kvd;
     float* v = bf ? nullptr : va + l * t * kvd;
     float* at = bf ? nullptr : att + l * t * qd;
-    float* g = bf ? gate + l * t * 2 * mlp : gate + l * t * mlp;
+    float* g = bf ? nullptr : gate + l * t * mlp;
     float* u = bf ? nullptr : up + l * t * mlp;
+    bf16* gu16 = bf ? gate16 + l * t * 2 * mlp : nullptr;
     T* n1 = n1a + l * t * d;
     T* n2 = n2a + l * t * d;
     T* hidden = hida + l * t * mlp;
@@ -340,15 +368,15 @@ double TrainableModel::forward(const LossBatch& b, TrainActivations& a) {
     rmsnorm_op(n2, xm, p + o[1], t, d, eps);
     if constexpr (bf) {
       // gate and up in one product: their weights are adjacent rows [2*mlp, d] of the layout.
-      linear_fwd(g, n2, W(o[6]), t, 2 * mlp, d, false);
+      linear_fwd(gu16, n2, W(o[6]), t, 2 * mlp, d);
 #pragma omp parallel for schedule(static)
       for (int64_t r = 0; r < t; ++r) {
-        swiglu_op(hidden + r * mlp, g + r * 2 * mlp, g + r * 2 * mlp + mlp, mlp);
+        cpu::swiglu_bf16(hidden + r * mlp, gu16 + r * 2 * mlp, gu16 + r * 2 * mlp + mlp, mlp);
       }
     } else {
       linear_fwd(g, n2, W(o[6]), t, mlp, d, false);
       linear_fwd(u, n2, W(o[7]), t, mlp, d, false);
-      swiglu_op(hidden, g, u, t * mlp);
+      cpu::swiglu(hidden, g, u, t * mlp);
     }
     float* xn = xs + (l + 1) * t * d;
     std::memcpy(xn, xm, static_cast<size_t>(t * d) * sizeof(float));
@@ -395,9 +423,11 @@ void TrainableModel::backward(const LossBatch& b, TrainActivations& a) {
     bf16* dl16 = bf ? sized(a.dlogits16, m * vocab) : nullptr;
     round_op<T>(dl16, dlogits, m * vocab);
     const T* dl = op<T>(dlogits, dl16);
-    linear_dw(gr + head_off_, dl, static_cast<const T*>(ops.head_n.data()), m, vocab, d);
+    linear_dw(gr + head_off_, dl, static_cast<const T*>(ops.head_n.data()), m, vocab, d,
+              !claim_grad(head_off_, vocab * d));
     linear_dx(dn, dl, W(head_off_), m, vocab, d, false);
     float* dhx = sized(a.dh, m * d);
+    claim_grad_zeroed(ln_f_off_, d);
     cpu::rmsnorm_backward(dhx, gr + ln_f_off_, dn, a.head_x.data(), p + ln_f_off_, m, d, eps,
                           false);
     for (int64_t i = 0; i < m; ++i) {
@@ -419,12 +449,19 @@ void TrainableModel::backward(const LossBatch& b, TrainActivations& a) {
   bf16* dqkv16 = bf ? sized(a.dqkv16, t * nqkv) : nullptr;
   // The residual gradient as an operand; rmsnorm_backward refreshes dx16 as it updates dx.
   const T* dxo = op<T>(dx, dx16);
-  auto norm_backward = [&](float* dw, const float* x, const float* w) {
+  auto norm_backward = [&](int64_t w_off, const float* x) {
+    claim_grad_zeroed(w_off, d);
+    float* dw = gr + w_off;
+    const float* w = p + w_off;
     if constexpr (bf) {
       cpu::rmsnorm_backward(dx, dx16, dw, dn, x, w, t, d, eps, true);
     } else {
       cpu::rmsnorm_backward(dx, dw, dn, x, w, t, d, eps, true);
     }
+  };
+  // dW (+)= dy^T x for the weight rows [n, k] at offset off (overwrites a fresh gradient).
+  auto weight_grad = [&](int64_t off, const auto* dy, const T* xin, int64_t n, int64_t k) {
+    linear_dw(gr + off, static_cast<const T*>(dy), xin, t, n, k, !claim_grad(off, n * k));
   };
   const cpu::AttentionBackwardShape bshape{.n_heads = c.n_heads, .n_kv_heads = c.n_kv_heads,
                                            .head_dim = hd, .n_seqs = n_seqs,
@@ -433,8 +470,9 @@ void TrainableModel::backward(const LossBatch& b, TrainActivations& a) {
     const auto& o = layer_off_[l];
     const float* x = a.xs.data() + l * t * d;
     const float* xm = a.x_mid.data() + l * t * d;
-    const float* g = a.gate.data() + l * t * (bf ? 2 * mlp : mlp);
+    const float* g = bf ? nullptr : a.gate.data() + l * t * mlp;
     const float* u = bf ? nullptr : a.up.data() + l * t * mlp;
+    const bf16* gu16 = bf ? a.gate16.data() + l * t * 2 * mlp : nullptr;
     const T* n1 = ops.n1.data() + l * t * d;
     const T* n2 = ops.n2.data() + l * t * d;
     const T* hidden = ops.hidden.data() + l * t * mlp;
@@ -442,24 +480,26 @@ void TrainableModel::backward(const LossBatch& b, TrainActivations& a) {
                            bf ? a.att16.data() + l * t * qd : nullptr);
 
     // Feed-forward sub-block; dx is the gradient of the block's output.
-    linear_dw(gr + o[8], dxo, hidden, t, d, mlp);
-    float* dh = sized(a.dh, t * mlp);
-    linear_dx(dh, dxo, W(o[8]), t, d, mlp, false);
+    weight_grad(o[8], dxo, hidden, d, mlp);
     if constexpr (bf) {
-      cpu::swiglu_backward_rows(dgate, dh, g, t, mlp);
-      linear_dw(gr + o[6], static_cast<const T*>(dgate), n2, t, 2 * mlp, d);
+      bf16* dh16 = sized(a.dh16, t * mlp);
+      linear_dx(dh16, dxo, W(o[8]), t, d, mlp);
+      cpu::swiglu_backward_rows(dgate, dh16, gu16, t, mlp);
+      weight_grad(o[6], dgate, n2, 2 * mlp, d);
       linear_dx(dn, static_cast<const T*>(dgate), W(o[6]), t, 2 * mlp, d, false);
     } else {
+      float* dh = sized(a.dh, t * mlp);
+      linear_dx(dh, dxo, W(o[8]), t, d, mlp, false);
       cpu::swiglu_backward(dgate, dup, dh, g, u, t * mlp);
-      linear_dw(gr + o[6], static_cast<const T*>(dgate), n2, t, mlp, d);
-      linear_dw(gr + o[7], static_cast<const T*>(dup), n2, t, mlp, d);
+      weight_grad(o[6], dgate, n2, mlp, d);
+      weight_grad(o[7], dup, n2, mlp, d);
       linear_dx(dn, static_cast<const T*>(dgate), W(o[6]), t, mlp, d, false);
       linear_dx(dn, static_cast<const T*>(dup), W(o[7]), t, mlp, d, true);
     }
-    norm_backward(gr + o[1], xm, p + o[1]);
+    norm_backward(o[1], xm);
 
     // Attention sub-block; dx is now the gradient of x_mid.
-    linear_dw(gr + o[5], dxo, at_op, t, d, qd);
+    weight_grad(o[5], dxo, at_op, d, qd);
     float* datt = sized(a.dh, t * qd);
     linear_dx(datt, dxo, W(o[5]), t, d, qd, false);
     if constexpr (bf) {
@@ -473,7 +513,7 @@ void TrainableModel::backward(const LossBatch& b, TrainActivations& a) {
                                a.rope_table.data());
       cpu::rope_backward_heads(dqkv16 + qd + kvd, nqkv, dv, t, a.pos.data(), t, c.n_kv_heads,
                                hd, nullptr);
-      linear_dw(gr + o[2], static_cast<const bf16*>(dqkv16), n1, t, nqkv, d);
+      weight_grad(o[2], dqkv16, n1, nqkv, d);
       linear_dx(dn, static_cast<const bf16*>(dqkv16), W(o[2]), t, nqkv, d, false);
     } else {
       const float* q = a.q.data() + l * t * qd;
@@ -483,15 +523,16 @@ void TrainableModel::backward(const LossBatch& b, TrainActivations& a) {
       cpu::attention_backward(dq, dk, dv, datt, q, k, v, at, bshape, a.attn_bwd_ws);
       cpu::rope_backward(dq, qd, a.pos.data(), t, c.n_heads, hd, a.rope_table.data());
       cpu::rope_backward(dk, kvd, a.pos.data(), t, c.n_kv_heads, hd, a.rope_table.data());
-      linear_dw(gr + o[2], dq, n1, t, qd, d);
-      linear_dw(gr + o[3], dk, n1, t, kvd, d);
-      linear_dw(gr + o[4], dv, n1, t, kvd, d);
+      weight_grad(o[2], dq, n1, qd, d);
+      weight_grad(o[3], dk, n1, kvd, d);
+      weight_grad(o[4], dv, n1, kvd, d);
       linear_dx(dn, dq, W(o[2]), t, qd, d, false);
       linear_dx(dn, dk, W(o[3]), t, kvd, d, true);
       linear_dx(dn, dv, W(o[4]), t, kvd, d, true);
     }
-    norm_backward(gr + o[0], x, p + o[0]);
+    norm_backward(o[0], x);
   }
+  claim_grad_zeroed(wte_off_, vocab * d);
   cpu::embedding_backward(gr + wte_off_, dx, b.input_ids.data(), t, d);
 }
 

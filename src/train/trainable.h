@@ -64,8 +64,7 @@ struct TrainActivations {
   // being what is kept.
   std::vector<float> q, k, v;
   std::vector<float> att;              // fp32 mode: [n_layers, T, n_heads*hd] attention output
-  // [n_layers, T, mlp] before the activation; bf16 mode: gate holds both side by side
-  // [n_layers, T, 2*mlp] and up is unused.
+  // fp32 mode: [n_layers, T, mlp] before the activation (bf16 mode: gate16 below).
   std::vector<float> gate, up;
   std::vector<float> head_x;           // [M, d] final rows with a loss
   std::vector<float> logits;           // [M, vocab], then its gradient
@@ -80,6 +79,10 @@ struct TrainActivations {
   std::vector<bf16> att16;             // [n_layers, T, n_heads*hd] attention output
   std::vector<bf16> dx16, dlogits16;  // of dx and the logits' gradient
   std::vector<bf16> dqkv16;            // [T, (n_heads + 2*n_kv_heads)*hd] of dq, dk, dv
+  // gate and up side by side [n_layers, T, 2*mlp], the fused product's bf16 output (rounded
+  // once, as autocast's bf16 linear output; half the traffic of fp32), and the bf16 gradient
+  // of the MLP hidden [T, mlp] (backward scratch).
+  std::vector<bf16> gate16, dh16;
   // Scratch of the backward pass (dq, dk, dv head-major [n_(kv_)heads, T, hd] in bf16 mode).
   std::vector<float> dx, dn, dq, dk, dv, dh;
   cpu::AttentionWorkspace attn_ws;
@@ -105,8 +108,11 @@ class TrainableModel {
   ComputeType compute() const { return compute_; }
   std::span<float> params() { return params_; }
   std::span<const float> params() const { return params_; }
-  std::span<float> grads() { return grads_; }
-  std::span<const float> grads() const { return grads_; }
+  // The gradients summed since zero_grad() (tensors no micro-batch reached read as zeros).
+  std::span<float> grads() {
+    zero_fresh_grads();
+    return grads_;
+  }
 
   // Copies every tensor of `w` (fp32 or bf16) into the master parameters.
   void load(const ModelWeights& w);
@@ -116,6 +122,9 @@ class TrainableModel {
   // Visits every tensor with its parameter and gradient slices.
   void for_each_param(
       const std::function<void(const TensorSpec&, std::span<float> p, std::span<float> g)>& fn);
+  // Starts a new sum of gradients. No pass over the buffer: each tensor's first writer of the
+  // next backward overwrites it (a weight-gradient product without its read of C), and what no
+  // writer reached is zeroed when the gradients are read.
   void zero_grad();
   // Rebuilds the bf16 copy of the weights from the master parameters (bf16 mode; call after
   // every optimizer step and after load).
@@ -136,12 +145,19 @@ class TrainableModel {
   template <class T>
   void backward(const LossBatch& b, TrainActivations& a);
   void check_batch(const LossBatch& b, TrainActivations& a);  // fills a.cu, a.pos, rope table
+  // Marks the gradient tensors covering [off, off + n) as written; true if they were still
+  // fresh (not written since zero_grad()), i.e. the writer must overwrite, not add.
+  bool claim_grad(int64_t off, int64_t n);
+  // For writers that can only add: zeroes [off, off + n) first if it was fresh.
+  void claim_grad_zeroed(int64_t off, int64_t n);
+  void zero_fresh_grads();
 
   ModelConfig config_;
   ComputeType compute_;
   ParamLayout layout_;
   std::vector<float> params_;  // [layout.total] fp32 master weights
   std::vector<float> grads_;   // [layout.total]
+  std::vector<uint8_t> grad_fresh_;  // [tensors] not written since zero_grad()
   std::vector<bf16> params16_; // [layout.total] bf16 copy (bf16 mode only)
   // Offsets of each layer's tensors (slots as in LayerWeights) and of the globals.
   std::vector<std::array<int64_t, 9>> layer_off_;

@@ -52,6 +52,12 @@ inline void store_bf16(bf16* dst, __m512 v, __mmask16 m = 0xffff) {
   _mm256_mask_storeu_epi16(dst, m, _mm512_cvtepi32_epi16(r));
 }
 
+// 16 bf16 values widened to floats (exact), lanes off m read as 0.
+inline __m512 load_bf16(const bf16* src, __mmask16 m = 0xffff) {
+  const __m256i h = _mm256_maskz_loadu_epi16(m, src);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
 inline __mmask16 tail_mask(int64_t left) {
   return left >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << left) - 1);
 }

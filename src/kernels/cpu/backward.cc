@@ -329,23 +329,40 @@ void swiglu_backward(bf16* dgate, bf16* dup, const float* dout, const float* gat
   swiglu_backward_impl(dgate, dup, dout, gate, up, n);
 }
 
-void swiglu_backward_rows(bf16* dgu, const float* dout, const float* gu, int64_t rows,
-                          int64_t n) {
+namespace {
+
+inline float widen(float x) { return x; }
+inline float widen(bf16 x) { return to_float(x); }
+
+template <class T>
+void swiglu_backward_rows_impl(bf16* dgu, const T* dout, const T* gu, int64_t rows, int64_t n) {
 #pragma omp parallel for schedule(static) if (rows * n >= kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {
-    const float* gate = gu + r * 2 * n;
-    const float* up = gate + n;
-    const float* dr = dout + r * n;
+    const T* gate = gu + r * 2 * n;
+    const T* up = gate + n;
+    const T* dr = dout + r * n;
     bf16* dgate = dgu + r * 2 * n;
     bf16* dup = dgate + n;
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i) {
-      const float g = gate[i], u = up[i], d = dr[i];
+      const float g = widen(gate[i]), u = widen(up[i]), d = widen(dr[i]);
       const float sg = 1.0f / (1.0f + fast_exp(-g));
       dup[i] = to_bf16(d * g * sg);
       dgate[i] = to_bf16(d * u * sg * (1.0f + g * (1.0f - sg)));
     }
   }
+}
+
+}  // namespace
+
+void swiglu_backward_rows(bf16* dgu, const float* dout, const float* gu, int64_t rows,
+                          int64_t n) {
+  swiglu_backward_rows_impl(dgu, dout, gu, rows, n);
+}
+
+void swiglu_backward_rows(bf16* dgu, const bf16* dout, const bf16* gu, int64_t rows,
+                          int64_t n) {
+  swiglu_backward_rows_impl(dgu, dout, gu, rows, n);
 }
 
 double cross_entropy_backward(float* dlogits, float* row_loss, const float* logits,

@@ -38,6 +38,8 @@ void swiglu_backward(bf16* dgate, bf16* dup, const float* dout, const float* gat
 // [rows, n]; writes dgu [rows, 2n] = bf16(dgate | dup), the operand of the fused products.
 void swiglu_backward_rows(bf16* dgu, const float* dout, const float* gu, int64_t rows,
                           int64_t n);
+// The same from bf16 dout and gu (products' bf16 outputs).
+void swiglu_backward_rows(bf16* dgu, const bf16* dout, const bf16* gu, int64_t rows, int64_t n);
 
 // Row-wise cross-entropy and its gradient in one pass. For each row r: loss_r =
 // logsumexp(logits[r]) - logits[r, targets[r]]; dlogits[r] = row_scale[r] * (softmax(logits[r])

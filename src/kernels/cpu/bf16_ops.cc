@@ -78,7 +78,18 @@ void to_bf16_heads(bf16* out, int64_t out_rows, const float* x, int64_t ldx, int
   }
 }
 
-void swiglu_bf16(bf16* out, const float* gate, const float* up, int64_t n) {
+namespace {
+
+// Widened loads for the fp32 and bf16 inputs of the same loops.
+#ifdef ILLADA_HAVE_AVX512
+inline __m512 load16(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+inline __m512 load16(const bf16* p, __mmask16 m) { return avx512::load_bf16(p, m); }
+#endif
+inline float load1(const float* p) { return *p; }
+inline float load1(const bf16* p) { return to_float(*p); }
+
+template <class T>
+void swiglu_bf16_impl(bf16* out, const T* gate, const T* up, int64_t n) {
 #ifdef ILLADA_HAVE_AVX512
   // Chunks of 1024 keep the static split 64-byte aligned for each thread.
   const int64_t chunks = (n + 1023) / 1024;
@@ -87,7 +98,7 @@ void swiglu_bf16(bf16* out, const float* gate, const float* up, int64_t n) {
     const int64_t end = std::min(n, (c + 1) * 1024);
     for (int64_t i = c * 1024; i < end; i += 16) {
       const __mmask16 m = avx512::tail_mask(end - i);
-      const __m512 g = _mm512_maskz_loadu_ps(m, gate + i), u = _mm512_maskz_loadu_ps(m, up + i);
+      const __m512 g = load16(gate + i, m), u = load16(up + i, m);
       const __m512 e = avx512::exp(_mm512_sub_ps(_mm512_setzero_ps(), g));
       const __m512 silu = _mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
       avx512::store_bf16(out + i, _mm512_mul_ps(silu, u), m);
@@ -96,10 +107,20 @@ void swiglu_bf16(bf16* out, const float* gate, const float* up, int64_t n) {
 #else
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
-    const float g = gate[i];
-    out[i] = to_bf16(g / (1.0f + fast_exp(-g)) * up[i]);
+    const float g = load1(gate + i);
+    out[i] = to_bf16(g / (1.0f + fast_exp(-g)) * load1(up + i));
   }
 #endif
+}
+
+}  // namespace
+
+void swiglu_bf16(bf16* out, const float* gate, const float* up, int64_t n) {
+  swiglu_bf16_impl(out, gate, up, n);
+}
+
+void swiglu_bf16(bf16* out, const bf16* gate, const bf16* up, int64_t n) {
+  swiglu_bf16_impl(out, gate, up, n);
 }
 
 void softmax_rows_bf16(bf16* out, float* x, int64_t rows, int64_t n, float scale) {
