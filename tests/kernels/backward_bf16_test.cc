@@ -160,6 +160,12 @@ TEST(Bf16Backward, SwigluRowsMatchesSeparateGateAndUp) {
       ASSERT_EQ(dgu[r * 2 * n + n + i].bits, du16[r * n + i].bits) << r << "," << i;
     }
   }
+  // From bf16 dout and gu (products' bf16 outputs): the same as from their widened values.
+  const auto dy16 = test::to_bf16_vec(dy), gu16 = test::to_bf16_vec(gu);
+  std::vector<bf16> from16(rows * 2 * n), from_w(rows * 2 * n);
+  cpu::swiglu_backward_rows(from16.data(), dy16.data(), gu16.data(), rows, n);
+  cpu::swiglu_backward_rows(from_w.data(), rounded(dy).data(), rounded(gu).data(), rows, n);
+  for (int64_t i = 0; i < rows * 2 * n; ++i) ASSERT_EQ(from16[i].bits, from_w[i].bits) << i;
 }
 
 }  // namespace

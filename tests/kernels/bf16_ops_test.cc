@@ -98,6 +98,13 @@ TEST(Bf16Ops, SwigluAndSoftmaxRoundTheReference) {
   reference::swiglu(ref.data(), g.data(), u.data(), n);
   EXPECT_LE(max_bf16_ulps(widen(out), ref), 1.01f);
 
+  // From bf16 gate and up: the same as from their widened values.
+  const auto g16 = to_bf16_vec(g), u16 = to_bf16_vec(u);
+  std::vector<bf16> out16(n), out_w(n);
+  cpu::swiglu_bf16(out16.data(), g16.data(), u16.data(), n);
+  cpu::swiglu_bf16(out_w.data(), widen(g16).data(), widen(u16).data(), n);
+  for (int64_t i = 0; i < n; ++i) ASSERT_EQ(out16[i].bits, out_w[i].bits) << i;
+
   auto x = randn(7 * 130, 45, 5.0f);
   auto sref = x;
   std::vector<bf16> p(x.size());

@@ -2,6 +2,7 @@
 // scalar reference gemm, fp32 and bf16.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <vector>
 
 #include "kernels/gemm.h"
@@ -45,6 +46,25 @@ TEST(GemmVariants, TransposedAMatchesReference) {
       EXPECT_LT(max_abs_diff(c, ref), bf ? 2e-3f : 1e-4f) << "bf16=" << bf << " acc=" << acc;
     }
   }
+}
+
+TEST(GemmVariants, Bf16OutputIsTheRoundedProduct) {
+  // C in bf16: the fp32 product rounded once (a sum in another order may move a value across a
+  // rounding boundary: at most one bf16 step apart).
+  const int64_t m = 33, n = 70, k = 45;
+  const auto a = to_bf16_vec(randn(m * k, 21)), b = to_bf16_vec(randn(n * k, 22));
+  const GemmShape s = linear_shape(m, n, k, false);
+  std::vector<float> c32(m * n);
+  std::vector<bf16> c16(m * n);
+  gemm(c32.data(), a.data(), b.data(), s);
+  gemm(c16.data(), a.data(), b.data(), s);
+  int exact = 0;
+  for (int64_t i = 0; i < m * n; ++i) {
+    const int diff = std::abs(static_cast<int>(c16[i].bits) - static_cast<int>(to_bf16(c32[i]).bits));
+    ASSERT_LE(diff, 1) << i;
+    exact += diff == 0;
+  }
+  EXPECT_GT(exact, m * n * 9 / 10);
 }
 
 TEST(GemmVariants, BatchedMatchesOneCallPerProduct) {

@@ -287,6 +287,37 @@ TEST(Trainable, AccumulatedMicroBatchesEqualOneBatch) {
   EXPECT_LT(err, 1e-5f * scale);
 }
 
+TEST(Trainable, ZeroGradStartsAFreshSumInBf16) {
+  // zero_grad() writes nothing: the next backward's first writes must overwrite (including the
+  // fused q/k/v and gate/up products that span several tensors), and tensors no micro-batch
+  // reaches (the head when nothing is masked) must read as zeros.
+  const ModelConfig c = tiny_config(false, 2);
+  TrainableModel m(c, ComputeType::kBF16);
+  m.load(random_weights(c, ComputeType::kF32, 8));
+  const auto ids = random_ids(24, 5, 63);
+  const std::vector<int32_t> cu = {0, 24};
+  const std::vector<double> t = {0.5};
+  std::vector<uint8_t> mask(24), none(24, 0);
+  for (int i = 0; i < 24; ++i) mask[i] = i % 3 == 0;
+  const MaskedBatch mb = mask_batch_explicit(ids, cu, {.mask_token_id = 63}, t, mask);
+  TrainActivations a;
+  m.zero_grad();
+  m.forward_backward(mb.batch(), a);
+  const std::vector<float> g1(m.grads().begin(), m.grads().end());
+  m.zero_grad();
+  m.forward_backward(mb.batch(), a);
+  EXPECT_TRUE(std::equal(g1.begin(), g1.end(), m.grads().begin()));
+  m.forward_backward(mb.batch(), a);  // no zero_grad: the sum of two (up to summation order)
+  for (size_t i = 0; i < g1.size(); ++i) {
+    ASSERT_NEAR(m.grads()[i], 2.0f * g1[i], 1e-6f * std::fabs(g1[i]) + 1e-12f) << i;
+  }
+  m.zero_grad();
+  const MaskedBatch unmasked = mask_batch_explicit(ids, cu, {.mask_token_id = 63}, t, none);
+  ASSERT_TRUE(unmasked.target_rows.empty());
+  m.forward_backward(unmasked.batch(), a);
+  for (float g : m.grads()) ASSERT_EQ(g, 0.0f);
+}
+
 TEST(Trainable, RejectsBadBatches) {
   const ModelConfig c = tiny_config(false, 2);
   TrainableModel m(c, ComputeType::kF32);
