@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <tuple>
+#include <unordered_map>
 #include <type_traits>
 
 #include "util/check.h"
@@ -24,9 +25,9 @@ dnnl::engine& cpu_engine() {
 }
 
 // (m, n, k, lda, ldb, ldc, b_is_nk, alpha, accumulate, bf16, packed, a transposed, batch
-// count, batch strides of a, b, c, bf16 C)
+// count, batch strides of a, b, c, bf16 C, an added matrix)
 using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, float, bool,
-                       bool, bool, bool, int64_t, int64_t, int64_t, int64_t, bool>;
+                       bool, bool, bool, int64_t, int64_t, int64_t, int64_t, bool, bool>;
 
 struct Entry {
   dnnl::matmul prim;
@@ -46,9 +47,10 @@ memory::desc packed_desc(int64_t n, int64_t k) {
 }
 
 const Entry& get_entry(const GemmShape& s, bool bf, const memory::desc* packed = nullptr,
-                       bool a_t = false, const GemmBatch& batch = {}, bool c_bf16 = false) {
+                       bool a_t = false, const GemmBatch& batch = {}, bool c_bf16 = false,
+                       bool add = false) {
   Key key{s.m, s.n, s.k, s.lda, packed ? 0 : s.ldb, s.ldc, s.b_is_nk, s.alpha, s.accumulate, bf,
-          packed != nullptr, a_t, batch.count, batch.a, batch.b, batch.c, c_bf16};
+          packed != nullptr, a_t, batch.count, batch.a, batch.b, batch.c, c_bf16, add};
   std::lock_guard<std::mutex> lock(g_mu);
   auto it = g_cache.find(key);
   if (it != g_cache.end()) return it->second;
@@ -68,9 +70,11 @@ const Entry& get_entry(const GemmShape& s, bool bf, const memory::desc* packed =
                         memory::dims{s.ldc, 1}, batch.c);
   dnnl::primitive_attr attr;
   if (s.alpha != 1.0f) attr.set_output_scales(0, {s.alpha});
-  if (s.accumulate) {
+  if (s.accumulate || add) {
     dnnl::post_ops po;
-    po.append_sum(1.0f);
+    if (s.accumulate) po.append_sum(1.0f);
+    // R + A·B: R is read once in the product's store, with C's layout.
+    if (add) po.append_binary(dnnl::algorithm::binary_add, c);
     attr.set_post_ops(po);
   }
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, cpu_engine());
@@ -80,7 +84,7 @@ const Entry& get_entry(const GemmShape& s, bool bf, const memory::desc* packed =
 
 template <class T, class C = float>
 void run(C* c, const T* a, const T* b, const GemmShape& s, bool bf, bool a_t = false,
-         const GemmBatch& batch = {}) {
+         const GemmBatch& batch = {}, const float* add = nullptr) {
   constexpr bool c_bf16 = std::is_same_v<C, bf16>;
   ProfileScope prof(bf ? "gemm_bf16" : "gemm_f32");
   ILLADA_CHECK(s.m > 0 && s.n > 0 && s.k > 0, "gemm of empty shape ", s.m, "x", s.n, "x", s.k);
@@ -88,13 +92,19 @@ void run(C* c, const T* a, const T* b, const GemmShape& s, bool bf, bool a_t = f
                "bad strides");
   ILLADA_CHECK(batch.count >= 1, "gemm batch of ", batch.count);
   ILLADA_CHECK(!c_bf16 || !s.accumulate, "a bf16 C cannot be accumulated into");
-  const Entry& e = get_entry(s, bf, nullptr, a_t, batch, c_bf16);
+  const Entry& e = get_entry(s, bf, nullptr, a_t, batch, c_bf16, add != nullptr);
   auto& eng = cpu_engine();
   memory ma(e.a, eng, const_cast<T*>(a));
   memory mb(e.b, eng, const_cast<T*>(b));
   memory mc(e.c, eng, c);
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}};
+  if (add) {  // the only post-op (gemm_add does not accumulate)
+    args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
+                 memory(e.c, eng, const_cast<float*>(add)));
+  }
   dnnl::stream strm(eng);
-  e.prim.execute(strm, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}});
+  e.prim.execute(strm, args);
   strm.wait();
 }
 
@@ -138,6 +148,10 @@ void gemm(float* c, const bf16* a, const PackedWeights& b, const GemmShape& s) {
 void gemm(float* c, const float* a, const float* b, const GemmShape& s) { run(c, a, b, s, false); }
 void gemm(float* c, const bf16* a, const bf16* b, const GemmShape& s) { run(c, a, b, s, true); }
 void gemm(bf16* c, const bf16* a, const bf16* b, const GemmShape& s) { run(c, a, b, s, true); }
+void gemm_add(float* c, const bf16* a, const bf16* b, const float* r, const GemmShape& s) {
+  ILLADA_CHECK(!s.accumulate, "gemm_add writes C");
+  run(c, a, b, s, true, false, {}, r);
+}
 void gemm_at(float* c, const float* a, const float* b, const GemmShape& s) {
   run(c, a, b, s, false, true);
 }

@@ -25,6 +25,9 @@ void gemm(float* c, const bf16* a, const bf16* b, const GemmShape& s);
 // The same with C in bf16: fp32 accumulation, rounded once on the store (half the memory
 // traffic of an fp32 C that the next op would read and round anyway); no accumulate.
 void gemm(bf16* c, const bf16* a, const bf16* b, const GemmShape& s);
+// C = R + A · op(B), R fp32 with C's shape and row stride (a residual connection: R is read
+// in the product's store instead of being copied into C first); s.accumulate must be false.
+void gemm_add(float* c, const bf16* a, const bf16* b, const float* r, const GemmShape& s);
 
 // The same with A read transposed: A is stored [k, m] (row stride s.lda), so a weight
 // gradient dW = dY^T X reads dY [T, n] in place instead of a transposed copy (oneDNN's AMX

@@ -44,6 +44,13 @@ void linear_fwd(bf16* y, const bf16* x, const bf16* w, int64_t t, int64_t n, int
   gemm(y, x, w, linear_shape(t, n, k, false));
 }
 
+// y [t, n] = r [t, n] + x [t, k] · W^T (a residual connection).
+void linear_fwd_add(float* y, const bf16* x, const bf16* w, const float* r, int64_t t, int64_t n,
+                    int64_t k) {
+  ProfileScope prof("train_linear_fwd");
+  gemm_add(y, x, w, r, linear_shape(t, n, k, false));
+}
+
 // dx [t, k] (+)= dy [t, n] · W [n, k].
 template <class T>
 void linear_dx(float* dx, const T* dy, const T* w, int64_t t, int64_t n, int64_t k, bool acc) {
@@ -363,8 +370,12 @@ double TrainableModel::forward(const LossBatch& b, TrainActivations& a) {
       cpu::rope(k, kvd, a.pos.data(), t, c.n_kv_heads, hd, a.rope_table.data());
       cpu::attention(at, q, k, v, ashape, a.attn_ws);
     }
-    std::memcpy(xm, x, static_cast<size_t>(t * d) * sizeof(float));
-    linear_fwd(xm, op<T>(at, at16), W(o[5]), t, d, qd, true);
+    if constexpr (bf) {
+      linear_fwd_add(xm, at16, W(o[5]), x, t, d, qd);
+    } else {
+      std::memcpy(xm, x, static_cast<size_t>(t * d) * sizeof(float));
+      linear_fwd(xm, at, W(o[5]), t, d, qd, true);
+    }
     rmsnorm_op(n2, xm, p + o[1], t, d, eps);
     if constexpr (bf) {
       // gate and up in one product: their weights are adjacent rows [2*mlp, d] of the layout.
@@ -379,8 +390,12 @@ double TrainableModel::forward(const LossBatch& b, TrainActivations& a) {
       cpu::swiglu(hidden, g, u, t * mlp);
     }
     float* xn = xs + (l + 1) * t * d;
-    std::memcpy(xn, xm, static_cast<size_t>(t * d) * sizeof(float));
-    linear_fwd(xn, static_cast<const T*>(hidden), W(o[8]), t, d, mlp, true);
+    if constexpr (bf) {
+      linear_fwd_add(xn, hidden, W(o[8]), xm, t, d, mlp);
+    } else {
+      std::memcpy(xn, xm, static_cast<size_t>(t * d) * sizeof(float));
+      linear_fwd(xn, hidden, W(o[8]), t, d, mlp, true);
+    }
   }
   if (m == 0) return 0.0;
   // Head and loss on the target rows only; the logits buffer becomes their gradient.

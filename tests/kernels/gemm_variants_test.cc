@@ -67,6 +67,25 @@ TEST(GemmVariants, Bf16OutputIsTheRoundedProduct) {
   EXPECT_GT(exact, m * n * 9 / 10);
 }
 
+TEST(GemmVariants, AddReadsTheResidualInTheStore) {
+  // C = R + A·B^T with C and R at a row stride wider than n: equal to copying R into C and
+  // accumulating, and R is left alone.
+  const int64_t m = 29, n = 40, k = 64, ldc = 48;
+  const auto a = to_bf16_vec(randn(m * k, 23)), b = to_bf16_vec(randn(n * k, 24));
+  const auto r = randn(m * ldc, 25);
+  GemmShape s = linear_shape(m, n, k, false);
+  s.ldc = ldc;
+  std::vector<float> c(m * ldc, 7.0f), ref = r;
+  gemm_add(c.data(), a.data(), b.data(), r.data(), s);
+  s.accumulate = true;
+  gemm(ref.data(), a.data(), b.data(), s);
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) ASSERT_NEAR(c[i * ldc + j], ref[i * ldc + j], 1e-4f) << i << "," << j;
+    for (int64_t j = n; j < ldc; ++j) ASSERT_EQ(c[i * ldc + j], 7.0f) << "padding written";
+  }
+  EXPECT_EQ(r, randn(m * ldc, 25));
+}
+
 TEST(GemmVariants, BatchedMatchesOneCallPerProduct) {
   // Three products of [m, k] x [n, k]^T, operands interleaved with gaps (batch strides larger
   // than one matrix), C accumulated.
