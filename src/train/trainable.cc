@@ -350,8 +350,8 @@ double TrainableModel::forward(const LossBatch& b, TrainActivations& a) {
     if constexpr (bf) {
       // q, k, v in one product: their weights are adjacent rows [qd + 2*kvd, d] of the
       // layout, and qkv [t, qd + 2*kvd] is one layer's scratch.
-      float* qkv = sized(a.q, t * nqkv);
-      linear_fwd(qkv, n1, W(o[2]), t, nqkv, d, false);
+      bf16* qkv = sized(a.qkv16, t * nqkv);
+      linear_fwd(qkv, n1, W(o[2]), t, nqkv, d);
       // RoPE writes the head-major bf16 operands attention reads; the backward keeps them.
       bf16* q16 = q16a + l * t * qd;
       bf16* k16 = k16a + l * t * kvd;

@@ -59,9 +59,7 @@ struct TrainActivations {
   int64_t t = 0, m = 0;                // tokens, target rows
   std::vector<float> xs;               // [n_layers + 1, T, d] residual stream entering each layer
   std::vector<float> x_mid;            // [n_layers, T, d] after the attention sub-block
-  // fp32 mode: [n_layers, T, n_(kv_)heads*hd], q/k after RoPE; bf16 mode: q holds one layer's
-  // projections side by side [T, (n_heads + 2*n_kv_heads)*hd] (scratch), the operands below
-  // being what is kept.
+  // fp32 mode: [n_layers, T, n_(kv_)heads*hd], q/k after RoPE (bf16 mode: q16/k16/v16).
   std::vector<float> q, k, v;
   std::vector<float> att;              // fp32 mode: [n_layers, T, n_heads*hd] attention output
   // fp32 mode: [n_layers, T, mlp] before the activation (bf16 mode: gate16 below).
@@ -83,6 +81,9 @@ struct TrainActivations {
   // once, as autocast's bf16 linear output; half the traffic of fp32), and the bf16 gradient
   // of the MLP hidden [T, mlp] (backward scratch).
   std::vector<bf16> gate16, dh16;
+  // One layer's q/k/v projections side by side [T, (n_heads + 2*n_kv_heads)*hd] (scratch of
+  // the fused product, bf16 output), before RoPE and the head-major layout.
+  std::vector<bf16> qkv16;
   // Scratch of the backward pass (dq, dk, dv head-major [n_(kv_)heads, T, hd] in bf16 mode).
   std::vector<float> dx, dn, dq, dk, dv, dh;
   cpu::AttentionWorkspace attn_ws;

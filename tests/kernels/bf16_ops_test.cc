@@ -87,6 +87,18 @@ TEST(Bf16Ops, RopeWritesHeadMajorAndLeavesTheInputAlone) {
   std::vector<bf16> vh(heads * out_rows * hd);
   cpu::to_bf16_heads(vh.data(), out_rows, buf.data() + 5, ld, rows, heads, hd);
   EXPECT_EQ(row_major(vh, out_rows, rows, heads, hd), rounded(plain));
+
+  // From bf16 rows (a product's bf16 output): the same as from their widened values.
+  const auto buf16 = to_bf16_vec(buf);
+  const auto wide = rounded(buf);
+  std::vector<bf16> from16(out.size()), from_w(out.size());
+  cpu::rope_bf16_heads(from16.data(), out_rows, buf16.data() + 5, ld, pos.data(), rows, heads, hd,
+                       table.data());
+  cpu::rope_bf16_heads(from_w.data(), out_rows, wide.data() + 5, ld, pos.data(), rows, heads, hd,
+                       table.data());
+  EXPECT_EQ(row_major(from16, out_rows, rows, heads, hd), row_major(from_w, out_rows, rows, heads, hd));
+  cpu::to_bf16_heads(from16.data(), out_rows, buf16.data() + 5, ld, rows, heads, hd);
+  EXPECT_EQ(row_major(from16, out_rows, rows, heads, hd), rounded(plain));
 }
 
 TEST(Bf16Ops, SwigluAndSoftmaxRoundTheReference) {

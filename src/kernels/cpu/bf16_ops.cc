@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <type_traits>
 
 #include "kernels/cpu/avx512_math.h"
 #include "kernels/cpu/fast_math.h"
@@ -46,18 +48,25 @@ void rmsnorm_bf16(bf16* out, const float* x, const float* w, int64_t rows, int64
   }
 }
 
-void rope_bf16_heads(bf16* out, int64_t out_rows, const float* x, int64_t ldx, const int32_t* pos,
-                     int64_t rows, int64_t n_heads, int64_t hd, const float* cos_sin) {
+namespace {
+
+inline float widen(float x) { return x; }
+inline float widen(bf16 x) { return to_float(x); }
+
+template <class T>
+void rope_bf16_heads_impl(bf16* out, int64_t out_rows, const T* x, int64_t ldx,
+                          const int32_t* pos, int64_t rows, int64_t n_heads, int64_t hd,
+                          const float* cos_sin) {
   const int64_t half = hd / 2;
 #pragma omp parallel for schedule(static) if (rows * n_heads * hd >= kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {
     const float* cs = cos_sin + static_cast<int64_t>(pos[r]) * hd;
     for (int64_t h = 0; h < n_heads; ++h) {
-      const float* v = x + r * ldx + h * hd;
+      const T* v = x + r * ldx + h * hd;
       bf16* o = out + (h * out_rows + r) * hd;
 #pragma omp simd
       for (int64_t i = 0; i < half; ++i) {
-        const float a = v[i], b = v[i + half];
+        const float a = widen(v[i]), b = widen(v[i + half]);
         o[i] = to_bf16(a * cs[i] - b * cs[half + i]);
         o[i + half] = to_bf16(b * cs[i] + a * cs[half + i]);
       }
@@ -65,17 +74,44 @@ void rope_bf16_heads(bf16* out, int64_t out_rows, const float* x, int64_t ldx, c
   }
 }
 
-void to_bf16_heads(bf16* out, int64_t out_rows, const float* x, int64_t ldx, int64_t rows,
-                   int64_t n_heads, int64_t hd) {
+template <class T>
+void to_bf16_heads_impl(bf16* out, int64_t out_rows, const T* x, int64_t ldx, int64_t rows,
+                        int64_t n_heads, int64_t hd) {
 #pragma omp parallel for schedule(static) if (rows * n_heads * hd >= kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t h = 0; h < n_heads; ++h) {
-      const float* v = x + r * ldx + h * hd;
+      const T* v = x + r * ldx + h * hd;
       bf16* o = out + (h * out_rows + r) * hd;
+      if constexpr (std::is_same_v<T, bf16>) {
+        std::memcpy(o, v, static_cast<size_t>(hd) * sizeof(bf16));
+      } else {
 #pragma omp simd
-      for (int64_t i = 0; i < hd; ++i) o[i] = to_bf16(v[i]);
+        for (int64_t i = 0; i < hd; ++i) o[i] = to_bf16(v[i]);
+      }
     }
   }
+}
+
+}  // namespace
+
+void rope_bf16_heads(bf16* out, int64_t out_rows, const float* x, int64_t ldx, const int32_t* pos,
+                     int64_t rows, int64_t n_heads, int64_t hd, const float* cos_sin) {
+  rope_bf16_heads_impl(out, out_rows, x, ldx, pos, rows, n_heads, hd, cos_sin);
+}
+
+void rope_bf16_heads(bf16* out, int64_t out_rows, const bf16* x, int64_t ldx, const int32_t* pos,
+                     int64_t rows, int64_t n_heads, int64_t hd, const float* cos_sin) {
+  rope_bf16_heads_impl(out, out_rows, x, ldx, pos, rows, n_heads, hd, cos_sin);
+}
+
+void to_bf16_heads(bf16* out, int64_t out_rows, const float* x, int64_t ldx, int64_t rows,
+                   int64_t n_heads, int64_t hd) {
+  to_bf16_heads_impl(out, out_rows, x, ldx, rows, n_heads, hd);
+}
+
+void to_bf16_heads(bf16* out, int64_t out_rows, const bf16* x, int64_t ldx, int64_t rows,
+                   int64_t n_heads, int64_t hd) {
+  to_bf16_heads_impl(out, out_rows, x, ldx, rows, n_heads, hd);
 }
 
 namespace {
@@ -85,8 +121,6 @@ namespace {
 inline __m512 load16(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
 inline __m512 load16(const bf16* p, __mmask16 m) { return avx512::load_bf16(p, m); }
 #endif
-inline float load1(const float* p) { return *p; }
-inline float load1(const bf16* p) { return to_float(*p); }
 
 template <class T>
 void swiglu_bf16_impl(bf16* out, const T* gate, const T* up, int64_t n) {
@@ -107,8 +141,8 @@ void swiglu_bf16_impl(bf16* out, const T* gate, const T* up, int64_t n) {
 #else
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
-    const float g = load1(gate + i);
-    out[i] = to_bf16(g / (1.0f + fast_exp(-g)) * load1(up + i));
+    const float g = widen(gate[i]);
+    out[i] = to_bf16(g / (1.0f + fast_exp(-g)) * widen(up[i]));
   }
 #endif
 }

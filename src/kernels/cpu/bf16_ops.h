@@ -25,6 +25,12 @@ void rope_bf16_heads(bf16* out, int64_t out_rows, const float* x, int64_t ldx, c
 // bf16(x) in the same head-major layout (values, cached keys), without RoPE.
 void to_bf16_heads(bf16* out, int64_t out_rows, const float* x, int64_t ldx, int64_t rows,
                    int64_t n_heads, int64_t hd);
+// The same two from bf16 rows (a product's bf16 output): RoPE computed in fp32 on the widened
+// values, values copied.
+void rope_bf16_heads(bf16* out, int64_t out_rows, const bf16* x, int64_t ldx, const int32_t* pos,
+                     int64_t rows, int64_t n_heads, int64_t hd, const float* cos_sin);
+void to_bf16_heads(bf16* out, int64_t out_rows, const bf16* x, int64_t ldx, int64_t rows,
+                   int64_t n_heads, int64_t hd);
 
 // bf16(silu(gate) * up), all [n].
 void swiglu_bf16(bf16* out, const float* gate, const float* up, int64_t n);
