@@ -380,10 +380,7 @@ double TrainableModel::forward(const LossBatch& b, TrainActivations& a) {
     if constexpr (bf) {
       // gate and up in one product: their weights are adjacent rows [2*mlp, d] of the layout.
       linear_fwd(gu16, n2, W(o[6]), t, 2 * mlp, d);
-#pragma omp parallel for schedule(static)
-      for (int64_t r = 0; r < t; ++r) {
-        cpu::swiglu_bf16(hidden + r * mlp, gu16 + r * 2 * mlp, gu16 + r * 2 * mlp + mlp, mlp);
-      }
+      cpu::swiglu_bf16_rows(hidden, gu16, t, mlp);
     } else {
       linear_fwd(g, n2, W(o[6]), t, mlp, d, false);
       linear_fwd(u, n2, W(o[7]), t, mlp, d, false);

@@ -110,12 +110,16 @@ TEST(Bf16Ops, SwigluAndSoftmaxRoundTheReference) {
   reference::swiglu(ref.data(), g.data(), u.data(), n);
   EXPECT_LE(max_bf16_ulps(widen(out), ref), 1.01f);
 
-  // From bf16 gate and up: the same as from their widened values.
-  const auto g16 = to_bf16_vec(g), u16 = to_bf16_vec(u);
-  std::vector<bf16> out16(n), out_w(n);
-  cpu::swiglu_bf16(out16.data(), g16.data(), u16.data(), n);
-  cpu::swiglu_bf16(out_w.data(), widen(g16).data(), widen(u16).data(), n);
-  for (int64_t i = 0; i < n; ++i) ASSERT_EQ(out16[i].bits, out_w[i].bits) << i;
+  // From bf16 rows [gate | up]: the same as from the widened values, row by row.
+  const int64_t rows = 5, half = n / rows;
+  const auto gu16 = to_bf16_vec(randn(rows * 2 * half, 47, 4.0f));
+  const auto gu = widen(gu16);
+  std::vector<bf16> out16(rows * half), out_w(half);
+  cpu::swiglu_bf16_rows(out16.data(), gu16.data(), rows, half);
+  for (int64_t r = 0; r < rows; ++r) {
+    cpu::swiglu_bf16(out_w.data(), gu.data() + r * 2 * half, gu.data() + r * 2 * half + half, half);
+    for (int64_t i = 0; i < half; ++i) ASSERT_EQ(out16[r * half + i].bits, out_w[i].bits) << r << "," << i;
+  }
 
   auto x = randn(7 * 130, 45, 5.0f);
   auto sref = x;

@@ -114,16 +114,7 @@ void to_bf16_heads(bf16* out, int64_t out_rows, const bf16* x, int64_t ldx, int6
   to_bf16_heads_impl(out, out_rows, x, ldx, rows, n_heads, hd);
 }
 
-namespace {
-
-// Widened loads for the fp32 and bf16 inputs of the same loops.
-#ifdef ILLADA_HAVE_AVX512
-inline __m512 load16(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
-inline __m512 load16(const bf16* p, __mmask16 m) { return avx512::load_bf16(p, m); }
-#endif
-
-template <class T>
-void swiglu_bf16_impl(bf16* out, const T* gate, const T* up, int64_t n) {
+void swiglu_bf16(bf16* out, const float* gate, const float* up, int64_t n) {
 #ifdef ILLADA_HAVE_AVX512
   // Chunks of 1024 keep the static split 64-byte aligned for each thread.
   const int64_t chunks = (n + 1023) / 1024;
@@ -132,7 +123,7 @@ void swiglu_bf16_impl(bf16* out, const T* gate, const T* up, int64_t n) {
     const int64_t end = std::min(n, (c + 1) * 1024);
     for (int64_t i = c * 1024; i < end; i += 16) {
       const __mmask16 m = avx512::tail_mask(end - i);
-      const __m512 g = load16(gate + i, m), u = load16(up + i, m);
+      const __m512 g = _mm512_maskz_loadu_ps(m, gate + i), u = _mm512_maskz_loadu_ps(m, up + i);
       const __m512 e = avx512::exp(_mm512_sub_ps(_mm512_setzero_ps(), g));
       const __m512 silu = _mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
       avx512::store_bf16(out + i, _mm512_mul_ps(silu, u), m);
@@ -141,20 +132,35 @@ void swiglu_bf16_impl(bf16* out, const T* gate, const T* up, int64_t n) {
 #else
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
-    const float g = widen(gate[i]);
-    out[i] = to_bf16(g / (1.0f + fast_exp(-g)) * widen(up[i]));
+    const float g = gate[i];
+    out[i] = to_bf16(g / (1.0f + fast_exp(-g)) * up[i]);
   }
 #endif
 }
 
-}  // namespace
-
-void swiglu_bf16(bf16* out, const float* gate, const float* up, int64_t n) {
-  swiglu_bf16_impl(out, gate, up, n);
-}
-
-void swiglu_bf16(bf16* out, const bf16* gate, const bf16* up, int64_t n) {
-  swiglu_bf16_impl(out, gate, up, n);
+void swiglu_bf16_rows(bf16* out, const bf16* gu, int64_t rows, int64_t n) {
+  // Blocks of rows per thread: a call per row would enter a (disabled) parallel region per
+  // row, which cost more than the row's arithmetic.
+#pragma omp parallel for schedule(static) if (rows * n >= kParallelMin)
+  for (int64_t r = 0; r < rows; ++r) {
+    const bf16* g = gu + r * 2 * n;
+#ifdef ILLADA_HAVE_AVX512
+    for (int64_t i = 0; i < n; i += 16) {
+      const __mmask16 m = avx512::tail_mask(n - i);
+      const __m512 gv = avx512::load_bf16(g + i, m), uv = avx512::load_bf16(g + n + i, m);
+      const __m512 e = avx512::exp(_mm512_sub_ps(_mm512_setzero_ps(), gv));
+      const __m512 silu = _mm512_div_ps(gv, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+      avx512::store_bf16(out + r * n + i, _mm512_mul_ps(silu, uv), m);
+    }
+#else
+    bf16* o = out + r * n;
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      const float gi = widen(g[i]);
+      o[i] = to_bf16(gi / (1.0f + fast_exp(-gi)) * widen(g[n + i]));
+    }
+#endif
+  }
 }
 
 void softmax_rows_bf16(bf16* out, float* x, int64_t rows, int64_t n, float scale) {

@@ -34,8 +34,9 @@ void to_bf16_heads(bf16* out, int64_t out_rows, const bf16* x, int64_t ldx, int6
 
 // bf16(silu(gate) * up), all [n].
 void swiglu_bf16(bf16* out, const float* gate, const float* up, int64_t n);
-// The same from bf16 gate and up (a product's bf16 output).
-void swiglu_bf16(bf16* out, const bf16* gate, const bf16* up, int64_t n);
+// The same from bf16 rows holding gate and up side by side: gu [rows, 2n] (gate | up), out
+// [rows, n] (the fused gate/up product's output), parallel over rows.
+void swiglu_bf16_rows(bf16* out, const bf16* gu, int64_t rows, int64_t n);
 
 // bf16(softmax(scale * x)) row-wise, x [rows, n] dense (used as scratch). Runs
 // on the calling thread: it is meant for one task of an already parallel loop.
