@@ -17,8 +17,8 @@
 namespace illada {
 namespace {
 
-template <class T>
-void ensure(std::vector<T>& v, int64_t n) {
+template <class T, class Alloc>
+void ensure(std::vector<T, Alloc>& v, int64_t n) {
   if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
 }
 

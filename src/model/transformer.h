@@ -12,6 +12,7 @@
 #include "kernels/cpu/attention_bf16.h"
 #include "model/config.h"
 #include "model/weights.h"
+#include "util/aligned.h"
 
 namespace illada {
 
@@ -20,7 +21,7 @@ namespace illada {
 struct KVCache {
   int64_t capacity = 0;  // positions
   int64_t kv_dim = 0;    // n_kv_heads * head_dim
-  std::vector<float> k, v;  // [n_layers, capacity, kv_dim]
+  Buffer<float> k, v;  // [n_layers, capacity, kv_dim]
   void reset(const ModelConfig& c, int64_t positions);
   float* k_layer(int64_t l) { return k.data() + l * capacity * kv_dim; }
   float* v_layer(int64_t l) { return v.data() + l * capacity * kv_dim; }
@@ -46,25 +47,25 @@ struct ForwardInput {
 
 // Activations of one forward call, reused across calls (what a step scratches).
 struct ForwardState {
-  std::vector<float> x;       // [T, d] residual stream
-  std::vector<float> normed;  // [T, d] (fp32 path)
-  std::vector<float> q;       // [T, n_heads*hd]
-  std::vector<float> k, v;    // [T, n_kv_heads*hd]
-  std::vector<float> attn;    // [T, n_heads*hd] (fp32 path)
-  std::vector<float> gate;    // [T, mlp]
-  std::vector<float> up;      // [T, mlp]
-  std::vector<bf16> normed16;  // [T, d] bf16 matmul input (bf16 path, as the three below)
-  std::vector<bf16> attn16;    // [T, n_heads*hd]
-  std::vector<bf16> hidden16;  // [T, mlp]
-  std::vector<bf16> q16;       // [n_heads, T, hd] after RoPE (bf16 path)
-  std::vector<bf16> k16, v16;  // [n_kv_heads, T or all cached keys, hd] (bf16 path)
-  std::vector<float> head_in;                                  // [rows, d] gathered rows
-  std::vector<bf16> head_in16;
+  Buffer<float> x;       // [T, d] residual stream
+  Buffer<float> normed;  // [T, d] (fp32 path)
+  Buffer<float> q;       // [T, n_heads*hd]
+  Buffer<float> k, v;    // [T, n_kv_heads*hd]
+  Buffer<float> attn;    // [T, n_heads*hd] (fp32 path)
+  Buffer<float> gate;    // [T, mlp]
+  Buffer<float> up;      // [T, mlp]
+  Buffer<bf16> normed16;  // [T, d] bf16 matmul input (bf16 path, as the three below)
+  Buffer<bf16> attn16;    // [T, n_heads*hd]
+  Buffer<bf16> hidden16;  // [T, mlp]
+  Buffer<bf16> q16;       // [n_heads, T, hd] after RoPE (bf16 path)
+  Buffer<bf16> k16, v16;  // [n_kv_heads, T or all cached keys, hd] (bf16 path)
+  Buffer<float> head_in;                                  // [rows, d] gathered rows
+  Buffer<bf16> head_in16;
   std::vector<int32_t> pos;       // [T]
   std::vector<int32_t> cu;        // [n_seqs + 1]
   std::vector<int32_t> cu_kv;     // [n_seqs + 1] key offsets when a cache is used
   std::vector<const float*> k_seq, v_seq;  // [n_seqs] cache layer bases
-  std::vector<float> rope_table;  // [rope_len, hd]
+  Buffer<float> rope_table;  // [rope_len, hd]
   int64_t rope_len = 0;
   cpu::AttentionWorkspace attn_ws;
   cpu::Bf16AttentionWorkspace attn_bf16_ws;

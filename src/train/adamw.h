@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "train/trainable.h"
+#include "util/aligned.h"
 
 namespace illada::train {
 
@@ -51,7 +52,7 @@ class AdamW {
   ParamLayout layout_;
   AdamWOptions opts_;
   std::vector<uint8_t> decay_;  // [tensors] whether weight decay applies
-  std::vector<float> m_, v_;
+  Buffer<float> m_, v_;
   int64_t t_ = 0;
 };
 

@@ -22,8 +22,8 @@
 namespace illada::train {
 namespace {
 
-template <class T>
-T* sized(std::vector<T>& v, int64_t n) {
+template <class T, class Alloc>
+T* sized(std::vector<T, Alloc>& v, int64_t n) {
   if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
   return v.data();
 }

@@ -18,6 +18,7 @@
 #include "kernels/cpu/backward.h"
 #include "model/config.h"
 #include "model/weights.h"
+#include "util/aligned.h"
 #include "util/bf16.h"
 
 namespace illada::train {
@@ -57,35 +58,35 @@ struct TrainOperands {
 // Activations of one micro-batch, kept from forward to backward (what a step scratches).
 struct TrainActivations {
   int64_t t = 0, m = 0;                // tokens, target rows
-  std::vector<float> xs;               // [n_layers + 1, T, d] residual stream entering each layer
-  std::vector<float> x_mid;            // [n_layers, T, d] after the attention sub-block
+  Buffer<float> xs;               // [n_layers + 1, T, d] residual stream entering each layer
+  Buffer<float> x_mid;            // [n_layers, T, d] after the attention sub-block
   // fp32 mode: [n_layers, T, n_(kv_)heads*hd], q/k after RoPE (bf16 mode: q16/k16/v16).
-  std::vector<float> q, k, v;
-  std::vector<float> att;              // fp32 mode: [n_layers, T, n_heads*hd] attention output
+  Buffer<float> q, k, v;
+  Buffer<float> att;              // fp32 mode: [n_layers, T, n_heads*hd] attention output
   // fp32 mode: [n_layers, T, mlp] before the activation (bf16 mode: gate16 below).
-  std::vector<float> gate, up;
-  std::vector<float> head_x;           // [M, d] final rows with a loss
-  std::vector<float> logits;           // [M, vocab], then its gradient
+  Buffer<float> gate, up;
+  Buffer<float> head_x;           // [M, d] final rows with a loss
+  Buffer<float> logits;           // [M, vocab], then its gradient
   std::vector<int32_t> pos;            // [T]
   std::vector<int32_t> cu;             // [n_seqs + 1]
-  std::vector<float> rope_table;       // [rope_len, hd]
+  Buffer<float> rope_table;       // [rope_len, hd]
   int64_t rope_len = 0;
   TrainOperands<float> ops32;          // fp32 mode
   TrainOperands<bf16> ops16;           // bf16 mode
   // bf16 mode: rounded copies of fp32 buffers as matmul operands (fp32 mode reads the buffers).
-  std::vector<bf16> q16, k16, v16;     // [n_layers, n_(kv_)heads, T, hd] head-major, after RoPE
-  std::vector<bf16> att16;             // [n_layers, T, n_heads*hd] attention output
-  std::vector<bf16> dx16, dlogits16;  // of dx and the logits' gradient
-  std::vector<bf16> dqkv16;            // [T, (n_heads + 2*n_kv_heads)*hd] of dq, dk, dv
+  Buffer<bf16> q16, k16, v16;     // [n_layers, n_(kv_)heads, T, hd] head-major, after RoPE
+  Buffer<bf16> att16;             // [n_layers, T, n_heads*hd] attention output
+  Buffer<bf16> dx16, dlogits16;  // of dx and the logits' gradient
+  Buffer<bf16> dqkv16;            // [T, (n_heads + 2*n_kv_heads)*hd] of dq, dk, dv
   // gate and up side by side [n_layers, T, 2*mlp], the fused product's bf16 output (rounded
   // once, as autocast's bf16 linear output; half the traffic of fp32), and the bf16 gradient
   // of the MLP hidden [T, mlp] (backward scratch).
-  std::vector<bf16> gate16, dh16;
+  Buffer<bf16> gate16, dh16;
   // One layer's q/k/v projections side by side [T, (n_heads + 2*n_kv_heads)*hd] (scratch of
   // the fused product, bf16 output), before RoPE and the head-major layout.
-  std::vector<bf16> qkv16;
+  Buffer<bf16> qkv16;
   // Scratch of the backward pass (dq, dk, dv head-major [n_(kv_)heads, T, hd] in bf16 mode).
-  std::vector<float> dx, dn, dq, dk, dv, dh;
+  Buffer<float> dx, dn, dq, dk, dv, dh;
   cpu::AttentionWorkspace attn_ws;
   cpu::Bf16AttentionWorkspace attn16_ws;
   cpu::AttentionBackwardWorkspace attn_bwd_ws;
@@ -156,10 +157,10 @@ class TrainableModel {
   ModelConfig config_;
   ComputeType compute_;
   ParamLayout layout_;
-  std::vector<float> params_;  // [layout.total] fp32 master weights
-  std::vector<float> grads_;   // [layout.total]
+  Buffer<float> params_;  // [layout.total] fp32 master weights
+  Buffer<float> grads_;   // [layout.total]
   std::vector<uint8_t> grad_fresh_;  // [tensors] not written since zero_grad()
-  std::vector<bf16> params16_; // [layout.total] bf16 copy (bf16 mode only)
+  Buffer<bf16> params16_; // [layout.total] bf16 copy (bf16 mode only)
   // Offsets of each layer's tensors (slots as in LayerWeights) and of the globals.
   std::vector<std::array<int64_t, 9>> layer_off_;
   int64_t wte_off_ = 0, ln_f_off_ = 0, head_off_ = 0;

@@ -73,8 +73,8 @@ void run_batched(const BatchedKey& key, float* c, const void* a, const void* b) 
 
 template <class T>
 void attention_impl(float* out, const float* q, const float* k, const float* v,
-                    const AttentionShape& s, AttentionWorkspace& ws, std::vector<T>& qbuf,
-                    std::vector<T>& kbuf, std::vector<T>& vbuf, std::vector<T>& pbuf) {
+                    const AttentionShape& s, AttentionWorkspace& ws, Buffer<T>& qbuf,
+                    Buffer<T>& kbuf, Buffer<T>& vbuf, Buffer<T>& pbuf) {
   const int32_t* cu_kv = s.cu_seqlens_kv ? s.cu_seqlens_kv : s.cu_seqlens;
   const int64_t hd = s.head_dim, kv = s.n_kv_heads, group = s.n_heads / kv;
   const int64_t ldq = s.n_heads * hd;
@@ -154,7 +154,7 @@ void attention(float* out, const float* q, const float* k, const float* v,
   if (s.bf16) {
     attention_impl<bf16>(out, q, k, v, s, ws, ws.qb, ws.kb, ws.vb, ws.probs);
   } else {
-    std::vector<float> unused;
+    Buffer<float> unused;
     attention_impl<float>(out, q, k, v, s, ws, ws.qf, ws.kf, ws.vf, unused);
   }
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "util/aligned.h"
 #include "util/bf16.h"
 
 namespace illada::cpu {
@@ -29,8 +30,8 @@ struct AttentionShape {
 
 // Scratch reused across calls so the hot loop does not allocate.
 struct AttentionWorkspace {
-  std::vector<float> qf, kf, vf, scores, out;  // fp32 path
-  std::vector<bf16> qb, kb, vb, probs;         // bf16 path
+  Buffer<float> qf, kf, vf, scores, out;  // fp32 path
+  Buffer<bf16> qb, kb, vb, probs;         // bf16 path
 };
 
 // out [Tq, n_heads*hd] = softmax(q k^T / sqrt(hd)) v per sequence and head; q [Tq, n_heads*hd],

@@ -24,8 +24,8 @@ namespace {
 // L2.
 constexpr int64_t kTaskScoreFloats = int64_t{1} << 18;
 
-template <class T>
-T* grown(std::vector<T>& v, int64_t n) {
+template <class T, class Alloc>
+T* grown(std::vector<T, Alloc>& v, int64_t n) {
   if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
   return v.data();
 }
@@ -64,7 +64,7 @@ const Product& product(int64_t m, int64_t n, int64_t k, bool b_is_nk) {
 }
 
 void run(float* c, const bf16* a, const bf16* b, int64_t m, int64_t n, int64_t k, bool b_is_nk,
-         std::vector<uint8_t>& scratch) {
+         Buffer<uint8_t>& scratch) {
   const Product& p = product(m, n, k, b_is_nk);
   auto& eng = engine();
   memory ma(p.a, eng, const_cast<bf16*>(a));

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/cpu/attention.h"
+#include "util/aligned.h"
 #include "util/bf16.h"
 
 namespace illada::cpu {
@@ -20,10 +21,10 @@ struct Bf16AttentionWorkspace {
     int64_t seq, head, row0, rows;
   };
   struct Scratch {
-    std::vector<float> scores;    // [rows, Lk]
-    std::vector<bf16> probs;      // [rows, Lk]
-    std::vector<float> out;       // [rows, hd]
-    std::vector<uint8_t> onednn;  // the products' scratchpad
+    Buffer<float> scores;    // [rows, Lk]
+    Buffer<bf16> probs;      // [rows, Lk]
+    Buffer<float> out;       // [rows, hd]
+    Buffer<uint8_t> onednn;  // the products' scratchpad
   };
   std::vector<Task> tasks;
   std::vector<Scratch> scratch;  // one per thread

@@ -77,7 +77,7 @@ const TaskProduct& task_product(int64_t m, int64_t n, int64_t k, ProductKind kin
 }
 
 void run_task_product(float* c, const bf16* a, const bf16* b, int64_t m, int64_t n, int64_t k,
-                      ProductKind kind, std::vector<uint8_t>& scratch) {
+                      ProductKind kind, Buffer<uint8_t>& scratch) {
   using dnnl::memory;
   const TaskProduct& p = task_product(m, n, k, kind);
   auto& eng = task_engine();
@@ -130,9 +130,9 @@ template <class T>
 void attention_backward_impl(float* dq, float* dk, float* dv, const float* dout, const float* q,
                              const float* k, const float* v, const float* out,
                              const AttentionBackwardShape& s, AttentionBackwardWorkspace& ws,
-                             std::vector<T>& qbuf, std::vector<T>& qtbuf, std::vector<T>& kbuf,
-                             std::vector<T>& vbuf, std::vector<T>& dobuf, std::vector<T>& dotbuf,
-                             std::vector<T>& pbuf, std::vector<T>& dsbuf) {
+                             Buffer<T>& qbuf, Buffer<T>& qtbuf, Buffer<T>& kbuf,
+                             Buffer<T>& vbuf, Buffer<T>& dobuf, Buffer<T>& dotbuf,
+                             Buffer<T>& pbuf, Buffer<T>& dsbuf) {
   const int64_t hd = s.head_dim, kv = s.n_kv_heads, group = s.n_heads / kv;
   const int64_t ldq = s.n_heads * hd, ldk = kv * hd;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "util/aligned.h"
 #include "util/bf16.h"
 
 namespace illada::cpu {
@@ -69,19 +70,19 @@ struct AttentionBackwardShape {
 };
 
 struct AttentionBackwardWorkspace {
-  std::vector<float> probs, dprobs, dq, dkt, dvt, dsum;  // fp32 scratch
-  std::vector<float> qf, qtf, kf, vf, dof, dotf, pf, dsf;  // fp32 matmul operands
-  std::vector<bf16> qb, qtb, kb, vb, dob, dotb, pb, dsb;   // bf16 matmul operands
+  Buffer<float> probs, dprobs, dq, dkt, dvt, dsum;  // fp32 scratch
+  Buffer<float> qf, qtf, kf, vf, dof, dotf, pf, dsf;  // fp32 matmul operands
+  Buffer<bf16> qb, qtb, kb, vb, dob, dotb, pb, dsb;   // bf16 matmul operands
   // attention_backward_heads: its tasks and per-thread scratch.
   struct Task {
     int64_t seq, kv_head, block;  // block: query rows per product
   };
   struct Scratch {
-    std::vector<float> scores, dprobs;  // [block, len]
-    std::vector<bf16> probs, dscores;   // [block, len]
-    std::vector<bf16> dout;             // [len, hd], one query head's dO
-    std::vector<float> dsum;            // [len]
-    std::vector<uint8_t> onednn;        // the products' scratchpad
+    Buffer<float> scores, dprobs;  // [block, len]
+    Buffer<bf16> probs, dscores;   // [block, len]
+    Buffer<bf16> dout;             // [len, hd], one query head's dO
+    Buffer<float> dsum;            // [len]
+    Buffer<uint8_t> onednn;        // the products' scratchpad
   };
   std::vector<Task> tasks;
   std::vector<Scratch> scratch;  // one per thread

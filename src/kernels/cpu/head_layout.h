@@ -14,8 +14,8 @@ inline void store(float* dst, float v) { *dst = v; }
 inline void store(bf16* dst, float v) { *dst = to_bf16(v); }
 
 // v.data() with room for at least n elements (grows, never shrinks).
-template <class T>
-T* sized(std::vector<T>& v, int64_t n) {
+template <class T, class Alloc>
+T* sized(std::vector<T, Alloc>& v, int64_t n) {
   if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
   return v.data();
 }
