@@ -31,6 +31,9 @@ T* sized(std::vector<T, Alloc>& v, int64_t n) {
 template <class T>
 constexpr bool kIsBf16 = std::is_same_v<T, bf16>;
 
+// The head's products run on the target rows rounded up to a multiple of this (see forward).
+constexpr int64_t kHeadRowGranule = 64;
+
 // y [t, n] (+)= x [t, k] · W^T, W [n, k].
 template <class T>
 void linear_fwd(float* y, const T* x, const T* w, int64_t t, int64_t n, int64_t k, bool acc) {
@@ -286,6 +289,7 @@ void TrainableModel::check_batch(const LossBatch& b, TrainActivations& a) {
   }
   a.t = t;
   a.m = m;
+  a.m_pad = (m + kHeadRowGranule - 1) / kHeadRowGranule * kHeadRowGranule;
 }
 
 template <class T>
@@ -395,17 +399,23 @@ double TrainableModel::forward(const LossBatch& b, TrainActivations& a) {
     }
   }
   if (m == 0) return 0.0;
-  // Head and loss on the target rows only; the logits buffer becomes their gradient.
+  // Head and loss on the target rows only; the logits buffer becomes their gradient. The head's
+  // products run on m_pad rows, the rows past m being zeros with a zero gradient: the number
+  // of masked rows changes every step, and each new product shape costs oneDNN a primitive
+  // creation of 1-9 ms, more than the padded rows' arithmetic.
+  const int64_t mp = a.m_pad;
   const float* xl = xs + nl * t * d;
   float* hx = sized(a.head_x, m * d);
-  T* hn = sized(ops.head_n, m * d);
+  T* hn = sized(ops.head_n, mp * d);
   for (int64_t i = 0; i < m; ++i) {
     std::memcpy(hx + i * d, xl + static_cast<int64_t>(b.target_rows[i]) * d,
                 static_cast<size_t>(d) * sizeof(float));
   }
   rmsnorm_op(hn, hx, p + ln_f_off_, m, d, eps);
-  float* logits = sized(a.logits, m * vocab);
-  linear_fwd(logits, static_cast<const T*>(hn), W(head_off_), m, vocab, d, false);
+  std::fill(hn + m * d, hn + mp * d, T{});
+  float* logits = sized(a.logits, mp * vocab);
+  linear_fwd(logits, static_cast<const T*>(hn), W(head_off_), mp, vocab, d, false);
+  // The padded rows' logits are exactly zero (zero inputs), and so is their gradient.
   return cpu::cross_entropy_backward(logits, nullptr, logits, b.targets.data(),
                                      b.target_weights.data(), m, vocab);
 }
@@ -428,16 +438,18 @@ void TrainableModel::backward(const LossBatch& b, TrainActivations& a) {
   float* dx = sized(a.dx, t * d);
   bf16* dx16 = bf ? sized(a.dx16, t * d) : nullptr;
   std::fill(dx, dx + t * d, 0.0f);
-  float* dn = sized(a.dn, std::max(t, m) * d);
+  const int64_t mp = a.m_pad;
+  float* dn = sized(a.dn, std::max(t, mp) * d);
   if (m > 0) {
-    // Head: dW_head += dlogits^T hn; dhn = dlogits W_head; through ln_f into the target rows.
+    // Head: dW_head += dlogits^T hn; dhn = dlogits W_head; through ln_f into the target rows
+    // (the products on the m_pad rows of the forward; the padding's gradient is zero).
     const float* dlogits = a.logits.data();
-    bf16* dl16 = bf ? sized(a.dlogits16, m * vocab) : nullptr;
-    round_op<T>(dl16, dlogits, m * vocab);
+    bf16* dl16 = bf ? sized(a.dlogits16, mp * vocab) : nullptr;
+    round_op<T>(dl16, dlogits, mp * vocab);
     const T* dl = op<T>(dlogits, dl16);
-    linear_dw(gr + head_off_, dl, static_cast<const T*>(ops.head_n.data()), m, vocab, d,
+    linear_dw(gr + head_off_, dl, static_cast<const T*>(ops.head_n.data()), mp, vocab, d,
               !claim_grad(head_off_, vocab * d));
-    linear_dx(dn, dl, W(head_off_), m, vocab, d, false);
+    linear_dx(dn, dl, W(head_off_), mp, vocab, d, false);
     float* dhx = sized(a.dh, m * d);
     claim_grad_zeroed(ln_f_off_, d);
     cpu::rmsnorm_backward(dhx, gr + ln_f_off_, dn, a.head_x.data(), p + ln_f_off_, m, d, eps,

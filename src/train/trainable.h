@@ -48,16 +48,17 @@ struct LossBatch {
 // from forward to backward so the weight gradients recompute nothing.
 template <class T>
 struct TrainOperands {
-  std::vector<T> n1, n2;      // [n_layers, T, d] RMSNorm outputs entering attention / MLP
-  std::vector<T> hidden;      // [n_layers, T, mlp] silu(gate) * up
-  std::vector<T> head_n;      // [M, d] final rows with a loss, after ln_f
+  Buffer<T> n1, n2;      // [n_layers, T, d] RMSNorm outputs entering attention / MLP
+  Buffer<T> hidden;      // [n_layers, T, mlp] silu(gate) * up
+  Buffer<T> head_n;      // [M_pad, d] final rows with a loss, after ln_f (zero rows past M)
   // [T, mlp] backward scratch: gradients of gate and up (bf16: dgate [T, 2*mlp] holds both).
-  std::vector<T> dgate, dup;
+  Buffer<T> dgate, dup;
 };
 
 // Activations of one micro-batch, kept from forward to backward (what a step scratches).
 struct TrainActivations {
   int64_t t = 0, m = 0;                // tokens, target rows
+  int64_t m_pad = 0;                   // rows of the head's products: m rounded up, zero-padded
   Buffer<float> xs;               // [n_layers + 1, T, d] residual stream entering each layer
   Buffer<float> x_mid;            // [n_layers, T, d] after the attention sub-block
   // fp32 mode: [n_layers, T, n_(kv_)heads*hd], q/k after RoPE (bf16 mode: q16/k16/v16).
@@ -66,7 +67,7 @@ struct TrainActivations {
   // fp32 mode: [n_layers, T, mlp] before the activation (bf16 mode: gate16 below).
   Buffer<float> gate, up;
   Buffer<float> head_x;           // [M, d] final rows with a loss
-  Buffer<float> logits;           // [M, vocab], then its gradient
+  Buffer<float> logits;           // [M_pad, vocab], then its gradient (zero rows past M)
   std::vector<int32_t> pos;            // [T]
   std::vector<int32_t> cu;             // [n_seqs + 1]
   Buffer<float> rope_table;       // [rope_len, hd]

@@ -318,6 +318,35 @@ TEST(Trainable, ZeroGradStartsAFreshSumInBf16) {
   for (float g : m.grads()) ASSERT_EQ(g, 0.0f);
 }
 
+TEST(Trainable, ReusedActivationsLeaveNoTraceInTheHead) {
+  // The head runs on the target rows padded to a fixed granule: after a batch with many
+  // targets, a batch with few must not see the earlier rows in the padding.
+  const ModelConfig c = tiny_config(false, 2);
+  const ModelWeights w = random_weights(c, ComputeType::kF32, 9);
+  const auto ids = random_ids(24, 6, 63);
+  const std::vector<int32_t> cu = {0, 24};
+  const std::vector<double> t = {0.5};
+  std::vector<uint8_t> many(24, 1), few(24, 0);
+  few[3] = few[17] = 1;
+  const MaskedBatch big = mask_batch_explicit(ids, cu, {.mask_token_id = 63}, t, many);
+  const MaskedBatch small = mask_batch_explicit(ids, cu, {.mask_token_id = 63}, t, few);
+  for (ComputeType ct : {ComputeType::kF32, ComputeType::kBF16}) {
+    TrainableModel reused(c, ct), fresh(c, ct);
+    reused.load(w);
+    fresh.load(w);
+    TrainActivations a, b;
+    reused.zero_grad();
+    reused.forward_backward(big.batch(), a);
+    reused.zero_grad();
+    const double l1 = reused.forward_backward(small.batch(), a);
+    fresh.zero_grad();
+    const double l2 = fresh.forward_backward(small.batch(), b);
+    EXPECT_EQ(l1, l2);
+    const auto g1 = reused.grads(), g2 = fresh.grads();
+    EXPECT_TRUE(std::equal(g1.begin(), g1.end(), g2.begin())) << "compute " << static_cast<int>(ct);
+  }
+}
+
 TEST(Trainable, RejectsBadBatches) {
   const ModelConfig c = tiny_config(false, 2);
   TrainableModel m(c, ComputeType::kF32);
