@@ -8,12 +8,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <dnnl.hpp>
-#include <map>
-#include <mutex>
-#include <tuple>
 
 #include "kernels/cpu/bf16_ops.h"
+#include "kernels/cpu/task_gemm.h"
 #include "util/check.h"
 #include "util/profile.h"
 
@@ -28,54 +25,6 @@ template <class T, class Alloc>
 T* grown(std::vector<T, Alloc>& v, int64_t n) {
   if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
   return v.data();
-}
-
-using dnnl::memory;
-
-dnnl::engine& engine() {
-  static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
-  return eng;
-}
-
-// A dense bf16 product C [m, n] (fp32) = A [m, k] · (B^T for B [n, k], or B [k,
-// n]), cached by shape. Its scratchpad is the caller's (scratchpad_mode::user):
-// oneDNN's own global scratchpad is shared, and two tasks running products at
-// once would corrupt each other's.
-struct Product {
-  dnnl::matmul prim;
-  memory::desc a, b, c, scratch;
-};
-
-const Product& product(int64_t m, int64_t n, int64_t k, bool b_is_nk) {
-  static std::mutex mu;
-  static std::map<std::tuple<int64_t, int64_t, int64_t, bool>, Product> cache;
-  std::lock_guard<std::mutex> lock(mu);
-  const auto key = std::make_tuple(m, n, k, b_is_nk);
-  auto it = cache.find(key);
-  if (it != cache.end()) return it->second;
-  const auto bf = memory::data_type::bf16;
-  memory::desc a({m, k}, bf, memory::dims{k, 1});
-  memory::desc b({k, n}, bf, b_is_nk ? memory::dims{1, k} : memory::dims{n, 1});
-  memory::desc c({m, n}, memory::data_type::f32, memory::dims{n, 1});
-  dnnl::primitive_attr attr;
-  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, engine());
-  return cache.emplace(key, Product{dnnl::matmul(pd), a, b, c, pd.scratchpad_desc()}).first->second;
-}
-
-void run(float* c, const bf16* a, const bf16* b, int64_t m, int64_t n, int64_t k, bool b_is_nk,
-         Buffer<uint8_t>& scratch) {
-  const Product& p = product(m, n, k, b_is_nk);
-  auto& eng = engine();
-  memory ma(p.a, eng, const_cast<bf16*>(a));
-  memory mb(p.b, eng, const_cast<bf16*>(b));
-  memory mc(p.c, eng, c);
-  memory ms(p.scratch, eng, grown(scratch, static_cast<int64_t>(p.scratch.get_size())));
-  dnnl::stream strm(eng);
-  p.prim.execute(
-      strm,
-      {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}, {DNNL_ARG_SCRATCHPAD, ms}});
-  strm.wait();
 }
 
 }  // namespace
@@ -110,8 +59,8 @@ void attention_bf16_heads(bf16* out, const bf16* q, int64_t q_rows, const bf16* 
   // creation and an error is thrown outside the parallel region.
   for (const auto& t : ws.tasks) {
     const int64_t lk = cu_kv[t.seq + 1] - cu_kv[t.seq];
-    product(t.rows, lk, hd, true);
-    product(t.rows, hd, lk, false);
+    prepare_task_product(t.rows, lk, hd, TaskProductKind::kScores);
+    prepare_task_product(t.rows, hd, lk, TaskProductKind::kNN);
   }
   const int threads =
       std::max(1, static_cast<int>(std::min<int64_t>(omp_get_max_threads(), n_tasks)));
@@ -128,10 +77,12 @@ void attention_bf16_heads(bf16* out, const bf16* q, int64_t q_rows, const bf16* 
     float* o = grown(sc.out, t.rows * hd);
     const bf16* kg = k + (g * kv_rows + k0) * hd;
     // S [rows, lk] = Q_h [rows, hd] · K_g^T (K_g [lk, hd]).
-    run(scores, q + (t.head * q_rows + q0) * hd, kg, t.rows, lk, hd, true, sc.onednn);
+    run_task_product(scores, q + (t.head * q_rows + q0) * hd, kg, t.rows, lk, hd,
+                     TaskProductKind::kScores, sc.onednn);
     softmax_rows_bf16(probs, scores, t.rows, lk, scale);
     // O [rows, hd] = P [rows, lk] · V_g [lk, hd].
-    run(o, probs, v + (g * kv_rows + k0) * hd, t.rows, hd, lk, false, sc.onednn);
+    run_task_product(o, probs, v + (g * kv_rows + k0) * hd, t.rows, hd, lk,
+                     TaskProductKind::kNN, sc.onednn);
     for (int64_t r = 0; r < t.rows; ++r) {
       bf16* dst = out + (q0 + r) * ldo + t.head * hd;
       const float* src = o + r * hd;

@@ -8,15 +8,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <dnnl.hpp>
-#include <map>
-#include <mutex>
-#include <tuple>
 #include <type_traits>
 
 #include "kernels/cpu/bf16_ops.h"
 #include "kernels/cpu/head_layout.h"
 #include "kernels/cpu/ops.h"
+#include "kernels/cpu/task_gemm.h"
 #include "kernels/gemm.h"
 #include "util/check.h"
 #include "util/profile.h"
@@ -31,66 +28,6 @@ constexpr int64_t kMaxScoreFloats = int64_t{1} << 21;  // 8 MB per score-sized b
 // Scores of one task's query block stay within this many floats (1 MiB).
 constexpr int64_t kTaskScoreFloats = int64_t{1} << 18;
 
-// The products of attention_backward_heads' tasks, each run on the calling thread inside the
-// task loop's parallel region. Their scratchpad is the caller's (scratchpad_mode::user):
-// oneDNN's global one is shared, and two tasks running products at once would corrupt each
-// other's. All dense bf16 with fp32 C [m, n] (row stride n):
-//   kScores:  C = A [m, k] . B^T, B [n, k]
-//   kNN:      C = A [m, k] . B [k, n]
-//   kAtNN:    C = A^T . B, A stored [k, m], B [k, n]; kAtNNAcc: C += the same.
-enum class ProductKind { kScores, kNN, kAtNN, kAtNNAcc };
-
-struct TaskProduct {
-  dnnl::matmul prim;
-  dnnl::memory::desc a, b, c, scratch;
-};
-
-dnnl::engine& task_engine() {
-  static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
-  return eng;
-}
-
-const TaskProduct& task_product(int64_t m, int64_t n, int64_t k, ProductKind kind) {
-  using dnnl::memory;
-  static std::mutex mu;
-  static std::map<std::tuple<int64_t, int64_t, int64_t, ProductKind>, TaskProduct> cache;
-  std::lock_guard<std::mutex> lock(mu);
-  const auto key = std::make_tuple(m, n, k, kind);
-  auto it = cache.find(key);
-  if (it != cache.end()) return it->second;
-  const auto bf = memory::data_type::bf16;
-  const bool a_t = kind == ProductKind::kAtNN || kind == ProductKind::kAtNNAcc;
-  memory::desc a({m, k}, bf, a_t ? memory::dims{1, m} : memory::dims{k, 1});
-  memory::desc b({k, n}, bf,
-                 kind == ProductKind::kScores ? memory::dims{1, k} : memory::dims{n, 1});
-  memory::desc c({m, n}, memory::data_type::f32, memory::dims{n, 1});
-  dnnl::primitive_attr attr;
-  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  if (kind == ProductKind::kAtNNAcc) {
-    dnnl::post_ops po;
-    po.append_sum(1.0f);
-    attr.set_post_ops(po);
-  }
-  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, task_engine());
-  return cache.emplace(key, TaskProduct{dnnl::matmul(pd), a, b, c, pd.scratchpad_desc()})
-      .first->second;
-}
-
-void run_task_product(float* c, const bf16* a, const bf16* b, int64_t m, int64_t n, int64_t k,
-                      ProductKind kind, Buffer<uint8_t>& scratch) {
-  using dnnl::memory;
-  const TaskProduct& p = task_product(m, n, k, kind);
-  auto& eng = task_engine();
-  memory ma(p.a, eng, const_cast<bf16*>(a));
-  memory mb(p.b, eng, const_cast<bf16*>(b));
-  memory mc(p.c, eng, c);
-  memory ms(p.scratch, eng, sized(scratch, static_cast<int64_t>(p.scratch.get_size()) + 1));
-  dnnl::stream strm(eng);
-  p.prim.execute(
-      strm,
-      {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}, {DNNL_ARG_SCRATCHPAD, ms}});
-  strm.wait();
-}
 
 
  // dst [kv, hd, group*rows] <- the same rows, transposed per kv group: column j*rows + r holds
@@ -458,10 +395,10 @@ void attention_backward_heads(float* dq, float* dk, float* dv, const float* dout
     // Create (JIT-compile) every product outside the parallel region.
     for (int64_t r0 = 0; r0 < len; r0 += block) {
       const int64_t rows = std::min(block, len - r0);
-      task_product(rows, len, hd, ProductKind::kScores);
-      task_product(rows, hd, len, ProductKind::kNN);
-      task_product(len, hd, rows, ProductKind::kAtNN);
-      task_product(len, hd, rows, ProductKind::kAtNNAcc);
+      prepare_task_product(rows, len, hd, TaskProductKind::kScores);
+      prepare_task_product(rows, hd, len, TaskProductKind::kNN);
+      prepare_task_product(len, hd, rows, TaskProductKind::kAtNN);
+      prepare_task_product(len, hd, rows, TaskProductKind::kAtNNAcc);
     }
   }
   const int64_t n_tasks = static_cast<int64_t>(ws.tasks.size());
@@ -504,8 +441,10 @@ void attention_backward_heads(float* dq, float* dk, float* dv, const float* dout
       for (int64_t r0 = 0; r0 < len; r0 += block) {
         const int64_t rows = std::min(block, len - r0);
         const bool first = j == 0 && r0 == 0;
-        run_task_product(sp, qh + r0 * hd, kg, rows, len, hd, ProductKind::kScores, sc.onednn);
-        run_task_product(dp, doh + r0 * hd, vg, rows, len, hd, ProductKind::kScores, sc.onednn);
+        run_task_product(sp, qh + r0 * hd, kg, rows, len, hd, TaskProductKind::kScores,
+                         sc.onednn);
+        run_task_product(dp, doh + r0 * hd, vg, rows, len, hd, TaskProductKind::kScores,
+                         sc.onednn);
         // P = softmax(scale * S), dS = P * (dP - D) * scale, rounded for the next products.
         for (int64_t r = 0; r < rows; ++r) {
           float* sr = sp + r * len;
@@ -523,9 +462,9 @@ void attention_backward_heads(float* dq, float* dk, float* dv, const float* dout
         }
         // dQ = dS K: [rows, len] x [len, hd], straight into dq's head-major rows.
         run_task_product(dq + (h * ld_rows + s0 + r0) * hd, dsm, kg, rows, hd, len,
-                         ProductKind::kNN, sc.onednn);
+                         TaskProductKind::kNN, sc.onednn);
         // dK (+)= dS^T Q and dV (+)= P^T dO: [len, rows] x [rows, hd].
-        const ProductKind acc = first ? ProductKind::kAtNN : ProductKind::kAtNNAcc;
+        const TaskProductKind acc = first ? TaskProductKind::kAtNN : TaskProductKind::kAtNNAcc;
         run_task_product(dkg, dsm, qh + r0 * hd, len, hd, rows, acc, sc.onednn);
         run_task_product(dvg, pm, doh + r0 * hd, len, hd, rows, acc, sc.onednn);
       }
