@@ -32,6 +32,7 @@ using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, boo
 struct Entry {
   dnnl::matmul prim;
   memory::desc a, b, c;
+  bool add = false;  // a binary-add post-op reads a C-shaped matrix
 };
 
 std::mutex g_mu;
@@ -79,7 +80,41 @@ const Entry& get_entry(const GemmShape& s, bool bf, const memory::desc* packed =
   }
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, cpu_engine());
   ++g_created;
-  return g_cache.emplace(key, Entry{dnnl::matmul(pd), a, b, c}).first->second;
+  return g_cache.emplace(key, Entry{dnnl::matmul(pd), a, b, c, add}).first->second;
+}
+
+// One thread's memory objects for a cached product, bound once; each call only resets their
+// data handles (creating memory objects, an argument map and a stream per call was a tenth of
+// a small model's training step). Entries never move, so their addresses key the bindings.
+struct Bound {
+  memory a, b, c, add;
+  std::unordered_map<int, memory> args;
+};
+
+struct ThreadState {
+  dnnl::stream stream{cpu_engine()};
+  std::unordered_map<const Entry*, Bound> bound;
+};
+
+void execute(const Entry& e, const void* a, const void* b, void* c, const float* add) {
+  thread_local ThreadState ts;
+  auto it = ts.bound.find(&e);
+  if (it == ts.bound.end()) {
+    auto& eng = cpu_engine();
+    Bound bd{memory(e.a, eng, DNNL_MEMORY_NONE), memory(e.b, eng, DNNL_MEMORY_NONE),
+             memory(e.c, eng, DNNL_MEMORY_NONE), memory(e.c, eng, DNNL_MEMORY_NONE), {}};
+    bd.args = {{DNNL_ARG_SRC, bd.a}, {DNNL_ARG_WEIGHTS, bd.b}, {DNNL_ARG_DST, bd.c}};
+    // The add is the only post-op (gemm_add does not accumulate).
+    if (e.add) bd.args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, bd.add);
+    it = ts.bound.emplace(&e, std::move(bd)).first;
+  }
+  Bound& bd = it->second;
+  bd.a.set_data_handle(const_cast<void*>(a));
+  bd.b.set_data_handle(const_cast<void*>(b));
+  bd.c.set_data_handle(c);
+  if (e.add) bd.add.set_data_handle(const_cast<float*>(add));
+  e.prim.execute(ts.stream, bd.args);
+  ts.stream.wait();
 }
 
 template <class T, class C = float>
@@ -93,19 +128,7 @@ void run(C* c, const T* a, const T* b, const GemmShape& s, bool bf, bool a_t = f
   ILLADA_CHECK(batch.count >= 1, "gemm batch of ", batch.count);
   ILLADA_CHECK(!c_bf16 || !s.accumulate, "a bf16 C cannot be accumulated into");
   const Entry& e = get_entry(s, bf, nullptr, a_t, batch, c_bf16, add != nullptr);
-  auto& eng = cpu_engine();
-  memory ma(e.a, eng, const_cast<T*>(a));
-  memory mb(e.b, eng, const_cast<T*>(b));
-  memory mc(e.c, eng, c);
-  std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}};
-  if (add) {  // the only post-op (gemm_add does not accumulate)
-    args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
-                 memory(e.c, eng, const_cast<float*>(add)));
-  }
-  dnnl::stream strm(eng);
-  e.prim.execute(strm, args);
-  strm.wait();
+  execute(e, a, b, c, add);
 }
 
 }  // namespace
@@ -137,12 +160,7 @@ void gemm(float* c, const bf16* a, const PackedWeights& b, const GemmShape& s) {
   ILLADA_CHECK(s.n == b.n() && s.k == b.k() && s.b_is_nk, "packed gemm shape mismatch");
   ILLADA_CHECK(s.m > 0 && s.lda >= s.k && s.ldc >= s.n, "bad strides");
   const Entry& e = get_entry(s, true, &b.impl().desc);
-  auto& eng = cpu_engine();
-  memory ma(e.a, eng, const_cast<bf16*>(a));
-  memory mc(e.c, eng, c);
-  dnnl::stream strm(eng);
-  e.prim.execute(strm, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, b.impl().mem}, {DNNL_ARG_DST, mc}});
-  strm.wait();
+  execute(e, a, b.impl().mem.get_data_handle(), c, nullptr);
 }
 
 void gemm(float* c, const float* a, const float* b, const GemmShape& s) { run(c, a, b, s, false); }
