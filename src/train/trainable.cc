@@ -34,17 +34,12 @@ constexpr bool kIsBf16 = std::is_same_v<T, bf16>;
 // The head's products run on the target rows rounded up to a multiple of this (see forward).
 constexpr int64_t kHeadRowGranule = 64;
 
-// y [t, n] (+)= x [t, k] · W^T, W [n, k].
-template <class T>
-void linear_fwd(float* y, const T* x, const T* w, int64_t t, int64_t n, int64_t k, bool acc) {
+// y [t, n] (+)= x [t, k] · W^T, W [n, k]. A bf16 y gets the fp32 sum rounded once on the
+// store (no accumulation).
+template <class C, class T>
+void linear_fwd(C* y, const T* x, const T* w, int64_t t, int64_t n, int64_t k, bool acc) {
   ProfileScope prof("train_linear_fwd");
   gemm(y, x, w, linear_shape(t, n, k, acc));
-}
-
-// y [t, n] = bf16(x [t, k] · W^T): fp32 accumulation, one rounding on the store.
-void linear_fwd(bf16* y, const bf16* x, const bf16* w, int64_t t, int64_t n, int64_t k) {
-  ProfileScope prof("train_linear_fwd");
-  gemm(y, x, w, linear_shape(t, n, k, false));
 }
 
 // y [t, n] = r [t, n] + x [t, k] · W^T (a residual connection).
@@ -54,20 +49,13 @@ void linear_fwd_add(float* y, const bf16* x, const bf16* w, const float* r, int6
   gemm_add(y, x, w, r, linear_shape(t, n, k, false));
 }
 
-// dx [t, k] (+)= dy [t, n] · W [n, k].
-template <class T>
-void linear_dx(float* dx, const T* dy, const T* w, int64_t t, int64_t n, int64_t k, bool acc) {
+// dx [t, k] (+)= dy [t, n] · W [n, k] (a bf16 dx: rounded once, no accumulation).
+template <class C, class T>
+void linear_dx(C* dx, const T* dy, const T* w, int64_t t, int64_t n, int64_t k, bool acc) {
   ProfileScope prof("train_linear_dx");
   gemm(dx, dy, w,
        GemmShape{.m = t, .n = k, .k = n, .lda = n, .ldb = k, .ldc = k, .b_is_nk = false,
                  .accumulate = acc});
-}
-
-// dx [t, k] = bf16(dy [t, n] · W [n, k]).
-void linear_dx(bf16* dx, const bf16* dy, const bf16* w, int64_t t, int64_t n, int64_t k) {
-  ProfileScope prof("train_linear_dx");
-  gemm(dx, dy, w,
-       GemmShape{.m = t, .n = k, .k = n, .lda = n, .ldb = k, .ldc = k, .b_is_nk = false});
 }
 
 // dW [n, k] (+)= dy [t, n]^T · x [t, k].
@@ -355,7 +343,7 @@ double TrainableModel::forward(const LossBatch& b, TrainActivations& a) {
       // q, k, v in one product: their weights are adjacent rows [qd + 2*kvd, d] of the
       // layout, and qkv [t, qd + 2*kvd] is one layer's scratch.
       bf16* qkv = sized(a.qkv16, t * nqkv);
-      linear_fwd(qkv, n1, W(o[2]), t, nqkv, d);
+      linear_fwd(qkv, n1, W(o[2]), t, nqkv, d, false);
       // RoPE writes the head-major bf16 operands attention reads; the backward keeps them.
       bf16* q16 = q16a + l * t * qd;
       bf16* k16 = k16a + l * t * kvd;
@@ -383,7 +371,7 @@ double TrainableModel::forward(const LossBatch& b, TrainActivations& a) {
     rmsnorm_op(n2, xm, p + o[1], t, d, eps);
     if constexpr (bf) {
       // gate and up in one product: their weights are adjacent rows [2*mlp, d] of the layout.
-      linear_fwd(gu16, n2, W(o[6]), t, 2 * mlp, d);
+      linear_fwd(gu16, n2, W(o[6]), t, 2 * mlp, d, false);
       cpu::swiglu_bf16_rows(hidden, gu16, t, mlp);
     } else {
       linear_fwd(g, n2, W(o[6]), t, mlp, d, false);
@@ -507,7 +495,7 @@ void TrainableModel::backward(const LossBatch& b, TrainActivations& a) {
     weight_grad(o[8], dxo, hidden, d, mlp);
     if constexpr (bf) {
       bf16* dh16 = sized(a.dh16, t * mlp);
-      linear_dx(dh16, dxo, W(o[8]), t, d, mlp);
+      linear_dx(dh16, dxo, W(o[8]), t, d, mlp, false);
       cpu::swiglu_backward_rows(dgate, dh16, gu16, t, mlp);
       weight_grad(o[6], dgate, n2, 2 * mlp, d);
       linear_dx(dn, static_cast<const T*>(dgate), W(o[6]), t, 2 * mlp, d, false);
