@@ -4,10 +4,11 @@
 // Attention: fp32 mode keeps row-major q/k (after RoPE)/v for cpu::attention_backward; bf16
 // mode runs the inference forward's head-major bf16 attention and keeps its bf16 q/k/v for
 // cpu::attention_backward_heads. The head runs only on rows that carry a loss (masked
-// positions). Weight gradients are dW += dY^T X with dY read transposed by the matmul (no
-// copy), input gradients dX = dY W. In bf16 mode each gradient dY is rounded once, by the
-// kernel that produces it where possible, and that copy feeds both products. bf16 mode runs
-// q/k/v and gate/up as one product each (their weights are adjacent rows of the layout).
+// positions). Weight gradients are dW (+)= dY^T X with dY read transposed by the matmul (no
+// copy; the first write after zero_grad() overwrites), input gradients dX = dY W. In bf16
+// mode each gradient dY is rounded once, by the kernel that produces it where possible, and
+// that copy feeds both products; q/k/v and gate/up run as one product each (their weights are
+// adjacent rows of the layout) and write bf16, as does the MLP hidden's gradient product.
 #include "train/trainable.h"
 
 #include <algorithm>
