@@ -17,11 +17,6 @@
 namespace illada {
 namespace {
 
-template <class T, class Alloc>
-void ensure(std::vector<T, Alloc>& v, int64_t n) {
-  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
-}
-
 // y[T, n] (+)= x[T, k] · W^T in fp32.
 void linear(float* y, const float* x, const Matrix& w, int64_t t, bool accumulate) {
   ProfileScope prof("linear");
@@ -74,7 +69,7 @@ void Model::forward(const ForwardInput& in, ForwardState& st, std::span<float> l
   if (st.cu.front() != 0 || st.cu.back() != t) {
     fail("forward: cu_seqlens must start at 0 and end at the number of ids (", t, ")");
   }
-  ensure(st.pos, t);
+  sized(st.pos, t);
   const int64_t n_seqs = static_cast<int64_t>(st.cu.size()) - 1;
   const bool cached = !in.caches.empty();
   if (cached && static_cast<int64_t>(in.caches.size()) != n_seqs) {
@@ -123,14 +118,14 @@ void Model::forward(const ForwardInput& in, ForwardState& st, std::span<float> l
     st.rope_table.resize(static_cast<size_t>(st.rope_len * hd));
     cpu::rope_table(st.rope_table.data(), st.rope_len, hd, static_cast<float>(c.rope_theta));
   }
-  ensure(st.x, t * d);
-  ensure(st.q, t * qd);
+  sized(st.x, t * d);
+  sized(st.q, t * qd);
   if (w.dtype == ComputeType::kF32) {  // the bf16 path keeps these in bf16 only
-    ensure(st.normed, t * d);
-    ensure(st.attn, t * qd);
+    sized(st.normed, t * d);
+    sized(st.attn, t * qd);
   }
-  for (auto* v : {&st.k, &st.v}) ensure(*v, t * kvd);
-  for (auto* v : {&st.gate, &st.up}) ensure(*v, t * mlp);
+  for (auto* v : {&st.k, &st.v}) sized(*v, t * kvd);
+  for (auto* v : {&st.gate, &st.up}) sized(*v, t * mlp);
 
   // Embedding.
 #pragma omp parallel for schedule(static) if (t * d >= (1 << 15))
@@ -162,14 +157,14 @@ void Model::forward(const ForwardInput& in, ForwardState& st, std::span<float> l
   // Head on the requested rows only.
   const float* head_src = st.x.data();
   if (!in.logit_rows.empty()) {
-    ensure(st.head_in, rows * d);
+    sized(st.head_in, rows * d);
     for (int64_t r = 0; r < rows; ++r) {
       std::memcpy(st.head_in.data() + r * d, st.x.data() + in.logit_rows[r] * d, d * sizeof(float));
     }
     head_src = st.head_in.data();
   }
   if (w.dtype == ComputeType::kBF16) {
-    ensure(st.normed16, rows * d);
+    sized(st.normed16, rows * d);
     cpu::rmsnorm_bf16(st.normed16.data(), head_src, w.ln_f, rows, d, eps);
     linear16(logits.data(), st.normed16.data(), w.head, rows, false);
   } else {
@@ -230,14 +225,14 @@ void Model::bf16_layers(const ForwardInput& in, ForwardState& st, int64_t t, boo
   const int64_t d = c.d_model, hd = c.head_dim(), qd = c.n_heads * hd, kvd = c.n_kv_heads * hd;
   const int64_t mlp = c.mlp_hidden_size;
   const float eps = static_cast<float>(c.rms_norm_eps);
-  ensure(st.normed16, t * d);
-  ensure(st.attn16, t * qd);
-  ensure(st.hidden16, t * mlp);
-  ensure(st.q16, t * qd);
+  sized(st.normed16, t * d);
+  sized(st.attn16, t * qd);
+  sized(st.hidden16, t * mlp);
+  sized(st.q16, t * qd);
   // Keys and values of every sequence: the fresh rows, or the whole cache with a cache.
   const int64_t t_kv = cached ? st.cu_kv.back() : t;
-  ensure(st.k16, t_kv * kvd);
-  ensure(st.v16, t_kv * kvd);
+  sized(st.k16, t_kv * kvd);
+  sized(st.v16, t_kv * kvd);
   cpu::AttentionShape heads_shape = ashape;  // keys come from k16/v16, not the cache
   heads_shape.k_seq = heads_shape.v_seq = nullptr;
   for (int64_t li = 0; li < c.n_layers; ++li) {

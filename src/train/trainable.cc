@@ -23,12 +23,6 @@
 namespace illada::train {
 namespace {
 
-template <class T, class Alloc>
-T* sized(std::vector<T, Alloc>& v, int64_t n) {
-  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
-  return v.data();
-}
-
 template <class T>
 constexpr bool kIsBf16 = std::is_same_v<T, bf16>;
 

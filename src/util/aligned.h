@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <new>
 #include <vector>
 
@@ -31,5 +32,13 @@ struct AlignedAllocator {
 // A growable buffer whose data() is 64-byte aligned.
 template <class T>
 using Buffer = std::vector<T, AlignedAllocator<T>>;
+
+// v.data() with room for at least n elements (grows, never shrinks): scratch reused across
+// calls.
+template <class T, class Alloc>
+T* sized(std::vector<T, Alloc>& v, int64_t n) {
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+  return v.data();
+}
 
 }  // namespace illada

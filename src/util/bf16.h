@@ -17,6 +17,8 @@ inline float to_float(bf16 v) {
   std::memcpy(&f, &u, 4);
   return f;
 }
+// The identity, so that code templated on the element type (fp32 or bf16) reads to_float(x).
+inline float to_float(float f) { return f; }
 
 inline bf16 to_bf16(float f) {
   uint32_t u;

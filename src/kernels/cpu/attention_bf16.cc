@@ -21,11 +21,6 @@ namespace {
 // L2.
 constexpr int64_t kTaskScoreFloats = int64_t{1} << 18;
 
-template <class T, class Alloc>
-T* grown(std::vector<T, Alloc>& v, int64_t n) {
-  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
-  return v.data();
-}
 
 }  // namespace
 
@@ -72,9 +67,9 @@ void attention_bf16_heads(bf16* out, const bf16* q, int64_t q_rows, const bf16* 
     Bf16AttentionWorkspace::Scratch& sc = ws.scratch[omp_get_thread_num()];
     const int64_t q0 = s.cu_seqlens[t.seq] + t.row0, k0 = cu_kv[t.seq];
     const int64_t lk = cu_kv[t.seq + 1] - k0, g = t.head / group;
-    float* scores = grown(sc.scores, t.rows * lk);
-    bf16* probs = grown(sc.probs, t.rows * lk);
-    float* o = grown(sc.out, t.rows * hd);
+    float* scores = sized(sc.scores, t.rows * lk);
+    bf16* probs = sized(sc.probs, t.rows * lk);
+    float* o = sized(sc.out, t.rows * hd);
     const bf16* kg = k + (g * kv_rows + k0) * hd;
     // S [rows, lk] = Q_h [rows, hd] · K_g^T (K_g [lk, hd]).
     run_task_product(scores, q + (t.head * q_rows + q0) * hd, kg, t.rows, lk, hd,

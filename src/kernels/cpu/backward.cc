@@ -268,9 +268,6 @@ void swiglu_backward(bf16* dgate, bf16* dup, const float* dout, const float* gat
 
 namespace {
 
-inline float widen(float x) { return x; }
-inline float widen(bf16 x) { return to_float(x); }
-
 template <class T>
 void swiglu_backward_rows_impl(bf16* dgu, const T* dout, const T* gu, int64_t rows, int64_t n) {
 #pragma omp parallel for schedule(static) if (rows * n >= kParallelMin)
@@ -282,7 +279,7 @@ void swiglu_backward_rows_impl(bf16* dgu, const T* dout, const T* gu, int64_t ro
     bf16* dup = dgate + n;
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i) {
-      const float g = widen(gate[i]), u = widen(up[i]), d = widen(dr[i]);
+      const float g = to_float(gate[i]), u = to_float(up[i]), d = to_float(dr[i]);
       const float sg = 1.0f / (1.0f + fast_exp(-g));
       dup[i] = to_bf16(d * g * sg);
       dgate[i] = to_bf16(d * u * sg * (1.0f + g * (1.0f - sg)));

@@ -50,9 +50,6 @@ void rmsnorm_bf16(bf16* out, const float* x, const float* w, int64_t rows, int64
 
 namespace {
 
-inline float widen(float x) { return x; }
-inline float widen(bf16 x) { return to_float(x); }
-
 template <class T>
 void rope_bf16_heads_impl(bf16* out, int64_t out_rows, const T* x, int64_t ldx,
                           const int32_t* pos, int64_t rows, int64_t n_heads, int64_t hd,
@@ -66,7 +63,7 @@ void rope_bf16_heads_impl(bf16* out, int64_t out_rows, const T* x, int64_t ldx,
       bf16* o = out + (h * out_rows + r) * hd;
 #pragma omp simd
       for (int64_t i = 0; i < half; ++i) {
-        const float a = widen(v[i]), b = widen(v[i + half]);
+        const float a = to_float(v[i]), b = to_float(v[i + half]);
         o[i] = to_bf16(a * cs[i] - b * cs[half + i]);
         o[i + half] = to_bf16(b * cs[i] + a * cs[half + i]);
       }
@@ -156,8 +153,8 @@ void swiglu_bf16_rows(bf16* out, const bf16* gu, int64_t rows, int64_t n) {
     bf16* o = out + r * n;
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i) {
-      const float gi = widen(g[i]);
-      o[i] = to_bf16(gi / (1.0f + fast_exp(-gi)) * widen(g[n + i]));
+      const float gi = to_float(g[i]);
+      o[i] = to_bf16(gi / (1.0f + fast_exp(-gi)) * to_float(g[n + i]));
     }
 #endif
   }

@@ -1,24 +1,17 @@
-// Layout helpers shared by the attention forward and backward: converting stores, growable
-// scratch buffers, and the gather of row-major [T, heads*hd] activations into head-major
+// Layout helpers shared by the attention forward and backward: converting stores and the gather of row-major [T, heads*hd] activations into head-major
 // [heads, rows, hd] blocks that batched matmuls want.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
+#include "util/aligned.h"
 #include "util/bf16.h"
 
 namespace illada::cpu {
 
 inline void store(float* dst, float v) { *dst = v; }
 inline void store(bf16* dst, float v) { *dst = to_bf16(v); }
-
-// v.data() with room for at least n elements (grows, never shrinks).
-template <class T, class Alloc>
-T* sized(std::vector<T, Alloc>& v, int64_t n) {
-  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
-  return v.data();
-}
 
 // dst [heads, rows, hd] <- rows [row0, row0+rows) of a row-major [*, heads*hd] buffer.
 template <class T>
