@@ -22,7 +22,7 @@ struct ScoreFlags {
   std::vector<std::string> choices;
   int64_t mc_num = 128, batch_size = 16;
   double cfg_scale = 0.0;
-  bool normalize = false;
+  bool normalize = false, append_eos = false, add_bos = false;
   uint64_t seed = 0;
 };
 
@@ -36,11 +36,18 @@ void run_score(const ScoreFlags& f) {
     const auto tok = tokenizer::Tokenizer::load(f.tokenizer.empty() ? f.model : f.tokenizer);
     for (const auto& c : f.choices) {
       std::vector<int32_t> ctx, cont;
-      eval::split_context_continuation(tok, f.prompt, " " + c, ctx, cont);
+      eval::split_context_continuation(tok, f.prompt, " " + c, f.add_bos, ctx, cont);
       prompt = ctx;
       answers.push_back(cont);
     }
-    if (f.choices.empty()) prompt = tok.encode(f.prompt, true);
+    if (f.choices.empty()) {
+      prompt = tok.encode(f.prompt, true);
+      if (f.add_bos) {
+        if (const int32_t bos = eval::bos_to_add(tok); bos >= 0) prompt.insert(prompt.begin(), bos);
+      }
+    }
+  } else if (f.add_bos) {
+    fail("--add-bos needs text (--prompt / --choices); with ids, put the BOS id in --prompt-ids");
   }
   if (!f.prompt_ids.empty()) prompt = parse_id_list(f.prompt_ids, "--prompt-ids");
   if (!f.choice_ids.empty()) {
@@ -55,14 +62,16 @@ void run_score(const ScoreFlags& f) {
   std::vector<double> scores;
   const auto method = eval::parse_mc_method(f.method);
   if (method == eval::McMethod::kConfidence) {
-    for (const auto& c : confidence_scores(model, prompt, answers)) {
+    for (const auto& c : confidence_scores(model, prompt, answers,
+                                           {.cfg_scale = f.cfg_scale, .append_eos = f.append_eos})) {
       scores.push_back(f.normalize ? c.normalized : c.sum);
     }
   } else {
     for (const auto& a : answers) {
       scores.push_back(log_likelihood(model, prompt, a,
                                       {.mc_num = f.mc_num, .batch_size = std::min(f.batch_size, f.mc_num),
-                                       .cfg_scale = f.cfg_scale, .seed = f.seed}));
+                                       .cfg_scale = f.cfg_scale, .append_eos = f.append_eos,
+                                       .seed = f.seed}));
     }
   }
   const int64_t best = std::max_element(scores.begin(), scores.end()) - scores.begin();
@@ -81,7 +90,11 @@ struct EvalFlags {
   std::string chat_template, system, remasking = "low_confidence", cache = "none";
   int64_t limit = 0, mc_num = 128, batch_size = 16;
   int64_t gen_length = 64, block_length = 32, steps = 64;
+  double cfg_scale = 0.0, end_think_boost = 0.0, end_think_power = 2.0;
+  std::string end_think_text = "</think>";
+  std::vector<std::string> stops;
   bool chat = false, normalize = false, variable_length = false, quiet = false;
+  bool append_eos = false, add_bos = false;
   std::optional<double> threshold;
   uint64_t seed = 0;
 };
@@ -107,7 +120,15 @@ void run_eval(const EvalFlags& f) {
   eval::EvalOptions o;
   o.method = eval::parse_mc_method(f.method);
   o.length_normalized = f.normalize;
-  o.likelihood = {.mc_num = f.mc_num, .batch_size = std::min(f.batch_size, f.mc_num), .seed = f.seed};
+  o.likelihood = {.mc_num = f.mc_num, .batch_size = std::min(f.batch_size, f.mc_num),
+                  .cfg_scale = f.cfg_scale, .seed = f.seed};
+  o.append_eos = f.append_eos;
+  o.add_bos = f.add_bos;
+  o.generation.cfg_scale = f.cfg_scale;
+  o.generation.stop_strings = f.stops;
+  o.generation.end_think_boost = f.end_think_boost;
+  o.generation.end_think_power = f.end_think_power;
+  if (f.end_think_boost > 0) o.generation.end_think_ids = tok.encode(f.end_think_text, false);
   o.generation.gen_length = f.gen_length;
   o.generation.block_length = f.block_length;
   o.generation.steps = f.steps;
@@ -120,8 +141,6 @@ void run_eval(const EvalFlags& f) {
   o.chat_template = f.chat_template;
   o.system = f.system;
   o.limit = f.limit;
-  o.generation.stop_tokens.push_back(model.config().eos_token_id);
-  if (const int32_t eot = tok.token_to_id("<|eot_id|>"); eot >= 0) o.generation.stop_tokens.push_back(eot);
   std::optional<std::ofstream> out;
   if (!f.out.empty()) {
     out.emplace(f.out);
@@ -182,7 +201,11 @@ void register_evaluate(CLI::App& app) {
   score->add_option("--method", s->method, "Scoring rule")->check(CLI::IsMember({"likelihood", "confidence"}));
   score->add_option("--mc-num", s->mc_num, "Likelihood: Monte-Carlo samples");
   score->add_option("--batch-size", s->batch_size, "Likelihood: samples per stratified batch");
-  score->add_option("--cfg-scale", s->cfg_scale, "Likelihood: classifier-free guidance");
+  score->add_option("--cfg-scale", s->cfg_scale, "Classifier-free guidance (both rules)");
+  score->add_flag("--append-eos", s->append_eos,
+                  "Append one EOS to every model input (eval_illada.py padd_eos)");
+  score->add_flag("--add-bos", s->add_bos,
+                  "Put a BOS before the prompt unless the tokenizer adds one (add_bos_token)");
   score->add_flag("--normalize", s->normalize, "Confidence: divide by the answer length");
   score->add_option("--seed", s->seed, "Random seed");
   score->add_option("--format", s->format, "Output format")->check(CLI::IsMember({"text", "json"}));
@@ -205,9 +228,18 @@ void register_evaluate(CLI::App& app) {
   ev->add_flag("--chat", e->chat, "Wrap contexts and prompts in the chat template");
   ev->add_option("--chat-template", e->chat_template, "Override the chat template by name");
   ev->add_option("--system", e->system, "System message for --chat");
-  ev->add_option("--gen-length", e->gen_length, "Generation tasks: tokens (max with --variable-length)");
+  ev->add_option("--cfg-scale", e->cfg_scale, "Classifier-free guidance (scoring and generation)");
+  ev->add_flag("--append-eos", e->append_eos,
+               "Scoring: one EOS appended to every model input (padd_eos; also a header key)");
+  ev->add_flag("--add-bos", e->add_bos, "A BOS before every context/prompt (add_bos_token; also a header key)");
+  ev->add_option("--stop", e->stops, "Generation tasks: more stop strings (besides each example's until and EOS)");
+  ev->add_option("--end-think-boost", e->end_think_boost, "Generation tasks: end-of-thinking logit boost (0: off)");
+  ev->add_option("--end-think-power", e->end_think_power, "Generation tasks: exponent of the progress in the boost");
+  ev->add_option("--end-think-text", e->end_think_text, "Generation tasks: the end-of-thinking text");
+  ev->add_option("--gen-length", e->gen_length,
+                 "Generation tasks: tokens (max with --variable-length; cut to fit the context in whole blocks)");
   ev->add_option("--block-length", e->block_length, "Generation tasks: block length");
-  ev->add_option("--steps", e->steps, "Generation tasks: steps");
+  ev->add_option("--steps", e->steps, "Generation tasks: steps (per block with --variable-length)");
   ev->add_option("--remasking", e->remasking, "Generation tasks: confidence measure");
   ev->add_flag("--variable-length", e->variable_length, "Generation tasks: iLLaDA variable length");
   ev->add_option("--threshold", e->threshold, "Generation tasks: parallel decoding threshold");

@@ -24,10 +24,10 @@ std::atomic<bool> g_interrupted{false};
 
 struct GenFlags {
   std::string model, tokenizer, dtype = "bf16", format = "text", remasking = "low_confidence";
-  std::string cache = "none", chat_template, system;
-  std::vector<std::string> prompts, prompt_ids;
+  std::string cache = "none", chat_template, system, end_think_text = "</think>";
+  std::vector<std::string> prompts, prompt_ids, stops;
   int64_t gen_length = 128, block_length = 32, steps = 128, max_length = 0;
-  double temperature = 0.0, cfg_scale = 0.0;
+  double temperature = 0.0, cfg_scale = 0.0, end_think_boost = 0.0, end_think_power = 2.0;
   std::optional<double> threshold, factor;
   bool variable_length = false, chat = false, visual = false, logits_eos_inf = false;
   bool confidence_eos_eot_inf = false, allow_mask_prediction = false;
@@ -40,14 +40,23 @@ void add_sampling_flags(CLI::App* cmd, GenFlags& f) {
   cmd->add_option("--dtype", f.dtype, "Compute precision")->check(CLI::IsMember({"f32", "bf16"}));
   cmd->add_option("--gen-length", f.gen_length, "Tokens to generate (fixed canvas)");
   cmd->add_option("--block-length", f.block_length, "Semi-autoregressive block length");
-  cmd->add_option("--steps", f.steps, "Denoising steps over the whole canvas");
+  cmd->add_option("--steps", f.steps,
+                  "Denoising steps: over the whole canvas, or per block with --variable-length");
   cmd->add_option("--temperature", f.temperature, "0: greedy; > 0: Gumbel-max sampling");
   cmd->add_option("--remasking", f.remasking, "Confidence measure")
       ->check(CLI::IsMember({"low_confidence", "random", "margin", "entropy"}));
   cmd->add_option("--cfg-scale", f.cfg_scale, "Classifier-free guidance scale (0: off)");
   cmd->add_flag("--variable-length", f.variable_length,
-                "iLLaDA: add one block at a time, stop after the block with EOS");
-  cmd->add_option("--max-length", f.max_length, "Variable length: most tokens (default --gen-length)");
+                "iLLaDA (var_generate): add one block at a time, stop after the block whose "
+                "answer holds a stop (EOS, EOT, --stop)");
+  cmd->add_option("--max-length", f.max_length,
+                  "Variable length: most tokens (default --gen-length; cut to whole blocks and "
+                  "to what the context leaves)");
+  cmd->add_option("--stop", f.stops, "Text that ends the answer (repeatable; EOS/EOT always do)");
+  cmd->add_option("--end-think-boost", f.end_think_boost,
+                  "Logit bonus for the next token of --end-think-text, times progress^power (0: off)");
+  cmd->add_option("--end-think-power", f.end_think_power, "Exponent of the answer progress in the boost");
+  cmd->add_option("--end-think-text", f.end_think_text, "The end-of-thinking text the boost pushes towards");
   cmd->add_option("--threshold", f.threshold, "Fast-dLLM parallel decoding: commit confidence >= TAU");
   cmd->add_option("--factor", f.factor, "Fast-dLLM factor rule for parallel decoding");
   cmd->add_option("--cache", f.cache, "Block-wise KV cache")->check(CLI::IsMember({"none", "prefix", "dual"}));
@@ -68,23 +77,25 @@ GenerateOptions to_options(const GenFlags& f, const Model& m,
                     .cfg_scale = f.cfg_scale, .logits_eos_inf = f.logits_eos_inf,
                     .confidence_eos_eot_inf = f.confidence_eos_eot_inf,
                     .variable_length = f.variable_length, .max_length = f.max_length,
+                    .end_think_boost = f.end_think_boost, .end_think_power = f.end_think_power,
                     .threshold = f.threshold, .factor = f.factor,
                     .cache = parse_cache_mode(f.cache),
                     .allow_mask_prediction = f.allow_mask_prediction, .seed = f.seed};
-  o.stop_tokens.push_back(m.config().eos_token_id);
-  if (tok) {
-    const int32_t eot = tok->token_to_id("<|eot_id|>");
-    o.eot_token_id = eot;
-    if (eot >= 0) o.stop_tokens.push_back(eot);
+  if (!tok) {  // ids only: stop at the EOS id
+    if (!f.stops.empty()) fail("--stop needs a tokenizer (give --tokenizer DIR)");
+    if (f.end_think_boost > 0) fail("--end-think-boost needs a tokenizer (give --tokenizer DIR)");
+    o.stop_tokens.push_back(m.config().eos_token_id);
+    return o;
   }
+  // As the released code: stop strings searched in the decoded answer (special tokens kept).
+  o.detokenize = [tok](std::span<const int32_t> ids) { return tok->decode(ids, false); };
+  o.stop_strings.push_back(tok->decode(std::span<const int32_t>(&m.config().eos_token_id, 1), false));
+  const int32_t eot = tok->token_to_id("<|eot_id|>");
+  o.eot_token_id = eot;
+  if (eot >= 0) o.stop_strings.push_back("<|eot_id|>");
+  o.stop_strings.insert(o.stop_strings.end(), f.stops.begin(), f.stops.end());
+  if (f.end_think_boost > 0) o.end_think_ids = tok->encode(f.end_think_text, false);
   return o;
-}
-
-// The answer as the user reads it: up to the first EOS/EOT, special tokens dropped.
-std::string answer_text(const tokenizer::Tokenizer& tok, const std::vector<int32_t>& ids,
-                        const std::vector<int32_t>& stops) {
-  auto end = std::find_first_of(ids.begin(), ids.end(), stops.begin(), stops.end());
-  return tok.decode(std::span<const int32_t>(ids.data(), end - ids.begin()), true);
 }
 
 // Live view of the canvas: generated part, masks drawn as a shaded block.
@@ -140,9 +151,10 @@ void run_generate(const GenFlags& f) {
   for (const auto& r : results) {
     nlohmann::json j = {{"ids", r.ids}, {"nfe", r.nfe}, {"seconds", secs},
                         {"tokens_per_s", secs > 0 ? r.ids.size() / secs : 0.0}};
-    if (f.variable_length) j["stopped_at_eos"] = r.stopped;
+    j["stopped"] = r.stopped;
+    if (f.variable_length) j["stopped_at_eos"] = r.stopped;  // older name, kept for scripts
     // JSON needs valid UTF-8; a model can emit any bytes (U+FFFD replaces invalid ones).
-    if (tok) j["text"] = tokenizer::utf8_lossy(answer_text(*tok, r.ids, o.stop_tokens));
+    if (tok) j["text"] = tokenizer::utf8_lossy(r.text);
     all.push_back(j);
   }
   if (f.format == "json") {
@@ -184,7 +196,7 @@ void run_chat(GenFlags f) {
       const auto prompt = render_prompt(f, tok, history);
       const auto res = generate(model, {prompt}, o);
       if (f.visual) std::fprintf(stderr, "\n");
-      const std::string answer = answer_text(tok, res[0].ids, o.stop_tokens);
+      const std::string& answer = res[0].text;
       std::printf("%s\n", answer.c_str());
       std::fflush(stdout);
       history.push_back({"assistant", answer});

@@ -56,11 +56,12 @@ for s in $SEEDS; do
   run "$r/promptclean" $bin demo "${demo_args[@]}" --seed "$s" --out "$r/promptclean" --pretrained "$r/base/pretrained" \
     --sft-masking prompt-clean --no-progress
   # Samplers on the same instruct model and held-out open questions; the demo's generation
-  # settings (answers of at most 32 tokens, blocks of 8, one token per step without threshold).
-  gen=(--model "$r/base/sft" --task "$r/base/data/open.jsonl" --chat --gen-length 32 --block-length 8 --steps 32
+  # settings (answers of at most 32 tokens, blocks of 8, one token per step without threshold:
+  # 32 steps over the fixed canvas, 8 per block with --variable-length).
+  gen=(--model "$r/base/sft" --task "$r/base/data/open.jsonl" --chat --gen-length 32 --block-length 8
        --seed "$s" --quiet)
   for v in fixed variable; do
-    vl=(); [ "$v" = variable ] && vl=(--variable-length)
+    vl=(--steps 32); [ "$v" = variable ] && vl=(--variable-length --steps 8)
     for d in reference threshold prefix dual threshold_dual; do
       extra=()
       case $d in

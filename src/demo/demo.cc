@@ -426,9 +426,10 @@ DemoResult run_demo(const DemoOptions& o) {
   stages.begin("held-out open questions: variable-length generation, exact match (" +
                std::to_string(open_qs.size()) + " questions)");
   eval::EvalOptions eo{.chat = true};
-  eo.generation = {.block_length = 8, .steps = 32, .variable_length = true, .max_length = 32, .seed = o.seed};
-  eo.generation.stop_tokens = {model.config().eos_token_id};
-  if (const int32_t eot = tok.token_to_id("<|eot_id|>"); eot >= 0) eo.generation.stop_tokens.push_back(eot);
+  // 8 steps for each block of 8 (steps are per block in variable-length mode); the harness
+  // stops at EOS as the released evaluation does, and at the chat template's EOT too.
+  eo.generation = {.block_length = 8, .steps = 8, .variable_length = true, .max_length = 32, .seed = o.seed};
+  if (tok.token_to_id("<|eot_id|>") >= 0) eo.generation.stop_strings = {"<|eot_id|>"};
   const EvalRun open = run_eval(model, tok, data, open_qs, nullptr, eo, o.progress);
   // A sanity check, not a result: the same kinds of questions about what SFT trained on.
   std::vector<QA> seen_qs;
@@ -570,7 +571,7 @@ DemoResult run_demo(const DemoOptions& o) {
   r << "\n## Stage times\n\n| stage | seconds |\n|---|---|\n";
   for (const auto& [n, s] : stages.times()) r << "| " << n << " | " << fmt("%.1f", s) << " |\n";
   r << "\n## Try the models\n\n```sh\nillada generate --model " << out << "/sft --chat --variable-length "
-    << "--block-length 8 --max-length 32 --steps 32 --prompt \"" << (open_qs.empty() ? "" : open_qs[0].question)
+    << "--block-length 8 --max-length 32 --steps 8 --prompt \"" << (open_qs.empty() ? "" : open_qs[0].question)
     << "\"\nillada chat --model " << out << "/sft\n```\n";
   {
     std::ofstream f(out + "/report.md");

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "tokenizer/chat_template.h"
+#include "tokenizer/utf8.h"
 #include "util/check.h"
 
 namespace illada::eval {
@@ -20,23 +21,26 @@ const char* mc_method_name(McMethod m) {
   return m == McMethod::kLikelihood ? "likelihood" : "confidence";
 }
 
+int32_t bos_to_add(const tokenizer::Tokenizer& tok) {
+  const int32_t bos = tok.config().bos_id;
+  if (bos < 0) fail("add_bos: the tokenizer has no BOS token (tokenizer_config.json bos_token)");
+  const std::vector<int32_t> probe = tok.encode("a", true);
+  return !probe.empty() && probe.front() == bos ? -1 : bos;
+}
+
 void split_context_continuation(const tokenizer::Tokenizer& tok, const std::string& context,
-                                const std::string& continuation, std::vector<int32_t>& ctx_ids,
-                                std::vector<int32_t>& cont_ids) {
+                                const std::string& continuation, bool add_bos,
+                                std::vector<int32_t>& ctx_ids, std::vector<int32_t>& cont_ids) {
   std::string ctx = context, cont = continuation;
-  size_t n_spaces = 0;
-  while (n_spaces < ctx.size() && ctx[ctx.size() - 1 - n_spaces] == ' ') ++n_spaces;
-  if (n_spaces > 0) {
-    cont = ctx.substr(ctx.size() - n_spaces) + cont;
-    ctx.resize(ctx.size() - n_spaces);
+  if (add_bos && bos_to_add(tok) >= 0) ctx = *tok.config().bos_token + ctx;
+  const size_t kept = tokenizer::strip_if(ctx, tokenizer::is_python_space, false, true).size();
+  if (kept < ctx.size()) {
+    cont = ctx.substr(kept) + cont;
+    ctx.resize(kept);
   }
   ctx_ids = tok.encode(ctx, true);
   const std::vector<int32_t> whole = tok.encode(ctx + cont, true);
-  if (whole.size() > ctx_ids.size() && std::equal(ctx_ids.begin(), ctx_ids.end(), whole.begin())) {
-    cont_ids.assign(whole.begin() + ctx_ids.size(), whole.end());
-  } else {  // the boundary merged into one token: encode the continuation on its own
-    cont_ids = tok.encode(cont, false);
-  }
+  cont_ids.assign(whole.begin() + std::min(whole.size(), ctx_ids.size()), whole.end());
 }
 
 EvalSummary evaluate(const Model& model, const tokenizer::Tokenizer& tok, const TaskFile& task,
@@ -50,8 +54,14 @@ EvalSummary evaluate(const Model& model, const tokenizer::Tokenizer& tok, const 
     msgs.push_back({"user", user});
     return tok.encode(tmpl->render(msgs, {.bos_token = tok.config().bos_token.value_or("")}), false);
   };
-  std::vector<int32_t> stops = o.generation.stop_tokens;
-  if (stops.empty()) stops.push_back(model.config().eos_token_id);
+  const bool add_bos = o.add_bos || task.header.add_bos;
+  const bool append_eos = o.append_eos || task.header.append_eos;
+  const int32_t bos = add_bos ? bos_to_add(tok) : -1;
+  const std::string eos_text = tok.decode(std::span<const int32_t>(&model.config().eos_token_id, 1), false);
+  const int64_t context_len = model.config().max_sequence_length;
+  LikelihoodOptions lo = o.likelihood;
+  lo.append_eos = lo.append_eos || append_eos;
+  const ConfidenceOptions co{.cfg_scale = o.likelihood.cfg_scale, .append_eos = lo.append_eos};
 
   EvalSummary s;
   s.skipped = static_cast<int64_t>(task.errors.size());
@@ -69,7 +79,7 @@ EvalSummary evaluate(const Model& model, const tokenizer::Tokenizer& tok, const 
           ctx_ids = chat_prompt(ctx);
           cont_ids = tok.encode(choice, false);
         } else {
-          split_context_continuation(tok, ctx, task.header.target_delimiter + choice, ctx_ids, cont_ids);
+          split_context_continuation(tok, ctx, task.header.target_delimiter + choice, add_bos, ctx_ids, cont_ids);
         }
         if (cont_ids.empty()) fail("line ", e.line, ": choice '", choice, "' encodes to no tokens");
         prompts.push_back(std::move(ctx_ids));
@@ -80,10 +90,10 @@ EvalSummary evaluate(const Model& model, const tokenizer::Tokenizer& tok, const 
       if (o.method == McMethod::kConfidence) {
         std::vector<ConfidenceScore> sc;
         if (shared) {
-          sc = confidence_scores(model, prompts[0], answers);  // all choices packed together
+          sc = confidence_scores(model, prompts[0], answers, co);  // all choices packed together
         } else {  // the context/choice boundary merged differently for some choice
           for (size_t c = 0; c < answers.size(); ++c) {
-            sc.push_back(confidence_scores(model, prompts[c], {answers[c]})[0]);
+            sc.push_back(confidence_scores(model, prompts[c], {answers[c]}, co)[0]);
           }
         }
         for (const auto& c : sc) {
@@ -92,19 +102,39 @@ EvalSummary evaluate(const Model& model, const tokenizer::Tokenizer& tok, const 
         }
       } else {
         for (size_t c = 0; c < answers.size(); ++c) {
-          r.scores.push_back(log_likelihood(model, prompts[c], answers[c], o.likelihood));
-          r.nfe += o.likelihood.mc_num / o.likelihood.batch_size;
+          r.scores.push_back(log_likelihood(model, prompts[c], answers[c], lo));
+          r.nfe += lo.mc_num / lo.batch_size;
         }
       }
       r.predicted = std::max_element(r.scores.begin(), r.scores.end()) - r.scores.begin();
       r.correct = r.predicted == e.gold;
     } else {
       const std::string text = full_context(task.header, e.prompt);
-      const std::vector<int32_t> prompt = o.chat ? chat_prompt(text) : tok.encode(text, true);
-      const auto res = generate(model, {prompt}, o.generation);
-      auto end = std::find_first_of(res[0].ids.begin(), res[0].ids.end(), stops.begin(), stops.end());
-      r.generated = tok.decode(std::span<const int32_t>(res[0].ids.data(), end - res[0].ids.begin()), true);
-      r.generated_tokens = end - res[0].ids.begin();
+      std::vector<int32_t> prompt = o.chat ? chat_prompt(text) : tok.encode(text, true);
+      if (!o.chat && bos >= 0) prompt.insert(prompt.begin(), bos);
+      GenerateOptions g = o.generation;
+      // eval_illada.py: the length is what fits after the prompt, in whole blocks.
+      const int64_t wanted = g.variable_length && g.max_length > 0 ? g.max_length : g.gen_length;
+      const int64_t fits = g.block_length > 0
+                               ? std::min(wanted, context_len - static_cast<int64_t>(prompt.size())) /
+                                     g.block_length * g.block_length
+                               : wanted;
+      if (fits <= 0) {
+        fail("line ", e.line, ": the prompt (", prompt.size(), " tokens) leaves no room for one block of ",
+             g.block_length, " tokens in the model's context of ", context_len);
+      }
+      g.gen_length = fits;
+      g.max_length = 0;
+      g.stop_tokens.clear();
+      g.stop_strings = e.stop;
+      if (std::find(g.stop_strings.begin(), g.stop_strings.end(), eos_text) == g.stop_strings.end()) {
+        g.stop_strings.push_back(eos_text);
+      }
+      g.stop_strings.insert(g.stop_strings.end(), o.generation.stop_strings.begin(), o.generation.stop_strings.end());
+      g.detokenize = [&tok](std::span<const int32_t> ids) { return tok.decode(ids, false); };
+      const auto res = generate(model, {prompt}, g);
+      r.generated = res[0].text;
+      r.generated_tokens = res[0].answer_length;
       r.nfe = res[0].nfe;
       r.correct = answer_matches(e, r.generated);
     }

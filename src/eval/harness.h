@@ -22,7 +22,16 @@ struct EvalOptions {
   McMethod method = McMethod::kConfidence;
   bool length_normalized = false;  // confidence: divide by the answer length
   LikelihoodOptions likelihood;
+  // Generation examples. As eval_illada.py: the length is cut to what the context leaves after
+  // the prompt and down to whole blocks; the answer ends at the example's stop strings
+  // (`until`) or the tokenizer's EOS text, searched in the decoded answer (special tokens kept);
+  // `stop_strings` adds more.
   GenerateOptions generation;
+  // eval_illada.py's add_bos_token: a BOS before every context and prompt, unless the
+  // tokenizer adds one itself (never two), and padd_eos (LikelihoodOptions::append_eos), here
+  // for both scoring rules. A task header can turn either on.
+  bool add_bos = false;
+  bool append_eos = false;
   bool chat = false;              // wrap contexts/prompts in the chat template
   std::string chat_template;      // override the template by name
   std::string system;             // system message for chat wrapping
@@ -47,12 +56,18 @@ struct EvalSummary {
   double stderr_ = 0.0;  // sqrt(acc (1 - acc) / (n - 1))
 };
 
-// Tokens of a multiple-choice context and continuation, split as lm-eval-harness does:
-// trailing spaces of the context move to the continuation, the continuation is what the whole
-// string encodes to after the context's tokens.
+// Tokens of a multiple-choice context and continuation, split as eval_illada.py's
+// _encode_pair: with add_bos the BOS text goes before the context (unless the tokenizer adds a
+// BOS itself); trailing whitespace of the context (Python's rstrip) moves to the
+// continuation; both are encoded with the tokenizer's special tokens and the continuation is
+// what the whole string encodes to after as many tokens as the context alone has.
 void split_context_continuation(const tokenizer::Tokenizer& tok, const std::string& context,
-                                const std::string& continuation, std::vector<int32_t>& ctx_ids,
-                                std::vector<int32_t>& cont_ids);
+                                const std::string& continuation, bool add_bos,
+                                std::vector<int32_t>& ctx_ids, std::vector<int32_t>& cont_ids);
+
+// The BOS id to prepend for add_bos, or -1 when the tokenizer's own post-processor already
+// starts every encoding with it. Throws Error when the tokenizer has no BOS token.
+int32_t bos_to_add(const tokenizer::Tokenizer& tok);
 
 EvalSummary evaluate(const Model& model, const tokenizer::Tokenizer& tok, const TaskFile& task,
                      const EvalOptions& opts,

@@ -64,10 +64,13 @@ Example parse_example(const json& j, int64_t line) {
     } else {
       fail("line ", line, ": 'match' must be \"exact\" or \"numeric\", got \"", m, "\"");
     }
-    if (auto s = j.find("stop"); s != j.end()) {
-      if (!s->is_array()) fail("line ", line, ": 'stop' must be an array of strings");
+    // lm-eval-harness calls them "until"; "stop" is the older spelling here.
+    for (const char* key : {"until", "stop"}) {
+      auto s = j.find(key);
+      if (s == j.end()) continue;
+      if (!s->is_array()) fail("line ", line, ": '", key, "' must be an array of strings");
       for (const auto& x : *s) {
-        if (!x.is_string()) fail("line ", line, ": 'stop' must be an array of strings");
+        if (!x.is_string()) fail("line ", line, ": '", key, "' must be an array of strings");
         e.stop.push_back(x.get<std::string>());
       }
     }
@@ -97,6 +100,12 @@ TaskFile load_task(const std::string& path, bool strict) {
         t.header.name = h.value("name", "");
         t.header.target_delimiter = h.value("target_delimiter", " ");
         t.header.fewshot_delimiter = h.value("fewshot_delimiter", "\n\n");
+        for (auto [key, field] : {std::pair{"add_bos", &t.header.add_bos}, std::pair{"append_eos", &t.header.append_eos}}) {
+          auto it = h.find(key);
+          if (it == h.end()) continue;
+          if (!it->is_boolean()) fail("line ", n, ": header field '", key, "' must be true or false");
+          *field = it->get<bool>();
+        }
         for (const auto& s : h.value("few_shot", json::array())) {
           t.header.few_shot.push_back({s.at("context").get<std::string>(),
                                        s.at("continuation").get<std::string>()});

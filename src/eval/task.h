@@ -24,7 +24,7 @@ struct Example {
   std::string prompt;           // generation
   std::string reference;
   AnswerMatch match = AnswerMatch::kExact;
-  std::vector<std::string> stop;
+  std::vector<std::string> stop;  // generation: "until" (or "stop") strings that end the answer
 };
 
 // Task-wide settings from an optional first line {"header": {...}}.
@@ -32,6 +32,8 @@ struct TaskHeader {
   std::string name;
   std::string target_delimiter = " ";     // between context and choice (lm-eval-harness)
   std::string fewshot_delimiter = "\n\n";  // between few-shot examples and the question
+  bool add_bos = false;     // eval_illada.py add_bos_token for this task
+  bool append_eos = false;  // eval_illada.py padd_eos (ARC-C, HellaSwag in the released setup)
   std::vector<std::pair<std::string, std::string>> few_shot;  // (context, continuation)
 };
 

@@ -33,16 +33,40 @@ struct StepInfo {
 struct GenerateOptions {
   int64_t gen_length = 128;    // fixed canvas: tokens to generate
   int64_t block_length = 32;   // semi-autoregressive block size
-  int64_t steps = 128;         // steps over the whole canvas (per block: steps / blocks)
+  // Fixed canvas: steps over the whole canvas (steps / blocks per block, as the official
+  // generate()). Variable length: steps for EACH block, as the released var_generate(), which
+  // calls generate() once per block with this step count.
+  int64_t steps = 128;
   double temperature = 0.0;
   Remasking remasking = Remasking::kLowConfidence;
-  double cfg_scale = 0.0;               // classifier-free guidance (0 = off)
+  // Classifier-free guidance (0 = off). The unconditional input masks everything before the
+  // current block's generate() call: the prompt (fixed canvas), or the prompt and every block
+  // generated so far (variable length, as var_generate's per-block calls do).
+  double cfg_scale = 0.0;
   bool logits_eos_inf = false;          // EOS can never be picked
   bool confidence_eos_eot_inf = false;  // picks of EOS/EOT are committed last
   int32_t eot_token_id = -1;            // <|eot_id|> for confidence_eos_eot_inf, if any
-  bool variable_length = false;         // iLLaDA: grow one block at a time until EOS
-  int64_t max_length = 0;               // variable length: most tokens generated (0: gen_length)
-  std::vector<int32_t> stop_tokens;     // variable length: tokens that end the answer (empty: EOS)
+  // iLLaDA variable length (var_generate): one block of masks at a time, no future masks; stop
+  // after the block once the answer so far holds a stop (token or string). The length is
+  // max_length (0: gen_length), cut to what the context leaves after the prompt and down to a
+  // whole number of blocks, as eval_illada.py does.
+  bool variable_length = false;
+  int64_t max_length = 0;
+  // What ends an answer: token ids, and (with `detokenize`) strings searched in the decoded
+  // text of the whole answer so far (special tokens kept, as tokenizer.decode(...,
+  // skip_special_tokens=False) in the released code). The answer is cut at the earliest stop.
+  // With neither given, the model's EOS id.
+  std::vector<int32_t> stop_tokens;
+  std::vector<std::string> stop_strings;
+  std::function<std::string(std::span<const int32_t>)> detokenize;
+  // End-of-thinking boost (apply_end_think_logit_boost of the released code): at the block's
+  // leftmost masked position, add end_think_boost * progress^end_think_power to the logit of
+  // the next token of `end_think_ids` (progress = answer position / answer length), after CFG
+  // and before the EOS rule, the noise and the confidence; off once the answer holds the
+  // whole sequence. 0 = off.
+  double end_think_boost = 0.0;
+  double end_think_power = 2.0;
+  std::vector<int32_t> end_think_ids;   // e.g. the ids of "</think>" without special tokens
   std::optional<double> threshold;      // Fast-dLLM: commit every confidence >= threshold
   std::optional<double> factor;         // Fast-dLLM: the factor rule
   CacheMode cache = CacheMode::kNone;
@@ -54,12 +78,24 @@ struct GenerateOptions {
 };
 
 struct GenerateResult {
-  std::vector<int32_t> ids;     // generated tokens (prompt excluded; cut at the first stop
-                                // token for variable-length generation)
+  std::vector<int32_t> ids;     // generated tokens (prompt excluded): the whole canvas for a
+                                // fixed canvas; cut at the first stop for variable length
   std::vector<int32_t> canvas;  // the final canvas, prompt included
+  int64_t answer_length = 0;    // tokens before the first stop (both modes)
+  std::string text;             // with detokenize: the answer's text cut at the first stop
   int64_t nfe = 0;              // forward passes that included this request
-  bool stopped = false;         // variable length: a stop token was generated
+  bool stopped = false;         // a stop (token or string) was generated
 };
+
+// The end of an answer: the number of tokens before the earliest stop token or the token in
+// which the earliest stop string begins, and the text up to that stop (with detokenize; a
+// stop string may begin inside a token, the text is cut exactly there).
+struct StopMatch {
+  bool found = false;
+  int64_t tokens = 0;
+  std::string text;
+};
+StopMatch find_stop(std::span<const int32_t> answer, const GenerateOptions& opts, int32_t eos_id);
 
 // Throws Error on inconsistent options (block length not dividing the length, steps not
 // divisible by the number of blocks, an empty prompt, a canvas beyond max_sequence_length,

@@ -64,8 +64,10 @@ double log_likelihood(const Model& m, std::span<const int32_t> prompt,
   }
   check_ids(m, prompt, "prompt");
   check_ids(m, answer, "answer");
+  if (!(o.cfg_scale >= 0) || !std::isfinite(o.cfg_scale)) fail("likelihood: --cfg-scale must be a finite number >= 0");
   const int32_t mask = m.config().mask_token_id;
   const int64_t vocab = m.config().embedding_size, b = o.batch_size, len = p + a;
+  const int64_t seq = len + (o.append_eos ? 1 : 0);  // the model input of one sample
   const bool cfg = o.cfg_scale > 0;
   ForwardState st;
   std::vector<int32_t> ids, cu, rows, targets, perm(static_cast<size_t>(a));
@@ -102,15 +104,16 @@ double log_likelihood(const Model& m, std::span<const int32_t> prompt,
           weight.push_back(static_cast<double>(a) / counts[i]);
         }
       }
-      cu.push_back(static_cast<int32_t>(base + len));
+      if (o.append_eos) ids.push_back(m.config().eos_token_id);
+      cu.push_back(static_cast<int32_t>(base + seq));
     }
     const size_t cond_rows = rows.size();
     if (cfg) {  // unconditional twins: the same noisy sequences with the prompt masked too
       for (int64_t i = 0; i < b; ++i) {
         const int32_t src = cu[i], base = cu.back();
-        ids.insert(ids.end(), ids.begin() + src, ids.begin() + src + len);
+        ids.insert(ids.end(), ids.begin() + src, ids.begin() + src + seq);
         std::fill(ids.begin() + base, ids.begin() + base + p, mask);
-        cu.push_back(static_cast<int32_t>(base + len));
+        cu.push_back(static_cast<int32_t>(base + seq));
       }
       const int32_t shift = cu[b];
       for (size_t r = 0; r < cond_rows; ++r) rows.push_back(rows[r] + shift);
@@ -128,9 +131,12 @@ double log_likelihood(const Model& m, std::span<const int32_t> prompt,
 }
 
 std::vector<ConfidenceScore> confidence_scores(const Model& m, std::span<const int32_t> prompt,
-                                               const std::vector<std::vector<int32_t>>& answers) {
+                                               const std::vector<std::vector<int32_t>>& answers,
+                                               const ConfidenceOptions& o) {
   const int32_t mask = m.config().mask_token_id;
   const int64_t vocab = m.config().embedding_size, p = static_cast<int64_t>(prompt.size());
+  if (!(o.cfg_scale >= 0) || !std::isfinite(o.cfg_scale)) fail("confidence score: --cfg-scale must be a finite number >= 0");
+  const bool cfg = o.cfg_scale > 0;
   check_ids(m, prompt, "prompt");
   std::vector<std::vector<int32_t>> canvas;
   for (const auto& ans : answers) {
@@ -138,17 +144,20 @@ std::vector<ConfidenceScore> confidence_scores(const Model& m, std::span<const i
     check_ids(m, ans, "answer");
     canvas.emplace_back(prompt.begin(), prompt.end());
     canvas.back().resize(prompt.size() + ans.size(), mask);
+    if (o.append_eos) canvas.back().push_back(m.config().eos_token_id);
   }
   std::vector<ConfidenceScore> out(answers.size());
   ForwardState st;
   std::vector<int32_t> ids, cu, rows;
   std::vector<std::pair<size_t, int64_t>> owner;  // (choice, answer position) per logit row
+  std::vector<size_t> stepping;
   std::vector<float> logits;
   for (;;) {
     ids.clear();
     cu.assign(1, 0);
     rows.clear();
     owner.clear();
+    stepping.clear();
     for (size_t c = 0; c < answers.size(); ++c) {
       const int64_t a = static_cast<int64_t>(answers[c].size());
       bool any = false;
@@ -156,6 +165,7 @@ std::vector<ConfidenceScore> confidence_scores(const Model& m, std::span<const i
         if (canvas[c][p + i] == mask && answers[c][i] != mask) any = true;
       }
       if (!any || out[c].forward_passes >= a) continue;
+      stepping.push_back(c);
       const int32_t base = cu.back();
       ids.insert(ids.end(), canvas[c].begin(), canvas[c].end());
       cu.push_back(static_cast<int32_t>(base + canvas[c].size()));
@@ -168,12 +178,24 @@ std::vector<ConfidenceScore> confidence_scores(const Model& m, std::span<const i
       ++out[c].forward_passes;
     }
     if (rows.empty()) break;
+    const size_t cond_rows = rows.size();
+    if (cfg) {  // unconditional twins: the same canvases with the prompt masked
+      size_t r = 0;
+      for (size_t c : stepping) {
+        const int32_t base = cu.back();
+        ids.insert(ids.end(), canvas[c].begin(), canvas[c].end());
+        std::fill(ids.begin() + base, ids.begin() + base + p, mask);
+        cu.push_back(static_cast<int32_t>(base + canvas[c].size()));
+        for (; r < cond_rows && owner[r].first == c; ++r) rows.push_back(static_cast<int32_t>(base + p + owner[r].second));
+      }
+    }
     logits.resize(rows.size() * vocab);
     m.forward({.ids = ids, .cu_seqlens = cu, .logit_rows = rows}, st, logits);
+    if (cfg) apply_cfg(logits, cond_rows * vocab, o.cfg_scale);
     // Per choice: the still-masked position whose own token is most probable (lowest index on
     // ties) is unmasked and its log-probability added.
     std::vector<std::pair<double, int64_t>> best(answers.size(), {-INFINITY, -1});
-    for (size_t r = 0; r < rows.size(); ++r) {
+    for (size_t r = 0; r < cond_rows; ++r) {
       const auto [c, i] = owner[r];
       const double lp = log_prob(logits.data() + r * vocab, vocab, answers[c][i]);
       if (best[c].second < 0 || lp > best[c].first) best[c] = {lp, i};

@@ -15,7 +15,17 @@ struct LikelihoodOptions {
   int64_t mc_num = 128;     // Monte-Carlo samples in all (a multiple of batch_size)
   int64_t batch_size = 16;  // samples per stratified batch (one packed forward each)
   double cfg_scale = 0.0;   // classifier-free guidance on the logits (prompt masked for u)
+  // eval_illada.py's padd_eos: one EOS appended to every model input (its logits unused);
+  // the released evaluation uses it for ARC-C and HellaSwag.
+  bool append_eos = false;
   uint64_t seed = 0;
+};
+
+// Options of confidence scoring (get_loglikelihood_confidence with eval_illada.py's
+// get_logits: the same CFG and padd_eos as the likelihood).
+struct ConfidenceOptions {
+  double cfg_scale = 0.0;
+  bool append_eos = false;
 };
 
 // The mask counts of one stratified batch (official forward_process): k ~ U{1..A}, then
@@ -36,9 +46,10 @@ struct ConfidenceScore {
 
 // iLLaDA confidence scoring: mask the whole answer; A times, run the model, among the
 // still-masked answer positions pick the one whose own token has the highest probability,
-// add its log-probability and unmask it. Several answers (choices) of one prompt are scored
+// add its log-probability and unmask it (lowest position on ties, as torch.min). Several answers (choices) of one prompt are scored
 // together, their canvases packed into each forward pass.
 std::vector<ConfidenceScore> confidence_scores(const Model& m, std::span<const int32_t> prompt,
-                                               const std::vector<std::vector<int32_t>>& answers);
+                                               const std::vector<std::vector<int32_t>>& answers,
+                                               const ConfidenceOptions& opts = {});
 
 }  // namespace illada

@@ -1,6 +1,7 @@
-// Token-for-token agreement with the PyTorch ports of the official LLaDA generate() and
-// Fast-dLLM's generate / generate_with_prefix_cache / generate_with_dual_cache, and with the
-// variable-length reference, on the fixture cases of tools/reference/make_generate_fixtures.py.
+// Token-for-token agreement with the PyTorch ports of the official LLaDA generate() (with the
+// released end-of-thinking boost), Fast-dLLM's generate / generate_with_prefix_cache /
+// generate_with_dual_cache, and the released iLLaDA var_generate() (alone and with Fast-dLLM's
+// decoders per block), on the fixture cases of tools/reference/make_generate_fixtures.py.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -9,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sample/generate.h"
+#include "tokenizer/tokenizer.h"
 
 namespace illada {
 namespace {
@@ -39,6 +41,13 @@ const Model& model_named(const std::string& name) {
   return *m;
 }
 
+const tokenizer::Tokenizer& tokenizer_named(const std::string& rel) {
+  static std::map<std::string, std::unique_ptr<tokenizer::Tokenizer>> toks;
+  auto& t = toks[rel];
+  if (!t) t = std::make_unique<tokenizer::Tokenizer>(tokenizer::Tokenizer::load(source("tests/fixtures/" + rel)));
+  return *t;
+}
+
 TEST(GenerateReference, FixturesExist) {
   const auto cases = load_cases();
   ASSERT_GE(cases.size(), 10u) << "tests/fixtures/generate/cases.json is missing or small";
@@ -59,11 +68,17 @@ TEST(GenerateReference, EveryCaseMatchesTheOfficialAlgorithm) {
                       .eot_token_id = c.value("eot_id", -1),
                       .variable_length = c.value("variable_length", false),
                       .max_length = int_or(c, "max_length", 0),
+                      .end_think_boost = c.value("end_think_boost", 0.0),
+                      .end_think_power = c.value("end_think_power", 2.0),
                       .cache = parse_cache_mode(c.value("cache", "none")),
                       .allow_mask_prediction = true};
-    if (o.steps == 0 && o.block_length > 0) {  // variable-length cases give steps per block
-      const int64_t len = o.max_length > 0 ? o.max_length : o.gen_length;
-      o.steps = int_or(c, "steps_per_block", 0) * (len / o.block_length);
+    if (c.contains("end_think_ids") && !c["end_think_ids"].is_null()) {
+      o.end_think_ids = c["end_think_ids"].get<std::vector<int32_t>>();
+    }
+    if (c.contains("stop_strings") && !c["stop_strings"].is_null()) {
+      o.stop_strings = c["stop_strings"].get<std::vector<std::string>>();
+      const auto& tok = tokenizer_named(c.at("tokenizer"));
+      o.detokenize = [&tok](std::span<const int32_t> ids) { return tok.decode(ids, false); };
     }
     if (c.contains("threshold") && !c["threshold"].is_null()) o.threshold = c["threshold"].get<double>();
     if (c.contains("factor") && !c["factor"].is_null()) o.factor = c["factor"].get<double>();
@@ -71,6 +86,15 @@ TEST(GenerateReference, EveryCaseMatchesTheOfficialAlgorithm) {
     const auto res = generate(m, {prompt}, o);
     const auto want = c.at("expected_ids").get<std::vector<int32_t>>();
     EXPECT_EQ(res[0].ids, want) << "case " << c.at("name");
+    if (c.contains("expected_generated")) {  // every block generated, before the cut
+      EXPECT_EQ(std::vector<int32_t>(res[0].canvas.begin() + prompt.size(), res[0].canvas.end()),
+                c["expected_generated"].get<std::vector<int32_t>>())
+          << "case " << c.at("name");
+    }
+    if (c.contains("expected_text") && !c["expected_text"].is_null()) {
+      EXPECT_EQ(res[0].text, c["expected_text"].get<std::string>()) << "case " << c.at("name");
+      EXPECT_EQ(res[0].stopped, c.at("stopped").get<bool>()) << "case " << c.at("name");
+    }
     if (c.contains("expected_nfe")) {
       // The official loop also calls the model for steps left with nothing to commit (more
       // steps per block than masks); illada skips those calls, so it may use fewer.

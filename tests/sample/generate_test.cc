@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "sample/generate.h"
 #include "util/check.h"
@@ -111,6 +112,85 @@ TEST(Generate, VariableLengthGrowsBlockByBlockUpToTheMaximum) {
   EXPECT_EQ(std::find(cut[0].ids.begin(), cut[0].ids.end(), full[0].ids[5]), cut[0].ids.end());
 }
 
+TEST(Generate, FindStopCutsAtTheEarliestStopTokenOrString) {
+  // Token i decodes to kText[i]; a stop string may begin inside a token or span several.
+  static const std::vector<std::string> kText = {"ab", "c", "de", "<eos>", "f\xC3", "\xA9g"};
+  GenerateOptions o;
+  o.detokenize = [](std::span<const int32_t> ids) {
+    std::string s;
+    for (int32_t i : ids) s += kText[i];
+    return s;
+  };
+  const std::vector<int32_t> ans = {0, 1, 2, 1, 3, 0};
+  o.stop_strings = {"cd"};  // starts at a token boundary, spans tokens 1 and 2
+  StopMatch m = find_stop(ans, o, 3);
+  EXPECT_TRUE(m.found);
+  EXPECT_EQ(m.tokens, 1);
+  EXPECT_EQ(m.text, "ab");
+  o.stop_strings = {"e", "<eos>"};  // "e" begins inside token 2: whole tokens before it, text up to it
+  m = find_stop(ans, o, 3);
+  EXPECT_EQ(m.tokens, 2);
+  EXPECT_EQ(m.text, "abcd");
+  o.stop_strings = {"zz"};  // no string stop; a stop id ends it
+  o.stop_tokens = {1};
+  m = find_stop(ans, o, 3);
+  EXPECT_EQ(m.tokens, 1);
+  EXPECT_EQ(m.text, "ab");
+  o.stop_tokens.clear();
+  m = find_stop(ans, o, 3);  // strings given: the EOS id alone no longer stops
+  EXPECT_FALSE(m.found);
+  EXPECT_EQ(m.tokens, 6);
+  EXPECT_EQ(m.text, "abcdec<eos>ab");
+  // A stop right after a token whose text is half of a UTF-8 sequence: the tokens before count.
+  o.stop_strings = {"g"};
+  m = find_stop(std::vector<int32_t>{0, 4, 5}, o, 3);
+  EXPECT_EQ(m.tokens, 2);
+  EXPECT_EQ(m.text, "abf\xC3\xA9");
+  // Without a tokenizer, the EOS id.
+  GenerateOptions ids_only;
+  m = find_stop(ans, ids_only, 3);
+  EXPECT_EQ(m.tokens, 4);
+  EXPECT_TRUE(m.text.empty());
+}
+
+TEST(Generate, VariableLengthStepsArePerBlockAndTheLengthFitsTheContext) {
+  const Model& m = tiny();
+  // Steps per block: 2 steps for blocks of 4 make 2 forward passes per block.
+  GenerateOptions o{.block_length = 4, .steps = 2, .variable_length = true, .max_length = 12,
+                    .stop_tokens = {-7}};
+  auto res = generate(m, {{7, 8, 9}}, o);
+  EXPECT_EQ(res[0].nfe, 6);
+  EXPECT_EQ(res[0].ids.size(), 12u);
+  // A maximum that is no multiple of the block is cut down to whole blocks (eval_illada.py)...
+  o.max_length = 10;
+  res = generate(m, {{7, 8, 9}}, o);
+  EXPECT_EQ(res[0].ids.size(), 8u);
+  // ... and to what the context leaves after the prompt.
+  const int64_t ctx = m.config().max_sequence_length;
+  std::vector<int32_t> long_prompt(static_cast<size_t>(ctx - 6), 7);
+  o.max_length = 64;
+  res = generate(m, {long_prompt}, o);
+  EXPECT_EQ(res[0].ids.size(), 4u);
+  long_prompt.resize(static_cast<size_t>(ctx - 3), 7);
+  EXPECT_THROW(generate(m, {long_prompt}, o), Error);
+}
+
+TEST(Generate, EndThinkBoostStopsOnceTheSequenceIsThere) {
+  // A huge boost forces the sequence at the leftmost masked position of each block while it is
+  // absent; once the answer holds it, no more boost, so it appears exactly once.
+  const std::vector<int32_t> seq = {40, 41};
+  GenerateOptions o{.gen_length = 16, .block_length = 4, .steps = 16, .end_think_boost = 1e4,
+                    .end_think_power = 0.0, .end_think_ids = seq};
+  const auto res = generate(tiny(), {{12, 13, 14}}, o);
+  int found = 0;
+  for (size_t i = 0; i + 1 < res[0].ids.size(); ++i) found += res[0].ids[i] == 40 && res[0].ids[i + 1] == 41;
+  EXPECT_EQ(found, 1);
+  EXPECT_EQ(res[0].ids[0], 40);
+  EXPECT_EQ(res[0].ids[1], 41);
+  o.end_think_boost = 0.0;
+  EXPECT_NE(generate(tiny(), {{12, 13, 14}}, o)[0].ids, res[0].ids);
+}
+
 TEST(Generate, BadOptionsAreClearErrors) {
   auto err = [](const GenerateOptions& o, std::vector<std::vector<int32_t>> p = {{1}}) {
     try {
@@ -126,6 +206,11 @@ TEST(Generate, BadOptionsAreClearErrors) {
   EXPECT_NE(err({.gen_length = 256, .block_length = 8, .steps = 32}).find("max_sequence_length"), std::string::npos);
   EXPECT_NE(err({.gen_length = 8, .block_length = 4, .steps = 4, .cfg_scale = 1.0, .cache = CacheMode::kDual}).find("cfg"), std::string::npos);
   EXPECT_NE(err({.gen_length = 8, .block_length = 4, .steps = 4}, {{1, 500}}).find("token id 500"), std::string::npos);
+  EXPECT_NE(err({.gen_length = 8, .block_length = 4, .steps = 4, .temperature = NAN}).find("--temperature"), std::string::npos);
+  EXPECT_NE(err({.gen_length = 8, .block_length = 4, .steps = 4, .end_think_boost = 1, .end_think_ids = {999}})
+                .find("--end-think-text"), std::string::npos);
+  GenerateOptions strings_without_tokenizer{.gen_length = 8, .block_length = 4, .steps = 4, .stop_strings = {"x"}};
+  EXPECT_NE(err(strings_without_tokenizer).find("tokenizer"), std::string::npos);
 }
 
 }  // namespace

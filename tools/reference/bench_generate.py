@@ -227,7 +227,7 @@ def main():
     prompt[prompt == mask_id] = (mask_id + 1) % D["vocab"]
     fast = a.threshold is not None or a.factor is not None or a.cache != "none"
     if a.variable_length:
-        sampler = "illada_variable_length"
+        sampler = "var_generate"
     elif fast:
         if a.cfg_scale:
             ap.error("the Fast-dLLM samplers have no CFG")
@@ -238,10 +238,15 @@ def main():
     def run():
         model.calls = 0
         if a.variable_length:
-            out, nfe = G.generate_variable_length(
-                model, prompt, block_length=a.block_length, steps_per_block=a.steps, max_length=a.max_length,
-                eos_id=cfg["eos_token_id"], cfg_scale=a.cfg_scale, mask_id=mask_id, threshold=a.threshold)
-            return out.shape[1], nfe
+            # Stops at the EOS id (decoded as a marker): the benchmark has no tokenizer.
+            eos = cfg["eos_token_id"]
+            decode = lambda ids: "".join("<eos>" if i == eos else "." for i in ids)  # noqa: E731
+            sampler_kind = "llada" if not fast else "fast" if a.cache == "none" else a.cache
+            out, nfe = G.var_generate(
+                model, decode, prompt, steps=a.steps, gen_length=a.max_length, block_length=a.block_length,
+                cfg_scale=a.cfg_scale, mask_id=mask_id, stop_tokens=["<eos>"], block_sampler=sampler_kind,
+                threshold=a.threshold, factor=a.factor)
+            return out.shape[1] - prompt.shape[1], nfe
         if fast:
             fn = {"none": G.fast_generate, "prefix": G.generate_with_prefix_cache,
                   "dual": G.generate_with_dual_cache}[a.cache]

@@ -210,13 +210,64 @@ def _eos_eot_inf(reading, logits, x0_p, x0, eos_id, eot_id):
         raise ValueError(reading)
 
 
+def contains_token_sequence(tokens, sequence):
+    """Released generate.py (PR #134): does the 1-D `tokens` hold `sequence` contiguously?"""
+    n = sequence.numel()
+    if n == 0 or tokens.numel() < n:
+        return False
+    for start in range(tokens.numel() - n + 1):
+        if torch.equal(tokens[start:start + n], sequence):
+            return True
+    return False
+
+
+def get_next_sequence_token_id(tokens, position, sequence, context_start):
+    """Released: the token of `sequence` after its longest proper prefix that ends right before
+    `position` (looking back no further than context_start), else its first token."""
+    longest = min(sequence.numel() - 1, position - context_start)
+    for k in range(longest, 0, -1):
+        if torch.equal(tokens[position - k:position], sequence[:k]):
+            return sequence[k].item()
+    return sequence[0].item()
+
+
+def apply_end_think_logit_boost(logits, tokens, candidate_mask_index, context_start, total_gen_length,
+                                end_think_token_ids=None, end_think_logit_boost=0.0,
+                                end_think_boost_power=2.0):
+    """Released apply_end_think_logit_boost: per row, unless the answer (tokens[context_start:])
+    already holds the sequence, add boost * progress**power to the logit of the sequence's next
+    token at the row's FIRST candidate position; progress = (position - context_start + 1) /
+    total_gen_length clamped to [0, 1]. Returns a copy (or `logits` itself when off)."""
+    if end_think_logit_boost <= 0 or not end_think_token_ids or total_gen_length <= 0:
+        return logits
+    if any(t < 0 or t >= logits.shape[-1] for t in end_think_token_ids):
+        return logits
+    sequence = torch.tensor(end_think_token_ids, dtype=torch.long)
+    logits = logits.clone()
+    for b in range(tokens.shape[0]):
+        if contains_token_sequence(tokens[b, context_start:], sequence):
+            continue
+        candidates = torch.nonzero(candidate_mask_index[b], as_tuple=False).flatten()
+        if candidates.numel() == 0:
+            continue
+        position = candidates[0].item()
+        progress = min(max((position - context_start + 1) / float(total_gen_length), 0.0), 1.0)
+        boost = end_think_logit_boost * (progress ** end_think_boost_power)
+        token_id = get_next_sequence_token_id(tokens[b], position, sequence, context_start)
+        logits[b, position, token_id] += boost
+    return logits
+
+
 @torch.no_grad()
 def generate(model, prompt, steps=128, gen_length=128, block_length=128, temperature=0.0,
              cfg_scale=0.0, remasking="low_confidence", mask_id=126336, logits_eos_inf=False,
              confidence_eos_eot_inf=False, eos_id=LLADA_EOS_ID, eot_id=LLADA_EOT_ID,
+             end_think_token_ids=None, end_think_logit_boost=0.0, end_think_boost_power=2.0,
+             end_think_context_start=None, end_think_total_gen_length=None,
              stats=None, generator=None, _eos_eot_reading="official"):
-    """ML-GSAI/LLaDA generate(). Returns (x [B, P + gen_length], nfe); nfe = model calls
-    = steps (a call with CFG runs the batch [x; un_x], i.e. 2 sequences).
+    """ML-GSAI/LLaDA generate() as released with iLLaDA (PR #134, end-of-thinking boost
+    included). Returns (x [B, P + gen_length], nfe); nfe = model calls = steps (a call with CFG
+    runs the batch [x; un_x], i.e. 2 sequences).
     `eos_id` / `eot_id` stand for the ids 126081 / 126348 the original hard-codes.
     `_eos_eot_reading` is not in the original: make_generate_fixtures.py uses "eot_only" and
     "confidence" (see _eos_eot_inf) to pick prompts on which misreadings of
@@ -234,6 +285,11 @@ def generate(model, prompt, steps=128, gen_length=128, block_length=128, tempera
     assert steps % num_blocks == 0
     steps = steps // num_blocks
 
+    if end_think_context_start is None:
+        end_think_context_start = prompt.shape[1]
+    if end_think_total_gen_length is None:
+        end_think_total_gen_length = gen_length
+
     nfe = 0
     for num_block in range(num_blocks):
         block_mask_index = (
@@ -243,6 +299,11 @@ def generate(model, prompt, steps=128, gen_length=128, block_length=128, tempera
         num_transfer_tokens = get_num_transfer_tokens(block_mask_index, steps)
         for i in range(steps):
             mask_index = x == mask_id
+            block_start = prompt.shape[1] + num_block * block_length
+            block_end = prompt.shape[1] + (num_block + 1) * block_length
+            candidate_mask_index = mask_index.clone()
+            candidate_mask_index[:, :block_start] = False
+            candidate_mask_index[:, block_end:] = False
             if cfg_scale > 0.0:
                 un_x = x.clone()
                 un_x[prompt_index] = mask_id
@@ -254,6 +315,11 @@ def generate(model, prompt, steps=128, gen_length=128, block_length=128, tempera
             else:
                 logits = model(x)
             nfe += 1
+
+            logits = apply_end_think_logit_boost(
+                logits, x, candidate_mask_index, end_think_context_start, end_think_total_gen_length,
+                end_think_token_ids=end_think_token_ids, end_think_logit_boost=end_think_logit_boost,
+                end_think_boost_power=end_think_boost_power)
 
             if logits_eos_inf:
                 logits[:, :, eos_id] = -torch.inf
@@ -602,106 +668,68 @@ def generate_with_dual_cache(model, prompt, steps=128, gen_length=128, block_len
 
 
 @torch.no_grad()
-def generate_variable_length(model, prompt, block_length=32, steps_per_block=32, max_length=256,
-                             eos_id=None, temperature=0.0, cfg_scale=0.0, remasking="low_confidence",
-                             mask_id=126336, threshold=None, logits_eos_inf=False,
-                             confidence_eos_eot_inf=False, eot_id=None, stats=None,
-                             _eos_eot_reading="official"):
-    """iLLaDA variable-length generation (our definition; no official code).
+def var_generate(model, decode, prompt, steps, gen_length, block_length, temperature=0.0, cfg_scale=0.0,
+                 remasking="low_confidence", mask_id=5, stop_tokens=None, end_think_token_ids=None,
+                 end_think_logit_boost=0.0, end_think_boost_power=2.0, block_sampler="llada",
+                 threshold=None, factor=None, logits_eos_inf=False, confidence_eos_eot_inf=False,
+                 eos_id=LLADA_EOS_ID, eot_id=LLADA_EOT_ID, stats=None, _eos_eot_reading="official"):
+    """Released iLLaDA var_generate() (ML-GSAI/LLaDA generate.py, PR #134), ported line by line:
+    gen_length // block_length times, call generate() on everything so far (prompt + blocks
+    generated) with gen_length = block_length = block_length and `steps` steps for that block,
+    the boost's context start at the ORIGINAL prompt end and its total length gen_length; after
+    each block decode x[0, P:] with special tokens kept (`decode(ids)`, the tokenizer's
+    decode(..., skip_special_tokens=False)) and stop once any of `stop_tokens` (strings) is in it.
+    Returns (x, nfe).
 
-    canvas = prompt. Repeat: append block_length masks (the canvas has NO masks after the
-    block); schedule = get_num_transfer_tokens(block's masks, steps_per_block); denoise:
-      threshold None: exactly steps_per_block steps of the official per-step rule (CFG, EOS
-                      options, low_confidence, confidence -inf after the block, top-k);
-      threshold tau:  steps until the block has no mask; each commits the most confident
-                      masked position plus every one with confidence >= tau (Fast-dLLM's rule);
-    then stop if the block holds eos_id, else stop if the generated length >= max_length
-    (the output is NOT cut to max_length: it is a whole number of blocks).
-    Returns (generated ids [B, n] cut before the first EOS, nfe = model calls)."""
-    B, P = prompt.shape
+    Not in the original, so that one reference covers illada's fast decoders too:
+    block_sampler "fast" / "prefix" / "dual" runs that block's call through Fast-dLLM's generate
+    / generate_with_prefix_cache / generate_with_dual_cache (threshold, factor) instead; and
+    logits_eos_inf / confidence_eos_eot_inf are passed to generate() (the original leaves them
+    at False)."""
+    assert gen_length % block_length == 0
     x = prompt.clone()
-    prompt_index = x != mask_id
+    stop_tokens = stop_tokens or []
     nfe = 0
-    while True:
-        x = torch.cat([x, torch.full((B, block_length), mask_id, dtype=torch.long)], dim=1)
-        prompt_index = torch.cat([prompt_index, torch.zeros((B, block_length), dtype=torch.bool)], dim=1)
-        start, end = x.shape[1] - block_length, x.shape[1]
-        block_mask_index = x[:, start:end] == mask_id
-        num_transfer_tokens = get_num_transfer_tokens(block_mask_index, steps_per_block)
-        i = 0
-        while True:
-            if threshold is None and i == steps_per_block:
-                break
-            if threshold is not None and (x[:, start:end] == mask_id).sum() == 0:
-                break
-            if threshold is not None:
-                _guard(i, block_length)
-            # --- one step of the official generate() ---
-            mask_index = x == mask_id
-            if cfg_scale > 0.0:
-                un_x = x.clone()
-                un_x[prompt_index] = mask_id
-                logits = model(torch.cat([x, un_x], dim=0))
-                logits, un_logits = torch.chunk(logits, 2, dim=0)
-                logits = un_logits + (cfg_scale + 1) * (logits - un_logits)
-            else:
-                logits = model(x)
-            nfe += 1
-            if logits_eos_inf:
-                logits[:, :, eos_id] = -torch.inf
-            logits_with_noise = add_gumbel_noise(logits, temperature)
-            x0 = torch.argmax(logits_with_noise, dim=-1)
-            if stats is not None and temperature == 0:
-                argmax_input = logits_with_noise.clone()
-            if confidence_eos_eot_inf and _eos_eot_reading == "official":
-                logits_with_noise[:, :, eos_id] = logits[:, :, eot_id] = -torch.inf
-            elif confidence_eos_eot_inf:
-                _eos_eot_inf(_eos_eot_reading, logits, None, x0, eos_id, eot_id)
-            if remasking == "low_confidence":
-                p = F.softmax(logits, dim=-1)
-                x0_p = torch.squeeze(torch.gather(p, dim=-1, index=torch.unsqueeze(x0, -1)), -1)
-            elif remasking == "random":
-                x0_p = torch.rand((x0.shape[0], x0.shape[1]), dtype=torch.float32)
-            else:
-                raise NotImplementedError(remasking)
-            if confidence_eos_eot_inf and _eos_eot_reading != "official":
-                _eos_eot_inf(_eos_eot_reading, None, x0_p, x0, eos_id, eot_id)
-            x0_p[:, end:] = -np.inf  # nothing there: the canvas ends with the block
-            x0 = torch.where(mask_index, x0, x)
-            confidence = torch.where(mask_index, x0_p, torch.tensor(-np.inf, dtype=x0_p.dtype))
-            transfer_index = torch.zeros_like(x0, dtype=torch.bool)
-            for j in range(confidence.shape[0]):
-                if threshold is None:
-                    k_j = int(num_transfer_tokens[j, i])
-                else:
-                    k_j = int(torch.isfinite(confidence[j]).sum())
-                _, select_index = torch.topk(confidence[j], k=k_j)
-                transfer_index[j, select_index] = True
-                if threshold is not None:
-                    for k in range(1, k_j):
-                        if confidence[j, select_index[k]] < threshold:
-                            transfer_index[j, select_index[k]] = False
-                if stats is not None and temperature == 0:
-                    if threshold is None:
-                        stats.topk_gap(confidence[j], k_j)
-                    else:
-                        stats.threshold_gap(confidence[j], threshold)
-                    stats.argmax_gap(argmax_input[j], x0[j], transfer_index[j])
-            if stats is not None:
-                stats.commit(x0, transfer_index, mask_id)
-            x[transfer_index] = x0[transfer_index]
-            i += 1
-        gen_len = x.shape[1] - P
-        if (x[:, start:end] == eos_id).any():
+    for _ in range(gen_length // block_length):
+        if block_sampler == "llada":
+            x, n = generate(model, x, steps=steps, gen_length=block_length, block_length=block_length,
+                            temperature=temperature, cfg_scale=cfg_scale, remasking=remasking, mask_id=mask_id,
+                            logits_eos_inf=logits_eos_inf, confidence_eos_eot_inf=confidence_eos_eot_inf,
+                            eos_id=eos_id, eot_id=eot_id, end_think_token_ids=end_think_token_ids,
+                            end_think_logit_boost=end_think_logit_boost,
+                            end_think_boost_power=end_think_boost_power,
+                            end_think_context_start=prompt.shape[1], end_think_total_gen_length=gen_length,
+                            stats=stats, _eos_eot_reading=_eos_eot_reading)
+        else:
+            if cfg_scale != 0 or end_think_logit_boost != 0 or logits_eos_inf or confidence_eos_eot_inf:
+                raise ValueError("Fast-dLLM block samplers have no CFG / boost / EOS options")
+            fn = {"fast": fast_generate, "prefix": generate_with_prefix_cache,
+                  "dual": generate_with_dual_cache}[block_sampler]
+            x, n = fn(model, x, steps=steps, gen_length=block_length, block_length=block_length,
+                      mask_id=mask_id, threshold=threshold, factor=factor, stats=stats)
+        nfe += n
+        text = decode(x[0, prompt.shape[1]:].tolist())
+        if any(stop in text for stop in stop_tokens):
             break
-        if gen_len >= max_length:
-            break
-    assert B == 1, "the EOS cut below is written for one row"
-    gen = x[0, P:]
-    eos_pos = (gen == eos_id).nonzero(as_tuple=True)[0]
-    if eos_pos.numel():
-        gen = gen[: int(eos_pos[0])]
-    return gen.unsqueeze(0), nfe
+    return x, nfe
+
+
+def cut_at_stops(text, stops):
+    """eval_illada.py generate_until: for each stop string in turn, keep the text before it."""
+    for stop in stops:
+        if stop in text:
+            text = text.split(stop)[0]
+    return text
+
+
+def whole_tokens_before(ids, decode, kept_text):
+    """illada's token count of an answer cut at a stop string (not in the released code, which
+    only cuts text): the largest k such that decode(ids[:k]) is a prefix of the kept text."""
+    k_best = 0
+    for k in range(1, len(ids) + 1):
+        if kept_text.startswith(decode(ids[:k])):
+            k_best = k
+    return k_best
 
 
 # ----------------------------------------------------------------------------- one entry point
@@ -709,7 +737,8 @@ def generate_variable_length(model, prompt, block_length=32, steps_per_block=32,
 
 def run_case(model, case, stats=None, _eos_eot_reading="official"):
     """Run a fixture case dict (see make_generate_fixtures.py). Returns (generated ids, nfe).
-    Generated ids exclude the prompt; for fixed-length samplers they are all gen_length ids."""
+    Generated ids exclude the prompt and are never cut: all gen_length ids for fixed-length
+    samplers, every block generated for var_generate (case["_decode"] decodes ids to text)."""
     cfg = model.cfg
     prompt = torch.tensor([case["prompt_ids"]], dtype=torch.long)
     mask_id = cfg["mask_token_id"]
@@ -717,16 +746,19 @@ def run_case(model, case, stats=None, _eos_eot_reading="official"):
     eot_id = case.get("eot_id")
     if case["temperature"] != 0 or case["remasking"] != "low_confidence":
         raise ValueError("fixture cases are greedy low_confidence")
-    if case["sampler"] == "illada_variable_length":
-        if case["cache"] != "none" or case["factor"] is not None:
-            raise ValueError("variable-length generation has no cache / factor variant")
-        gen, nfe = generate_variable_length(
-            model, prompt, block_length=case["block_length"], steps_per_block=case["steps"],
-            max_length=case["max_length"], eos_id=eos_id, cfg_scale=case["cfg_scale"],
-            mask_id=mask_id, threshold=case["threshold"], logits_eos_inf=case["logits_eos_inf"],
-            confidence_eos_eot_inf=case["confidence_eos_eot_inf"], eot_id=eot_id, stats=stats,
-            _eos_eot_reading=_eos_eot_reading)
-        return gen[0].tolist(), nfe
+    if case["sampler"] == "var_generate":
+        decode = case["_decode"]
+        block_sampler = ("llada" if case["cache"] == "none" and case["threshold"] is None and case["factor"] is None
+                         else "fast" if case["cache"] == "none" else case["cache"])
+        x, nfe = var_generate(
+            model, decode, prompt, steps=case["steps"], gen_length=case["max_length"],
+            block_length=case["block_length"], cfg_scale=case["cfg_scale"], mask_id=mask_id,
+            stop_tokens=case["stop_strings"], end_think_token_ids=case["end_think_ids"],
+            end_think_logit_boost=case["end_think_boost"], end_think_boost_power=case["end_think_power"],
+            block_sampler=block_sampler, threshold=case["threshold"], factor=case["factor"],
+            logits_eos_inf=case["logits_eos_inf"], confidence_eos_eot_inf=case["confidence_eos_eot_inf"],
+            eos_id=eos_id, eot_id=eot_id, stats=stats, _eos_eot_reading=_eos_eot_reading)
+        return x[0, prompt.shape[1]:].tolist(), nfe
     if case["sampler"] == "llada":
         if case["cache"] != "none" or case["threshold"] is not None or case["factor"] is not None:
             raise ValueError("the official generate() has no cache / threshold / factor")
@@ -734,7 +766,10 @@ def run_case(model, case, stats=None, _eos_eot_reading="official"):
                           block_length=case["block_length"], cfg_scale=case["cfg_scale"],
                           mask_id=mask_id, logits_eos_inf=case["logits_eos_inf"],
                           confidence_eos_eot_inf=case["confidence_eos_eot_inf"], eos_id=eos_id,
-                          eot_id=eot_id, stats=stats, _eos_eot_reading=_eos_eot_reading)
+                          eot_id=eot_id, end_think_token_ids=case.get("end_think_ids"),
+                          end_think_logit_boost=case.get("end_think_boost", 0.0),
+                          end_think_boost_power=case.get("end_think_power", 2.0),
+                          stats=stats, _eos_eot_reading=_eos_eot_reading)
     elif case["sampler"] == "fast_dllm":
         if case["cfg_scale"] != 0 or case["logits_eos_inf"] or case["confidence_eos_eot_inf"]:
             raise ValueError("Fast-dLLM samplers have no CFG / EOS options")
@@ -790,17 +825,18 @@ def self_check(fixtures_dir):
             _check(torch.equal(a, b) and nfe_a == steps and nfe_b <= nfe_a,
                    f"{name}: Fast-dLLM generate (no threshold) == official generate for "
                    f"gen {gl} block {bl} steps {steps} (nfe {nfe_a} vs {nfe_b})")
-            if gl == bl and steps <= bl:
-                c, nfe_c = generate_variable_length(model, prompt, block_length=bl, steps_per_block=steps,
-                                                    max_length=bl, eos_id=-1, mask_id=mask_id)
-                _check(torch.equal(c[0], a[0, 7:]) and nfe_c == nfe_a,
-                       f"{name}: variable length, one block == official generate (gen {gl} steps {steps})")
+            if gl == bl:
+                never = lambda ids: ""  # noqa: E731 (no text: no stop)
+                c, nfe_c = var_generate(model, never, prompt, steps=steps, gen_length=bl, block_length=bl,
+                                        mask_id=mask_id)
+                _check(torch.equal(c, a) and nfe_c == nfe_a,
+                       f"{name}: var_generate, one block == official generate (gen {gl} steps {steps})")
                 d, _ = fast_generate(model, prompt, steps=steps, gen_length=gl, block_length=bl,
                                      mask_id=mask_id, threshold=0.2)
-                e, _ = generate_variable_length(model, prompt, block_length=bl, steps_per_block=steps,
-                                                max_length=bl, eos_id=-1, mask_id=mask_id, threshold=0.2)
-                _check(torch.equal(e[0], d[0, 7:]),
-                       f"{name}: variable length + threshold, one block == Fast-dLLM threshold")
+                e, _ = var_generate(model, never, prompt, steps=steps, gen_length=bl, block_length=bl,
+                                    mask_id=mask_id, block_sampler="fast", threshold=0.2)
+                _check(torch.equal(e, d),
+                       f"{name}: var_generate with Fast-dLLM threshold, one block == Fast-dLLM threshold")
         # threshold 1.01 (never reached) == factor-free one-per-step decoding == official with steps = gen_length
         a, _ = generate(model, prompt, steps=12, gen_length=12, block_length=4, mask_id=mask_id)
         b, nfe_b = fast_generate(model, prompt, steps=3, gen_length=12, block_length=4, mask_id=mask_id, threshold=1.01)

@@ -21,6 +21,7 @@ import torch
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import llada_generate as G  # noqa: E402
+import tiny_tokenizer as T  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 FIX = os.path.join(REPO, "tests", "fixtures")
@@ -88,21 +89,43 @@ case("dual_thr0.3_mha_g16_b8_s16", "tiny_mha", 7, 16, 8, 16, ("multi_commit", "c
 case("dual_thr0.5_gqa_g24_b8_s24", "tiny_gqa", 8, 24, 8, 24, ("multi_commit", "cache_changes_output", "dual_differs_from_prefix"), cache="dual", threshold=0.5)
 case("dual_factor2_gqa_g16_b8_s16", "tiny_gqa", 9, 16, 8, 16, ("multi_commit", "cache_changes_output", "dual_differs_from_prefix"), cache="dual", factor=2.0)
 
-# --- iLLaDA variable length -------------------------------------------------------------------
-case("var_gqa_b8_s8_eos_first_block", "tiny_gqa", 8, None, 8, 8, ("eos_in_block_1",), max_length=32)
-case("var_gqa_b8_s4_eos_later_block", "tiny_gqa", 7, None, 8, 4, ("eos_after_block_1",), max_length=40)
-case("var_gqa_b4_s2_eos", "tiny_gqa", 6, None, 4, 2, ("eos_after_block_1",), max_length=32)
-case("var_gqa_b8_s8_to_max", "tiny_gqa", 9, None, 8, 8, ("no_eos",), max_length=24)
-case("var_mha_b8_s4_to_max", "tiny_mha", 6, None, 8, 4, ("no_eos",), max_length=24)
-case("var_gqa_thr0.3_b8_eos", "tiny_gqa", 8, None, 8, 8, ("eos_after_block_1", "multi_commit"), threshold=0.3,
-     max_length=40)
-case("var_gqa_thr0.5_b8_to_max", "tiny_gqa", 6, None, 8, 8, ("no_eos", "multi_commit"), threshold=0.5,
-     max_length=24)
-case("var_cfg_gqa_b8_s8_eos", "tiny_gqa", 7, None, 8, 8, ("eos", "cfg_changes_output"), cfg_scale=1.0, max_length=32)
-case("var_eosinf_gqa_b8_s8_to_max", "tiny_gqa", 8, None, 8, 8, ("no_eos", "option_changes_output"),
+# --- official generate() with the released end-of-thinking boost -------------------------------
+THINK = [T.strings().index(t) for t in ("/", "th", "in")]  # the tiny models' "</think>": "/thin"
+case("llada_boost_gqa_g16_b8_s16", "tiny_gqa", 7, 16, 8, 16, ("boost_changes_output", "boost_completes"),
+     end_think_ids=THINK, end_think_boost=12.0, end_think_power=1.0)
+case("llada_boost_mha_g12_b4_s12", "tiny_mha", 6, 12, 4, 12, ("boost_changes_output",),
+     end_think_ids=THINK, end_think_boost=6.0, end_think_power=2.0)
+
+# --- iLLaDA var_generate (released) -----------------------------------------------------------
+# steps are per block; the stop strings are the EOS text plus, where named, an `until` string
+# chosen from a run without it (see until_from below).
+EOS_TEXT = T.SPECIAL[1]
+case("var_gqa_b8_s8_eos_first_block", "tiny_gqa", 8, None, 8, 8, ("stops_in_block_1",), max_length=32)
+case("var_gqa_b8_s4_eos_later_block", "tiny_gqa", 7, None, 8, 4, ("stops_later",), max_length=40)
+case("var_gqa_b4_s2_eos", "tiny_gqa", 6, None, 4, 2, ("stops_later",), max_length=32)
+case("var_gqa_b8_s16_more_steps_than_masks", "tiny_gqa", 7, None, 8, 16, ("stops_later",), max_length=32)
+case("var_gqa_b8_s8_to_max", "tiny_gqa", 9, None, 8, 8, ("no_stop",), max_length=24)
+case("var_mha_b8_s4_to_max", "tiny_mha", 6, None, 8, 4, ("no_stop",), max_length=24)
+case("var_mha_b8_s8_until_mid_token", "tiny_mha", 6, None, 8, 8, ("until_mid_token",), max_length=32)
+case("var_gqa_b4_s4_until_spans_tokens", "tiny_gqa", 8, None, 4, 4, ("until_spans_tokens",), max_length=24)
+case("var_cfg_gqa_b8_s8_stops_later", "tiny_gqa", 7, None, 8, 8, ("stops_later", "cfg_changes_output"), cfg_scale=1.0,
+     max_length=32)
+case("var_cfg_mha_b4_s4_to_max", "tiny_mha", 6, None, 4, 4, ("no_stop", "cfg_changes_output"), cfg_scale=1.5,
+     max_length=16)
+case("var_boost_gqa_b8_s8", "tiny_gqa", 8, None, 8, 8, ("boost_changes_output", "boost_completes"), max_length=32,
+     end_think_ids=THINK, end_think_boost=12.0, end_think_power=2.0)
+case("var_eosinf_gqa_b8_s8_to_max", "tiny_gqa", 8, None, 8, 8, ("no_stop", "option_changes_output"),
      logits_eos_inf=True, max_length=24)
-case("var_confinf_gqa_b8_s8_eos", "tiny_gqa", 8, None, 8, 8, ("eos", "option_changes_output", "confinf_readings_differ"),
+case("var_confinf_gqa_b8_s8", "tiny_gqa", 8, None, 8, 8, ("stops", "option_changes_output", "confinf_readings_differ"),
      confidence_eos_eot_inf=True, max_length=32)
+# var_generate with Fast-dLLM's decoders for each block (illada's fast paths in variable length)
+case("var_thr0.3_gqa_b8", "tiny_gqa", 8, None, 8, 8, ("stops_later", "multi_commit"), threshold=0.3, max_length=40)
+case("var_thr0.5_gqa_b8_to_max", "tiny_gqa", 6, None, 8, 8, ("no_stop", "multi_commit"), threshold=0.5, max_length=24)
+case("var_prefix_gqa_b8_s8", "tiny_gqa", 7, None, 8, 8, ("stops_later", "cache_changes_output"), cache="prefix",
+     max_length=32)
+case("var_dual_thr0.5_gqa_b8", "tiny_gqa", 8, None, 8, 8, ("multi_commit", "cache_changes_output"), cache="dual",
+     threshold=0.5, max_length=32)
+case("var_dual_factor2_mha_b8", "tiny_mha", 7, None, 8, 8, ("multi_commit",), cache="dual", factor=2.0, max_length=24)
 
 SEARCH_SEEDS = 300
 # Required margins in the float64 run. fp32 logits differ from fp64 by ~1e-5 on these models
@@ -113,11 +136,12 @@ SEARCH_SEEDS = 300
 MIN_TOP2_GAP = 2e-3
 MIN_CONF_GAP = 2e-4
 FIELD_ORDER = (
-    "name", "sampler", "model", "prompt_ids", "gen_length", "block_length", "steps", "steps_per_block", "cfg_scale",
-    "remasking", "temperature", "threshold", "factor", "cache", "variable_length", "max_length",
+    "name", "sampler", "model", "tokenizer", "prompt_ids", "gen_length", "block_length", "steps", "steps_per_block",
+    "cfg_scale", "remasking", "temperature", "threshold", "factor", "cache", "variable_length", "max_length",
+    "stop_strings", "end_think_ids", "end_think_boost", "end_think_power",
     "logits_eos_inf", "confidence_eos_eot_inf", "mask_id", "eos_id", "eot_id", "expected_ids",
-    "expected_nfe", "commits_per_step", "commits_mask_token", "stopped_at_eos", "min_top2_logit_gap",
-    "min_confidence_gap", "agrees_fp32", "agrees_bf16", "prompt_seed",
+    "expected_generated", "expected_text", "expected_nfe", "commits_per_step", "commits_mask_token", "stopped",
+    "min_top2_logit_gap", "min_confidence_gap", "agrees_fp32", "agrees_bf16", "prompt_seed",
 )
 
 
@@ -134,12 +158,13 @@ def base_case(name, model_name, cfg, P, gen, block, steps, kw):
     fast = kw.pop("fast", False) or any(kw.get(k) not in (None, "none") for k in ("threshold", "factor", "cache"))
     return {
         "name": name,
-        "sampler": "illada_variable_length" if var else "fast_dllm" if fast else "llada",
+        "sampler": "var_generate" if var else "fast_dllm" if fast else "llada",
         "model": model_name,
+        "tokenizer": "generate/tiny_tokenizer" if var else None,
         "prompt_ids": None,
         "gen_length": gen,
         "block_length": block,
-        "steps": None if var else steps,
+        "steps": steps,
         "steps_per_block": steps if var else steps // (gen // block),
         "cfg_scale": kw.get("cfg_scale", 0.0),
         "remasking": "low_confidence",
@@ -149,6 +174,10 @@ def base_case(name, model_name, cfg, P, gen, block, steps, kw):
         "cache": kw.get("cache", "none"),
         "variable_length": var,
         "max_length": kw.get("max_length"),
+        "stop_strings": [EOS_TEXT] if var else None,
+        "end_think_ids": kw.get("end_think_ids"),
+        "end_think_boost": kw.get("end_think_boost", 0.0),
+        "end_think_power": kw.get("end_think_power", 2.0),
         "logits_eos_inf": kw.get("logits_eos_inf", False),
         "confidence_eos_eot_inf": kw.get("confidence_eos_eot_inf", False),
         "mask_id": cfg["mask_token_id"],
@@ -159,10 +188,7 @@ def base_case(name, model_name, cfg, P, gen, block, steps, kw):
 
 def run(models, c, precision="fp64", stats=None, reading="official"):
     m = models[(c["model"], precision)]
-    spec = dict(c)
-    if spec["variable_length"]:
-        spec["steps"] = spec["steps_per_block"]  # run_case reads steps per block for var-length
-    return G.run_case(m, spec, stats, reading)
+    return G.run_case(m, dict(c, _decode=T.decode), stats, reading)
 
 
 def same_output(models, c, ids, reading="official"):
@@ -172,6 +198,40 @@ def same_output(models, c, ids, reading="official"):
         return run(models, c, reading=reading)[0] == ids
     except (RuntimeError, IndexError):
         return True
+
+
+def answer(c, generated):
+    """(cut text, illada's cut ids, stopped) of a var_generate output, as eval_illada.py cuts it."""
+    text = T.decode(generated)
+    kept = G.cut_at_stops(text, c["stop_strings"])
+    stopped = kept != text
+    return kept, generated[:G.whole_tokens_before(generated, T.decode, kept)] if stopped else generated, stopped
+
+
+def until_from(models, c, want, ids):
+    """Picks an `until` string from the output of a run without one (which must not stop): three
+    characters that start inside block 2's text and occur there first. "until_mid_token": the
+    string begins inside a two-character token; "until_spans_tokens": it begins at a token
+    boundary and covers two or more tokens. None if this output offers no such string."""
+    text = T.decode(ids)
+    starts = []  # character offset where each token begins
+    pos = 0
+    for i in ids:
+        starts.append(pos)
+        pos += len(T.strings()[i])
+    bl = c["block_length"]
+    lo, hi = starts[bl], starts[min(2 * bl, len(ids)) - 1]
+    for p in range(lo, hi):
+        s = text[p:p + 3]
+        if len(s) < 3 or text.find(s) != p or "<" in s or ">" in s:
+            continue
+        at_boundary = p in starts
+        covered = sum(1 for q in starts if p <= q < p + 3) + (0 if at_boundary else 1)
+        if "until_mid_token" in want and not at_boundary:
+            return s
+        if "until_spans_tokens" in want and at_boundary and covered >= 2:
+            return s
+    return None
 
 
 def wants_ok(models, c, ids, nfe, stats, want):
@@ -185,16 +245,22 @@ def wants_ok(models, c, ids, nfe, stats, want):
     if "multi_commit" in want and max(stats.commits_per_step) < 2:
         return False
     if c["variable_length"]:
-        # max_length is a multiple of block_length, so the output (cut before EOS) is shorter
-        # than max_length exactly when generation stopped at an EOS
-        stopped = len(ids) < c["max_length"]
-        if "eos_in_block_1" in want and not (stopped and len(ids) < c["block_length"]):
+        kept, _, stopped = answer(c, ids)
+        n_blocks = len(ids) // c["block_length"]
+        if "stops_in_block_1" in want and not (stopped and n_blocks == 1):
             return False
-        if "eos_after_block_1" in want and not (stopped and len(ids) >= c["block_length"]):
+        if "stops_later" in want and not (stopped and n_blocks >= 2):
             return False
-        if "eos" in want and not stopped:
+        if "stops" in want and not stopped:
             return False
-        if "no_eos" in want and stopped:
+        if "no_stop" in want and stopped:
+            return False
+    if "boost_changes_output" in want:
+        if same_output(models, dict(c, end_think_boost=0.0), ids):
+            return False
+    if "boost_completes" in want:
+        n = len(c["end_think_ids"])
+        if not any(ids[i:i + n] == c["end_think_ids"] for i in range(len(ids) - n + 1)):
             return False
     if "option_changes_output" in want:
         if same_output(models, dict(c, logits_eos_inf=False, confidence_eos_eot_inf=False), ids):
@@ -227,11 +293,24 @@ def build():
         c = base_case(name, model_name, cfg, P, gen, block, steps, kw)
         for seed in range(SEARCH_SEEDS):
             c["prompt_ids"] = make_prompt(model_name, cfg, P, seed)
+            c["stop_strings"] = [EOS_TEXT] if c["variable_length"] else None
             stats = G.Stats()
             try:
                 ids, nfe = run(models, c, "fp64", stats)
             except (RuntimeError, IndexError):  # the mask id was committed and a Fast-dLLM loop would not end
                 continue
+            if any(w.startswith("until") for w in want):
+                # a run that never stops, then the same with a stop string picked from its text
+                if len(ids) < c["max_length"] or answer(c, ids)[2]:
+                    continue
+                until = until_from(models, c, want, ids)
+                if until is None:
+                    continue
+                c["stop_strings"] = [EOS_TEXT, until]
+                stats = G.Stats()
+                ids, nfe = run(models, c, "fp64", stats)
+                if not answer(c, ids)[2] or len(ids) != 2 * c["block_length"]:
+                    continue
             if stats.top2_gap < MIN_TOP2_GAP or stats.conf_gap < MIN_CONF_GAP:
                 continue
             if not wants_ok(models, c, ids, nfe, stats, want):
@@ -250,12 +329,18 @@ def build():
         else:
             raise RuntimeError(f"{name}: no prompt seed < {SEARCH_SEEDS} satisfies {want}")
         out = dict(c)
+        if c["variable_length"]:
+            kept, cut_ids, stopped = answer(c, ids)
+        else:
+            kept, cut_ids, stopped = None, ids, None
         out.update({
-            "expected_ids": ids,
+            "expected_ids": cut_ids,
+            "expected_generated": ids,
+            "expected_text": kept,
             "expected_nfe": nfe,
             "commits_per_step": stats.commits_per_step,
             "commits_mask_token": stats.committed_mask > 0,
-            "stopped_at_eos": len(ids) < c["max_length"] if c["variable_length"] else None,
+            "stopped": stopped,
             "min_top2_logit_gap": float(f"{stats.top2_gap:.4g}"),
             "min_confidence_gap": float(f"{stats.conf_gap:.4g}") if math.isfinite(stats.conf_gap) else None,
             "agrees_fp32": True,
@@ -289,7 +374,7 @@ def summary(cases):
         sum(c["agrees_fp32"] for c in cases), len(cases), sum(c["agrees_bf16"] for c in cases), len(cases)))
     for c in cases:
         print(f"  {c['name']:36s} seed {c['prompt_seed']:3d} nfe {c['expected_nfe']:3d} "
-              f"len {len(c['expected_ids']):3d} top2 {c['min_top2_logit_gap']:.3g} "
+              f"len {len(c['expected_ids']):3d}/{len(c['expected_generated']):3d} top2 {c['min_top2_logit_gap']:.3g} "
               f"conf {c['min_confidence_gap']} bf16 {c['agrees_bf16']}")
 
 

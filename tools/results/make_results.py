@@ -240,7 +240,8 @@ def main():
     w("The default instruct model, the held-out open questions, reference sampler (one token per step, blocks "
       "of 8): fixed canvas of 32 tokens vs iLLaDA's variable length (grow by blocks of 8 up to 32, stop after "
       "the block that produced EOS). Answer tokens/s counts the answer's tokens before EOS; "
-      "`illada eval ... --gen-length 32 --block-length 8 --steps 32 [--variable-length]`, which computes in bf16 "
+      "`illada eval ... --gen-length 32 --block-length 8 --steps 32` (fixed) or `... --steps 8 --variable-length` "
+      "(steps per block), which computes in bf16 "
       "(its default) where the demo's own evaluation uses fp32, hence small differences from the demo's "
       "open-question figures.\n")
     w("| generation | accuracy % | city (held-out people) % | forward passes per question | answer tokens/s "
