@@ -5,6 +5,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
+#include "../tokenizer/test_util.h"
 #include "eval/harness.h"
 #include "tokenizer/bpe_trainer.h"
 #include "util/check.h"
@@ -63,6 +66,67 @@ TEST_F(TaskFileTest, MalformedLinesAreReportedByLineOrFatal) {
   EXPECT_NE(t.errors[0].find("line 3"), std::string::npos);
   EXPECT_NE(t.errors[1].find("line 5: 'gold' = 5"), std::string::npos);
   EXPECT_THROW(load_task(path, true), Error);
+}
+
+// split_context_continuation == eval_illada.py's _encode_pair run on Hugging Face's tokenizers
+// library (tools/reference/encode_pair.mjs), on real tokenizer files and awkward boundaries
+// (trailing newlines, tabs, ideographic and no-break spaces, U+001F, merges across the cut).
+TEST(EncodePair, MatchesTheReleasedFunctionOnHuggingFaceTokenizers) {
+  namespace tt = tokenizer::testing;
+  ASSERT_TRUE(tt::node_available());
+  ASSERT_TRUE(tt::llama3_available());
+  const std::string pairs_file = tt::source_dir() + "/tests/fixtures/tokenizer/encode_pairs.json";
+  const auto pairs = nlohmann::json::parse(tt::read_file(pairs_file));
+  struct Case {
+    std::string tokenizer;
+    bool add_bos;
+  };
+  const std::string fx = tt::source_dir() + "/tests/fixtures/tokenizer";
+  const Case cases[] = {{tt::llama3_dir(), false},
+                        {fx + "/trained", false},
+                        {fx + "/trained", true},
+                        {fx + "/synthetic/spm_llama2.tokenizer.json", false}};
+  int checked = 0;
+  for (const Case& c : cases) {
+    std::string out;
+    const std::string cmd = "node " + tt::source_dir() + "/tools/reference/encode_pair.mjs --tokenizer " +
+                            c.tokenizer + " --pairs " + pairs_file + (c.add_bos ? " --add-bos" : "");
+    ASSERT_EQ(tt::run_command(cmd, out), 0) << cmd;
+    const auto want = nlohmann::json::parse(out);
+    ASSERT_EQ(want.size(), pairs.size());
+    const auto tok = tokenizer::Tokenizer::load(c.tokenizer);
+    for (size_t i = 0; i < pairs.size(); ++i) {
+      std::vector<int32_t> ctx, cont;
+      split_context_continuation(tok, pairs[i][0], pairs[i][1], c.add_bos, ctx, cont);
+      EXPECT_EQ(ctx, want[i]["context_ids"].get<std::vector<int32_t>>()) << c.tokenizer << " pair " << i;
+      EXPECT_EQ(cont, want[i]["continuation_ids"].get<std::vector<int32_t>>()) << c.tokenizer << " pair " << i;
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 4 * static_cast<int>(pairs.size()));
+}
+
+// add_bos puts one BOS first; with a tokenizer that adds its own (a TemplateProcessing post-
+// processor) the released code would encode two, illada keeps one.
+TEST(EncodePair, AddBosNeverDoublesTheBos) {
+  namespace tt = tokenizer::testing;
+  const std::string json = tt::read_file(tt::source_dir() + "/tests/fixtures/tokenizer/synthetic/spm_llama2.tokenizer.json");
+  const auto tok = tokenizer::Tokenizer::from_json(json, R"({"bos_token": "<s>"})");
+  const int32_t bos = tok.token_to_id("<s>");
+  ASSERT_GE(bos, 0);
+  EXPECT_EQ(bos_to_add(tok), -1);
+  std::vector<int32_t> ctx, cont;
+  split_context_continuation(tok, "Hello there", " world", true, ctx, cont);
+  ASSERT_GE(ctx.size(), 2u);
+  EXPECT_EQ(ctx[0], bos);
+  EXPECT_NE(ctx[1], bos);
+  const auto trained = tokenizer::Tokenizer::load(tt::source_dir() + "/tests/fixtures/tokenizer/trained");
+  EXPECT_EQ(bos_to_add(trained), trained.token_to_id("<|startoftext|>"));
+  split_context_continuation(trained, "Hello there", " world", true, ctx, cont);
+  EXPECT_EQ(ctx[0], trained.token_to_id("<|startoftext|>"));
+  EXPECT_EQ(std::count(ctx.begin(), ctx.end(), ctx[0]), 1);
+  const auto no_bos = tokenizer::Tokenizer::from_json(json, "{}");
+  EXPECT_THROW(bos_to_add(no_bos), Error);
 }
 
 // A tokenizer trained on a little text and a random model over its vocabulary.
@@ -128,6 +192,59 @@ TEST_F(TaskFileTest, HarnessReproducesIndependentScores) {
     EXPECT_EQ(sum.n, 2);
     EXPECT_EQ(sum.correct, correct);
   }
+}
+
+// The header's add_bos and append_eos (eval_illada.py's add_bos_token and padd_eos) reach both
+// scoring rules: scores equal the score functions on BOS + context with an EOS appended.
+TEST_F(TaskFileTest, HeaderAddBosAndAppendEosReachTheScores) {
+  const TinyStack& s = tiny_stack();
+  const std::string example =
+      "{\"context\": \"The cat sat on the\", \"choices\": [\"mat\", \"park\"], \"gold\": 0}\n";
+  const TaskFile plain = load_task(write("plain.jsonl", example), true);
+  const TaskFile flagged =
+      load_task(write("flags.jsonl", "{\"header\": {\"add_bos\": true, \"append_eos\": true}}\n" + example), true);
+  EXPECT_TRUE(flagged.header.add_bos && flagged.header.append_eos);
+  for (McMethod method : {McMethod::kConfidence, McMethod::kLikelihood}) {
+    EvalOptions o{.method = method, .likelihood = {.mc_num = 8, .batch_size = 4, .seed = 3}};
+    std::vector<double> with, without;
+    evaluate(s.model, s.tok, flagged, o, [&](const ExampleResult& r) { with = r.scores; });
+    evaluate(s.model, s.tok, plain, o, [&](const ExampleResult& r) { without = r.scores; });
+    ASSERT_EQ(with.size(), 2u);
+    for (size_t c = 0; c < 2; ++c) {
+      std::vector<int32_t> ctx, cont;
+      split_context_continuation(s.tok, "The cat sat on the", std::string(" ") + (c ? "park" : "mat"), true, ctx, cont);
+      ASSERT_EQ(ctx[0], s.tok.token_to_id("<|startoftext|>"));
+      LikelihoodOptions lo = o.likelihood;
+      lo.append_eos = true;
+      const double want = method == McMethod::kConfidence
+                              ? confidence_scores(s.model, ctx, {cont}, {.append_eos = true})[0].sum
+                              : log_likelihood(s.model, ctx, cont, lo);
+      EXPECT_NEAR(with[c], want, 1e-9) << mc_method_name(method) << " choice " << c;
+      EXPECT_NE(with[c], without[c]) << mc_method_name(method) << " choice " << c;
+    }
+  }
+}
+
+// Generation examples end at their `until` strings (searched in the decoded answer) as the
+// released generate_until does; the EOS text always ends them.
+TEST_F(TaskFileTest, GenerationStopsAtUntilStrings) {
+  const TinyStack& s = tiny_stack();
+  EvalOptions o{.generation = {.gen_length = 24, .block_length = 4, .steps = 4, .variable_length = true}};
+  std::string full;
+  const TaskFile free_run = load_task(write("free.jsonl", "{\"type\": \"gen\", \"prompt\": \"The dog\", \"reference\": \"x\"}\n"), true);
+  evaluate(s.model, s.tok, free_run, o, [&](const ExampleResult& r) { full = r.generated; });
+  ASSERT_GE(full.size(), 6u) << "the random model's answer is too short for this test: " << full;
+  const std::string until = full.substr(3, 2);
+  const size_t at = full.find(until);
+  const TaskFile cut = load_task(write("until.jsonl", "{\"type\": \"gen\", \"prompt\": \"The dog\", \"reference\": \"x\", "
+                                                      "\"until\": " + nlohmann::json::array({until}).dump() + "}\n"), true);
+  ASSERT_EQ(cut.examples[0].stop, std::vector<std::string>{until});
+  std::string got;
+  int64_t nfe_cut = 0, nfe_full = 0;
+  evaluate(s.model, s.tok, cut, o, [&](const ExampleResult& r) { got = r.generated; nfe_cut = r.nfe; });
+  evaluate(s.model, s.tok, free_run, o, [&](const ExampleResult& r) { nfe_full = r.nfe; });
+  EXPECT_EQ(got, full.substr(0, at));
+  EXPECT_LE(nfe_cut, nfe_full);
 }
 
 TEST_F(TaskFileTest, GenerationExamplesUseTheSampler) {

@@ -1,5 +1,7 @@
 // Scoring against the PyTorch references of tools/reference/score_ref.py (fixture cases of
-// tools/reference/make_score_fixtures.py, float64 ground truth): iLLaDA confidence scores, the
+// tools/reference/make_score_fixtures.py, float64 ground truth; with and without CFG and the
+// released evaluation's padd_eos): iLLaDA confidence scores (= the released
+// get_loglikelihood_confidence), the
 // exact one-token likelihood, the official stratified mask counts, and the Monte-Carlo
 // likelihood's mean against the enumerated expectation of the official get_log_likelihood.py
 // estimator.
@@ -65,7 +67,8 @@ TEST(ScoreReference, ConfidenceScoresMatch) {
       want_sum = c.at("confidence_sum").get<std::vector<double>>();
       want_norm = c.at("confidence_normalized").get<std::vector<double>>();
     }
-    const auto got = confidence_scores(m, prompt, answers);  // choices packed together
+    const ConfidenceOptions co{.cfg_scale = c.value("cfg_scale", 0.0), .append_eos = c.value("append_eos", false)};
+    const auto got = confidence_scores(m, prompt, answers, co);  // choices packed together
     ASSERT_EQ(got.size(), answers.size());
     size_t best = 0;
     for (size_t i = 0; i < answers.size(); ++i) {
@@ -91,12 +94,13 @@ TEST(ScoreReference, OneTokenLikelihoodIsExact) {
     const Model& m = model_named(c.at("model"));
     const auto prompt = ids(c.at("prompt_ids")), answer = ids(c.at("answer_ids"));
     const double exact = c["exact_log_likelihood_one_token"].get<double>();
-    const double est = log_likelihood(m, prompt, answer, {.mc_num = 1, .batch_size = 1, .seed = 7});
+    const bool eos = c.value("append_eos", false);
+    const double est = log_likelihood(m, prompt, answer, {.mc_num = 1, .batch_size = 1, .append_eos = eos, .seed = 7});
     EXPECT_NEAR(est, exact, kTol) << c.at("name");
     std::printf("[ score ] %s: one-token log p %+.7f, reference %+.7f, diff %.2e\n",
                 c.at("name").get<std::string>().c_str(), est, exact, est - exact);
     const int64_t b = c.at("batch_size").get<int64_t>();
-    EXPECT_NEAR(log_likelihood(m, prompt, answer, {.mc_num = 2 * b, .batch_size = b}), exact, kTol)
+    EXPECT_NEAR(log_likelihood(m, prompt, answer, {.mc_num = 2 * b, .batch_size = b, .append_eos = eos}), exact, kTol)
         << c.at("name");
     EXPECT_NEAR(c.at("exact_expectation").get<double>(), exact, 1e-12) << c.at("name");
     ++checked;
@@ -133,7 +137,7 @@ TEST(ScoreReference, MonteCarloMeanMatchesTheExactExpectation) {
     for (int s = 0; s < n; ++s) {
       e[s] = log_likelihood(m, prompt, answer,
                             {.mc_num = b, .batch_size = b, .cfg_scale = cfg,
-                             .seed = 1000003ull * static_cast<uint64_t>(checked + 1) + s});
+                             .append_eos = c.value("append_eos", false), .seed = 1000003ull * static_cast<uint64_t>(checked + 1) + s});
     }
     double mean = 0, var = 0;
     for (double v : e) mean += v;

@@ -33,19 +33,25 @@ MIN_GAP = 1e-3
 MAX_FP32_DIFF = 2e-5
 
 # (name, model, prompt_len, answer lengths (one = single answer, several = multiple choice),
-#  batch_size, cfg_scale)
+#  batch_size, cfg_scale (both rules, as eval_illada.py's get_logits), append_eos (padd_eos))
 CASES = [
-    ("gqa_a1_b4", "tiny_gqa", 3, [1], 4, 0.0),
-    ("gqa_a3_b4", "tiny_gqa", 5, [3], 4, 0.0),
-    ("gqa_a3_b16", "tiny_gqa", 8, [3], 16, 0.0),
-    ("gqa_a4_b16", "tiny_gqa", 6, [4], 16, 0.0),
-    ("gqa_a4_b4_cfg1", "tiny_gqa", 4, [4], 4, 1.0),
-    ("mha_a1_b16", "tiny_mha", 8, [1], 16, 0.0),
-    ("mha_a3_b16", "tiny_mha", 4, [3], 16, 0.0),
-    ("mha_a4_b4", "tiny_mha", 7, [4], 4, 0.0),
-    ("mha_a3_b16_cfg1", "tiny_mha", 6, [3], 16, 1.0),
-    ("gqa_choices_1_3_4", "tiny_gqa", 5, [1, 3, 4], None, None),
-    ("mha_choices_3_3_4", "tiny_mha", 6, [3, 3, 4], None, None),
+    ("gqa_a1_b4", "tiny_gqa", 3, [1], 4, 0.0, False),
+    ("gqa_a3_b4", "tiny_gqa", 5, [3], 4, 0.0, False),
+    ("gqa_a3_b16", "tiny_gqa", 8, [3], 16, 0.0, False),
+    ("gqa_a4_b16", "tiny_gqa", 6, [4], 16, 0.0, False),
+    ("gqa_a4_b4_cfg1", "tiny_gqa", 4, [4], 4, 1.0, False),
+    ("mha_a1_b16", "tiny_mha", 8, [1], 16, 0.0, False),
+    ("mha_a3_b16", "tiny_mha", 4, [3], 16, 0.0, False),
+    ("mha_a4_b4", "tiny_mha", 7, [4], 4, 0.0, False),
+    ("mha_a3_b16_cfg1", "tiny_mha", 6, [3], 16, 1.0, False),
+    ("gqa_choices_1_3_4", "tiny_gqa", 5, [1, 3, 4], None, 0.0, False),
+    ("mha_choices_3_3_4", "tiny_mha", 6, [3, 3, 4], None, 0.0, False),
+    ("gqa_a1_b4_eos", "tiny_gqa", 4, [1], 4, 0.0, True),
+    ("gqa_a3_b4_eos", "tiny_gqa", 5, [3], 4, 0.0, True),
+    ("mha_a4_b16_eos", "tiny_mha", 6, [4], 16, 0.0, True),
+    ("gqa_a3_b16_eos_cfg1", "tiny_gqa", 7, [3], 16, 1.0, True),
+    ("mha_choices_eos_2_3_4", "tiny_mha", 5, [2, 3, 4], None, 0.0, True),
+    ("gqa_choices_eos_cfg1_3_4", "tiny_gqa", 6, [3, 4], None, 1.0, True),
 ]
 
 
@@ -60,29 +66,33 @@ def rand_ids(gen, n, vocab, mask_id):
 
 def build(models64, models32, mc):
     lines = []
-    for ci, (name, model, P, alens, b, cfg) in enumerate(CASES):
+    for ci, (name, model, P, alens, b, cfg, eos) in enumerate(CASES):
         m, m32 = models64[model], models32[model]
         vocab = S.R.dims(m.cfg)["vocab"]
         for seed in range(1000):
             gen = torch.Generator().manual_seed(1000 * ci + seed)
             prompt = rand_ids(gen, P, vocab, m.mask_id)
             answers = [rand_ids(gen, a, vocab, m.mask_id) for a in alens]
-            conf = [S.confidence_score(m, prompt, a) for a in answers]
-            conf32 = [S.confidence_score(m32, prompt, a) for a in answers]
+            conf = [S.confidence_score(m, prompt, a, cfg, eos) for a in answers]
+            conf32 = [S.confidence_score(m32, prompt, a, cfg, eos) for a in answers]
             gap = min(min(c[3]) for c in conf)
             d32 = max(abs(c[0] - c32[0]) for c, c32 in zip(conf, conf32))
             if gap >= MIN_GAP and d32 <= MAX_FP32_DIFF:
                 break
         else:
             raise RuntimeError(f"{name}: no robust seed")
-        c = {"name": name, "model": model, "mask_id": m.mask_id, "prompt_ids": prompt}
+        for a, cs in zip(answers, conf):  # the released function gives the same score
+            released = S.get_loglikelihood_confidence(m, S._ids(prompt), S._ids(a), cfg, eos)
+            assert abs(released - cs[0]) < 1e-9, (name, released, cs[0])
+        c = {"name": name, "model": model, "mask_id": m.mask_id, "prompt_ids": prompt, "cfg_scale": cfg,
+             "append_eos": eos}
         if len(answers) == 1:
             a = answers[0]
-            L = S.subset_losses(m, prompt, a, cfg)
-            E = S.exact_expectation(m, prompt, a, b, cfg, L)
+            L = S.subset_losses(m, prompt, a, cfg, eos)
+            E = S.exact_expectation(m, prompt, a, b, cfg, L, eos)
             one = None
             if len(a) == 1:
-                mask_ids = S._ids(prompt + [m.mask_id])[None]
+                mask_ids = S._ids(prompt + [m.mask_id] + ([m.eos_id] if eos else []))[None]
                 one = float(torch.log_softmax(m(mask_ids).logits[0, P], -1)[a[0]])
                 if cfg == 0.0:
                     assert abs(one - E) < 1e-12, (one, E)
@@ -90,7 +100,6 @@ def build(models64, models32, mc):
                 "kind": "single",
                 "answer_ids": a,
                 "batch_size": b,
-                "cfg_scale": cfg,
                 "exact_expectation": E,
                 "exact_log_likelihood_one_token": one,
                 "mean_ce_by_count": [L[x] for x in range(1, len(a) + 1)],
@@ -103,7 +112,7 @@ def build(models64, models32, mc):
             if mc > 0:
                 torch.manual_seed(12345 + ci)
                 pa, aa = S._ids(prompt), S._ids(a)
-                v = [S.get_log_likelihood(m, pa, aa, b, b, cfg, m.mask_id) for _ in range(mc)]
+                v = [S.get_log_likelihood(m, pa, aa, b, b, cfg, m.mask_id, eos, m.eos_id) for _ in range(mc)]
                 mean = sum(v) / mc
                 se = math.sqrt(sum((e - mean) ** 2 for e in v) / (mc - 1) / mc)
                 msg += f"  MC mean {mean:+.6f} (n {mc}, se {se:.6f}, diff {mean - E:+.2e}"

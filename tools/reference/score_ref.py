@@ -14,7 +14,11 @@
     Optionally with the official unsupervised CFG on the logits.
 (c) `confidence_score`: iLLaDA confidence scoring exactly as SPEC section 4: mask the whole
     answer; A times run the model, among the still-masked answer positions take the one where
-    log p(own token) is highest (lowest index on exact ties), add it, unmask it.
+    log p(own token) is highest (lowest index on exact ties), add it, unmask it; it also
+    returns the unmasking order and each step's margin. `get_loglikelihood_confidence` is the
+    released function itself (eval_illada.py, ML-GSAI/LLaDA PR #134), ported line by line with
+    the release's `get_logits` (CFG and `padd_eos`: one EOS appended to every model input);
+    the self-checks require both to agree.
 
 Everything runs in llada_ref's float64 mode unless `precision` says otherwise.
 
@@ -61,6 +65,10 @@ class RefLM:
     def mask_id(self):
         return int(self.cfg["mask_token_id"])
 
+    @property
+    def eos_id(self):
+        return int(self.cfg["eos_token_id"])
+
     def __call__(self, input):
         B, L = input.shape
         cu = torch.arange(B + 1, dtype=torch.int64) * L
@@ -96,7 +104,10 @@ def forward_process(batch, prompt_index, mask_id):
     return noisy_batch, (x / target_len).unsqueeze(1).repeat(1, l)
 
 
-def get_logits(model, batch, prompt_index, cfg_scale, mask_id):
+def get_logits(model, batch, prompt_index, cfg_scale, mask_id, padd_eos=False, eos_id=None):
+    """get_log_likelihood.py's get_logits, with eval_illada.py's `padd_eos` (its only addition):
+    an EOS column appended to every row (the CFG twins included) and the logits of the real
+    positions returned."""
     if cfg_scale > 0.:
         assert len(prompt_index) == batch.shape[1]
         prompt_index = prompt_index.unsqueeze(0).repeat(batch.shape[0], 1)
@@ -104,17 +115,22 @@ def get_logits(model, batch, prompt_index, cfg_scale, mask_id):
         un_batch[prompt_index] = mask_id
         batch = torch.cat([batch, un_batch])
 
-    input = batch
-    logits = model(input).logits
+    if padd_eos:
+        eos = torch.full((batch.shape[0], 1), eos_id, dtype=batch.dtype)
+        model_input = torch.cat([batch, eos], dim=-1)
+    else:
+        model_input = batch
+    logits = model(model_input).logits
 
     if cfg_scale > 0.:
         logits, un_logits = torch.chunk(logits, 2, dim=0)
         logits = un_logits + (cfg_scale + 1) * (logits - un_logits)
-    return logits
+    return logits[:, :batch.shape[1]]
 
 
 @torch.no_grad()
-def get_log_likelihood(model, prompt, answer, mc_num=128, batch_size=16, cfg_scale=0., mask_id=126336):
+def get_log_likelihood(model, prompt, answer, mc_num=128, batch_size=16, cfg_scale=0., mask_id=126336,
+                       padd_eos=False, eos_id=None):
     '''
     Args:
         model: Mask predictor.
@@ -134,7 +150,7 @@ def get_log_likelihood(model, prompt, answer, mc_num=128, batch_size=16, cfg_sca
         perturbed_seq, p_mask = forward_process(seq, prompt_index, mask_id)
         mask_index = perturbed_seq == mask_id
 
-        logits = get_logits(model, perturbed_seq, prompt_index, cfg_scale, mask_id)
+        logits = get_logits(model, perturbed_seq, prompt_index, cfg_scale, mask_id, padd_eos, eos_id)
 
         loss = F.cross_entropy(logits[mask_index], seq[mask_index], reduction='none') / p_mask[mask_index]
         loss = loss.sum() / batch_size
@@ -172,9 +188,9 @@ def _ids(t):
 
 
 @torch.no_grad()
-def subset_losses(model, prompt, answer, cfg_scale=0.0):
+def subset_losses(model, prompt, answer, cfg_scale=0.0, padd_eos=False):
     """{x: mean over all subsets S of the answer positions with |S| = x of the summed
-    cross-entropy on S, with S masked (prompt never masked)}; CFG as get_logits."""
+    cross-entropy on S, with S masked (prompt never masked)}; CFG and padd_eos as get_logits."""
     mask_id = model.mask_id
     P, A = len(prompt), len(answer)
     seq = _ids(list(prompt) + list(answer))
@@ -184,7 +200,7 @@ def subset_losses(model, prompt, answer, cfg_scale=0.0):
         for i in s:
             batch[r, P + i] = mask_id
     prompt_index = torch.arange(P + A) < P
-    logits = get_logits(model, batch, prompt_index, cfg_scale, mask_id)
+    logits = get_logits(model, batch, prompt_index, cfg_scale, mask_id, padd_eos, model.eos_id)
     logp = torch.log_softmax(logits.to(torch.float64), dim=-1)
     acc = {}
     for r, s in enumerate(subsets):
@@ -194,11 +210,11 @@ def subset_losses(model, prompt, answer, cfg_scale=0.0):
     return {x: tot / n for x, (tot, n) in acc.items()}
 
 
-def exact_expectation(model, prompt, answer, batch_size, cfg_scale=0.0, L=None):
+def exact_expectation(model, prompt, answer, batch_size, cfg_scale=0.0, L=None, padd_eos=False):
     """E[get_log_likelihood(...)] for this batch size (no dependence on mc_num)."""
     A = len(answer)
     if L is None:
-        L = subset_losses(model, prompt, answer, cfg_scale)
+        L = subset_losses(model, prompt, answer, cfg_scale, padd_eos)
     total = 0.0
     for k in range(1, A + 1):
         xs = official_counts(k, A, batch_size)
@@ -210,16 +226,17 @@ def exact_expectation(model, prompt, answer, batch_size, cfg_scale=0.0, L=None):
 
 
 @torch.no_grad()
-def confidence_score(model, prompt, answer):
+def confidence_score(model, prompt, answer, cfg_scale=0.0, padd_eos=False):
     """iLLaDA confidence scoring (SPEC section 4). Returns (sum, normalized, order, gaps):
     order = answer positions in the order they were unmasked, gaps = at each step the margin
     between the best and the second-best candidate log-probability (inf at the last step)."""
     mask_id = model.mask_id
     P, A = len(prompt), len(answer)
     canvas = _ids(list(prompt) + [mask_id] * A)
+    prompt_index = torch.arange(P + A) < P
     total, order, gaps = 0.0, [], []
     for _ in range(A):
-        logits = model(canvas[None, :]).logits[0]
+        logits = get_logits(model, canvas[None, :], prompt_index, cfg_scale, mask_id, padd_eos, model.eos_id)[0]
         logp = torch.log_softmax(logits.to(torch.float64), dim=-1)
         cand = [(float(logp[P + i, answer[i]]), i) for i in range(A) if int(canvas[P + i]) == mask_id]
         best_lp, best_i = cand[0]
@@ -232,6 +249,30 @@ def confidence_score(model, prompt, answer):
         order.append(best_i)
         canvas[P + best_i] = answer[best_i]
     return total, total / A, order, gaps
+
+
+@torch.no_grad()
+def get_loglikelihood_confidence(model, prefix, target, cfg=0.0, padd_eos=False):
+    """eval_illada.py ILLaDAEvalHarness.get_loglikelihood_confidence, line by line (self.* of
+    the harness as arguments; the model's mask and EOS ids)."""
+    mask_id = model.mask_id
+    clean_seq = torch.concatenate([prefix, target])[None, :]
+    noisy_seq = torch.concatenate([prefix, torch.full_like(target, mask_id)])[None, :]
+    prompt_index = torch.arange(noisy_seq.shape[1]) < len(prefix)
+
+    losses = []
+    for _ in range(len(target)):
+        mask_indices = noisy_seq == mask_id
+        logits = get_logits(model, noisy_seq, prompt_index, cfg, mask_id, padd_eos, model.eos_id)
+        loss = F.cross_entropy(logits[mask_indices], clean_seq[mask_indices], reduction='none')
+        min_loss, min_index = torch.min(loss, dim=-1)
+        losses.append(min_loss.item())
+
+        transfer = torch.full_like(clean_seq[mask_indices], mask_id)
+        transfer[min_index] = clean_seq[mask_indices][min_index]
+        noisy_seq[mask_indices] = transfer
+
+    return -sum(losses)
 
 
 # ============================================================================ self-checks
@@ -281,6 +322,15 @@ def _self_check():
     s, nrm, order, _ = confidence_score(m, [3, 4, 6], [20, 21, 22])
     check(m.calls - before == 3 and sorted(order) == [0, 1, 2] and abs(nrm - s / 3) < 1e-15,
           f"confidence {s:.6f}, order {order}")
+    # The released get_loglikelihood_confidence == confidence_score, with CFG and padd_eos too;
+    # and padd_eos really changes the logits (the appended EOS is attended to).
+    for cfg in (0.0, 1.5):
+        for eos in (False, True):
+            s1 = confidence_score(m, [3, 4, 6, 9], [20, 21, 22], cfg, eos)[0]
+            s2 = get_loglikelihood_confidence(m, _ids([3, 4, 6, 9]), _ids([20, 21, 22]), cfg, eos)
+            check(abs(s1 - s2) < 1e-9, f"released confidence port == confidence_score (cfg {cfg}, eos {eos}): "
+                                        f"{s1:.9f} vs {s2:.9f}")
+    check(abs(confidence_score(m, [3, 4, 6], [20, 21, 22], 0.0, True)[0] - s) > 1e-6, "padd_eos changes the score")
     print("all ok" if ok else "SOME CHECKS FAILED")
     return ok
 
