@@ -32,7 +32,7 @@ const Model& cached_model(const std::string& name, ComputeType dt) {
   auto& m = models[{name, static_cast<int>(dt)}];
   if (!m) {
     const ModelConfig c = bench_config(name);
-    ModelWeights w = random_weights(c, dt, 7);
+    ModelWeights w = init_weights(c, dt, 7);
     pack_matrices(w);  // as Model::load does
     m = std::make_unique<Model>(c, std::move(w));
   }

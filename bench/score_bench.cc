@@ -12,7 +12,7 @@ namespace {
 const Model& small_model() {
   static const Model m = [] {
     const ModelConfig c = bench_config("small");
-    ModelWeights w = random_weights(c, ComputeType::kBF16, 11);
+    ModelWeights w = init_weights(c, ComputeType::kBF16, 11);
     pack_matrices(w);  // as Model::load does
     return Model(c, std::move(w));
   }();

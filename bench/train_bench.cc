@@ -63,7 +63,7 @@ double gemm_tflops(const ModelConfig& c, int64_t t, bool bf) {
 void BM_TrainStep(benchmark::State& state, std::string name, ComputeType dt) {
   const ModelConfig c = bench_config(name);
   const int64_t t = state.range(0), doc = state.range(1);
-  train::Trainer tr(c, random_weights(c, ComputeType::kF32, 7), {.compute = dt, .seed = 1});
+  train::Trainer tr(c, init_weights(c, ComputeType::kF32, 7), {.compute = dt, .seed = 1});
   std::vector<int32_t> ids(t), cu = {0};
   Rng rng(1, 2);
   for (auto& id : ids) id = static_cast<int32_t>(4 + rng.below(c.vocab_size - 4));

@@ -28,7 +28,7 @@ void register_init(CLI::App& app) {
     const ComputeType ct = parse_compute_type(o->dtype);
     std::fprintf(stderr, "illada init: %lld parameters, %s\n", (long long)c.n_params(),
                  o->dtype.c_str());
-    const ModelWeights w = random_weights(c, ct, o->seed);
+    const ModelWeights w = init_weights(c, ct, o->seed);
     save_model(o->out, c, w,
                {.dtype = ct == ComputeType::kF32 ? DType::F32 : DType::BF16,
                 .max_shard_bytes = static_cast<uint64_t>(o->shard_gb * 1e9)});

@@ -2,6 +2,7 @@
 // variants of that config family that this engine does not implement (biases, ALiBi, ...).
 #include "model/config.h"
 
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -58,6 +59,26 @@ void refuse_unsupported(const json& j, const std::string& src) {
 
 }  // namespace
 
+InitFn parse_init_fn(const std::string& s) {
+  if (s == "normal") return InitFn::kNormal;
+  if (s == "mitchell") return InitFn::kMitchell;
+  if (s == "kaiming_normal") return InitFn::kKaimingNormal;
+  if (s == "fan_in") return InitFn::kFanIn;
+  if (s == "full_megatron") return InitFn::kFullMegatron;
+  fail("unknown init_fn '", s, "' (expected normal, mitchell, kaiming_normal, fan_in or full_megatron)");
+}
+
+const char* init_fn_name(InitFn f) {
+  switch (f) {
+    case InitFn::kNormal: return "normal";
+    case InitFn::kMitchell: return "mitchell";
+    case InitFn::kKaimingNormal: return "kaiming_normal";
+    case InitFn::kFanIn: return "fan_in";
+    case InitFn::kFullMegatron: return "full_megatron";
+  }
+  return "?";
+}
+
 ModelConfig ModelConfig::from_json(const json& j, const std::string& src) {
   if (!j.is_object()) fail(src, ": expected a JSON object");
   refuse_unsupported(j, src);
@@ -81,6 +102,18 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& src) {
   c.eos_token_id = static_cast<int32_t>(get_int(j, "eos_token_id", src, true, -1));
   c.pad_token_id = static_cast<int32_t>(get_int(j, "pad_token_id", src, false, c.eos_token_id));
   c.bos_token_id = static_cast<int32_t>(get_int(j, "bos_token_id", src, false, -1));
+  if (auto it = j.find("init_fn"); it != j.end() && !it->is_null()) {
+    if (!it->is_string()) fail(src, ": key 'init_fn' must be a string, got ", it->dump());
+    try {
+      c.init_fn = parse_init_fn(it->get<std::string>());
+    } catch (const Error& e) {
+      fail(src, ": key 'init_fn': ", e.what());
+    }
+  }
+  c.init_std = get_number(j, "init_std", src, 0.02);
+  if (auto it = j.find("init_cutoff_factor"); it != j.end() && !it->is_null()) {
+    c.init_cutoff_factor = get_number(j, "init_cutoff_factor", src, 0.0);
+  }
   c.validate(src);
   return c;
 }
@@ -108,6 +141,10 @@ void ModelConfig::validate(const std::string& src) const {
   }
   if (!(rope_theta > 0)) fail(src, ": key 'rope_theta' must be positive");
   if (!(rms_norm_eps > 0)) fail(src, ": key 'rms_norm_eps' must be positive");
+  if (!(init_std > 0) || !std::isfinite(init_std)) fail(src, ": key 'init_std' must be a positive number");
+  if (init_cutoff_factor && (!(*init_cutoff_factor > 0) || !std::isfinite(*init_cutoff_factor))) {
+    fail(src, ": key 'init_cutoff_factor' must be a positive number or null");
+  }
   auto id = [&](int32_t v, const char* key, bool required) {
     if ((required || v != -1) && (v < 0 || v >= embedding_size)) {
       fail(src, ": key '", key, "' = ", v, " is outside the vocabulary [0, ", embedding_size, ")");
@@ -166,6 +203,9 @@ json ModelConfig::to_json() const {
             {"scale_logits", false},
             {"input_emb_norm", false}};
   if (bos_token_id >= 0) j["bos_token_id"] = bos_token_id;
+  j["init_fn"] = init_fn_name(init_fn);
+  j["init_std"] = init_std;
+  j["init_cutoff_factor"] = init_cutoff_factor ? json(*init_cutoff_factor) : json(nullptr);
   return j;
 }
 

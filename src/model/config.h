@@ -2,11 +2,17 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json_fwd.hpp>
 
 namespace illada {
+
+// Weight initialisation of the official model code (configuration_llada.py InitFnType).
+enum class InitFn { kNormal, kMitchell, kKaimingNormal, kFanIn, kFullMegatron };
+InitFn parse_init_fn(const std::string& s);  // "normal", "mitchell", ...; throws Error
+const char* init_fn_name(InitFn f);
 
 struct ModelConfig {
   int64_t d_model = 0;
@@ -24,6 +30,12 @@ struct ModelConfig {
   int32_t eos_token_id = -1;
   int32_t pad_token_id = -1;
   int32_t bos_token_id = -1;  // -1 when the config does not say
+  // How fresh weights are drawn (config.json init_fn, init_std, init_cutoff_factor; defaults
+  // of configuration_llada.py: normal, 0.02, no cutoff). Only `illada init` and training from
+  // a config read them.
+  InitFn init_fn = InitFn::kNormal;
+  double init_std = 0.02;
+  std::optional<double> init_cutoff_factor;
 
   int64_t head_dim() const { return d_model / n_heads; }
   int64_t n_params() const;  // every weight, counting a tied head once

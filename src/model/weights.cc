@@ -9,6 +9,7 @@
 
 #include "io/safetensors.h"
 #include "kernels/gemm.h"
+#include "model/init.h"
 #include "util/check.h"
 #include "util/rng.h"
 
@@ -157,7 +158,7 @@ ModelWeights load_weights(std::shared_ptr<const TensorStore> store, const ModelC
   return w;
 }
 
-ModelWeights random_weights(const ModelConfig& c, ComputeType dtype, uint64_t seed) {
+ModelWeights init_weights(const ModelConfig& c, ComputeType dtype, uint64_t seed) {
   ModelWeights w;
   w.dtype = dtype;
   w.layers.resize(static_cast<size_t>(c.n_layers));
@@ -166,23 +167,15 @@ ModelWeights random_weights(const ModelConfig& c, ComputeType dtype, uint64_t se
     const auto& spec = specs[t];
     const int64_t n = numel(spec.shape);
     auto vals = alloc<float>(n);
-    if (spec.role == TensorRole::kNorm) {
+    const InitRule rule = init_rule(c, spec);
+    if (rule.ones) {
       std::fill(vals.get(), vals.get() + n, 1.0f);
     } else {
-      const double std = spec.role == TensorRole::kEmbedding
-                             ? 1.0
-                             : 1.0 / std::sqrt(static_cast<double>(spec.shape[1]));
-      // Uniform with that standard deviation: as good an init as a normal, and cheap enough to
-      // fill 8B parameters in seconds.
-      const double half_width = std * std::sqrt(3.0);
-      // One stream per tensor, rows in parallel: deterministic whatever the thread count.
+      // One stream per tensor row, rows in parallel: deterministic whatever the thread count.
+      const int64_t cols = n / spec.shape[0];
 #pragma omp parallel for schedule(static)
       for (int64_t r = 0; r < spec.shape[0]; ++r) {
-        Rng rng(seed, (static_cast<uint64_t>(t) << 32) | static_cast<uint64_t>(r));
-        const int64_t cols = n / spec.shape[0];
-        for (int64_t i = 0; i < cols; ++i) {
-          vals[r * cols + i] = static_cast<float>((2.0 * rng.uniform() - 1.0) * half_width);
-        }
+        draw_init(vals.get() + r * cols, cols, rule, seed, (static_cast<uint64_t>(t) << 32) | static_cast<uint64_t>(r));
       }
     }
     if (spec.role == TensorRole::kNorm || dtype == ComputeType::kF32) {

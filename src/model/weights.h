@@ -75,10 +75,10 @@ struct ModelWeights {
 ModelWeights load_weights(std::shared_ptr<const TensorStore> store, const ModelConfig& c, ComputeType dtype,
                           const std::string& source);
 
-// Random weights (uniform, std 1 for the embedding and 1/sqrt(fan_in) for matrices; norms 1),
-// for benchmarks and
-// training from scratch. Deterministic in `seed`.
-ModelWeights random_weights(const ModelConfig& c, ComputeType dtype, uint64_t seed);
+// Fresh weights drawn by the official model code's rules for the config's init_fn, init_std and
+// init_cutoff_factor (model/init.h), for training from scratch and benchmarks. Deterministic
+// in `seed`, whatever the thread count.
+ModelWeights init_weights(const ModelConfig& c, ComputeType dtype, uint64_t seed);
 
 // Repacks every bf16 matrix of the blocks and the head into oneDNN's blocked layout (the
 // forward then reads the packed copy; 1.3-1.6x faster products). Mapped source pages are

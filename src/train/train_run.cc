@@ -333,7 +333,7 @@ RunResult run_training(RunConfig cfg) {
     auto store = std::make_shared<const TensorStore>(TensorStore::open_dir(cfg.init));
     init = load_weights(store, mc, ComputeType::kF32, cfg.init);
   } else {
-    init = random_weights(mc, ComputeType::kF32, cfg.seed);
+    init = init_weights(mc, ComputeType::kF32, cfg.seed);
   }
   Trainer tr(mc, init, to);
   init = ModelWeights{};

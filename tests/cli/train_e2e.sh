@@ -54,7 +54,8 @@ ev = [json.loads(l) for l in open("run/metrics.jsonl") if "eval_loss" in l]
 assert [e["step"] for e in ev] == [0, 100, 200, 300], ev
 first, last = ev[0]["eval_loss"], ev[-1]["eval_loss"]
 print(f"train_e2e: held-out loss {first:.3f} at step 0 -> {last:.3f} at step 300")
-assert last < 0.5 * first and last < math.log(300), (first, last)
+# Initial loss about log V (the official init); learning takes it well below.
+assert last < 0.7 * first and last < math.log(300) - 1, (first, last)
 PY
 python3 - <<'PY' || fail "plot.svg: $(head -c 300 run/plot.svg)"
 import re, xml.dom.minidom

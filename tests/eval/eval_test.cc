@@ -150,7 +150,7 @@ const TinyStack& tiny_stack() {
     c.vocab_size = c.embedding_size = 300;
     c.mask_token_id = tok.token_to_id("<|mdm_mask|>");
     c.eos_token_id = tok.token_to_id("<|endoftext|>");
-    return TinyStack{std::move(tok), Model(c, random_weights(c, ComputeType::kF32, 5))};
+    return TinyStack{std::move(tok), Model(c, init_weights(c, ComputeType::kF32, 5))};
   }();
   return s;
 }

@@ -217,7 +217,7 @@ TEST(Trainable, TiedHeadGradientSumsBothUses) {
   // Tied: the gradient of wte equals the untied model's wte gradient plus its head gradient
   // when both hold the same values.
   const ModelConfig ct = tiny_config(true, 2), cu = tiny_config(false, 2);
-  const ModelWeights wt = random_weights(ct, ComputeType::kF32, 5);
+  const ModelWeights wt = init_weights(ct, ComputeType::kF32, 5);
   TrainableModel tied(ct, ComputeType::kF32), untied(cu, ComputeType::kF32);
   tied.load(wt);
   // Copy every tensor of the tied model into the untied one, head := wte.
@@ -251,7 +251,7 @@ TEST(Trainable, TiedHeadGradientSumsBothUses) {
 
 TEST(Trainable, AccumulatedMicroBatchesEqualOneBatch) {
   const ModelConfig c = tiny_config(false, 2);
-  const ModelWeights w = random_weights(c, ComputeType::kF32, 6);
+  const ModelWeights w = init_weights(c, ComputeType::kF32, 6);
   TrainableModel m(c, ComputeType::kF32);
   m.load(w);
   const auto ids = random_ids(40, 4, 63);
@@ -293,7 +293,7 @@ TEST(Trainable, ZeroGradStartsAFreshSumInBf16) {
   // reaches (the head when nothing is masked) must read as zeros.
   const ModelConfig c = tiny_config(false, 2);
   TrainableModel m(c, ComputeType::kBF16);
-  m.load(random_weights(c, ComputeType::kF32, 8));
+  m.load(init_weights(c, ComputeType::kF32, 8));
   const auto ids = random_ids(24, 5, 63);
   const std::vector<int32_t> cu = {0, 24};
   const std::vector<double> t = {0.5};
@@ -309,7 +309,7 @@ TEST(Trainable, ZeroGradStartsAFreshSumInBf16) {
   EXPECT_TRUE(std::equal(g1.begin(), g1.end(), m.grads().begin()));
   m.forward_backward(mb.batch(), a);  // no zero_grad: the sum of two (up to summation order)
   for (size_t i = 0; i < g1.size(); ++i) {
-    ASSERT_NEAR(m.grads()[i], 2.0f * g1[i], 1e-6f * std::fabs(g1[i]) + 1e-12f) << i;
+    ASSERT_NEAR(m.grads()[i], 2.0f * g1[i], 1e-5f * std::fabs(g1[i]) + 1e-12f) << i;
   }
   m.zero_grad();
   const MaskedBatch unmasked = mask_batch_explicit(ids, cu, {.mask_token_id = 63}, t, none);
@@ -322,7 +322,7 @@ TEST(Trainable, ReusedActivationsLeaveNoTraceInTheHead) {
   // The head runs on the target rows padded to a fixed granule: after a batch with many
   // targets, a batch with few must not see the earlier rows in the padding.
   const ModelConfig c = tiny_config(false, 2);
-  const ModelWeights w = random_weights(c, ComputeType::kF32, 9);
+  const ModelWeights w = init_weights(c, ComputeType::kF32, 9);
   const auto ids = random_ids(24, 6, 63);
   const std::vector<int32_t> cu = {0, 24};
   const std::vector<double> t = {0.5};
@@ -360,37 +360,41 @@ TEST(Trainable, RejectsBadBatches) {
 
 // ------------------------------------------------------------------------------ trainer
 
-std::vector<float> run_steps(ComputeType ct, int steps, std::vector<double>* losses) {
+// Steps on one fixed batch (fresh masks each step); `held` gets the loss of that batch under
+// fixed masks (Trainer::eval_loss) before and after.
+std::vector<float> run_steps(ComputeType ct, int steps, std::vector<double>* losses,
+                             std::pair<double, double>* held = nullptr) {
   const ModelConfig c = tiny_config(true, 2);
-  Trainer tr(c, random_weights(c, ComputeType::kF32, 11),
+  Trainer tr(c, init_weights(c, ComputeType::kF32, 11),
              {.compute = ct, .adamw = {.weight_decay = 0.1}, .seed = 42});
   const auto ids = random_ids(64, 9, 63);
-  const std::vector<int32_t> cu1 = {0, 20, 32}, cu2 = {0, 32};
+  const std::vector<int32_t> cu1 = {0, 20, 32}, cu2 = {0, 32}, cu_all = {0, 20, 32, 64};
   const std::span<const int32_t> sid(ids);
   const PackedBatch micro[] = {{sid.subspan(0, 32), cu1}, {sid.subspan(32), cu2}};
+  const PackedBatch whole{sid, cu_all};
+  if (held) held->first = tr.eval_loss(whole, 5);
   for (int s = 0; s < steps; ++s) {
-    const StepStats st = tr.train_step(micro, 3e-3);
+    const StepStats st = tr.train_step(micro, 1e-2);
     EXPECT_EQ(st.tokens, 64);
     EXPECT_GT(st.targets, 0);
     if (losses) losses->push_back(st.loss);
   }
+  if (held) held->second = tr.eval_loss(whole, 5);
   return {tr.model().params().begin(), tr.model().params().end()};
 }
 
 TEST(Trainer, SameSeedSameBitsAndLossGoesDown) {
   for (ComputeType ct : {ComputeType::kF32, ComputeType::kBF16}) {
     std::vector<double> l1, l2;
-    const auto p1 = run_steps(ct, 15, &l1);
-    const auto p2 = run_steps(ct, 15, &l2);
+    std::pair<double, double> held;
+    const auto p1 = run_steps(ct, 40, &l1, &held);
+    const auto p2 = run_steps(ct, 40, &l2);
     EXPECT_EQ(l1, l2) << compute_type_name(ct);
     EXPECT_EQ(0, std::memcmp(p1.data(), p2.data(), p1.size() * sizeof(float)));
-    // One fixed batch, fresh masks every step: the loss still falls (memorisation).
-    double first = 0, last = 0;
-    for (int i = 0; i < 4; ++i) {
-      first += l1[i];
-      last += l1[11 + i];
-    }
-    EXPECT_LT(last, 0.8 * first) << compute_type_name(ct);
+    // One fixed batch, fresh masks every step: the model memorises it, so its loss under
+    // fixed masks falls below the start (about log 64 = 4.16 per masked token at init; 4.23 ->
+    // 3.75 in 40 steps here).
+    EXPECT_LT(held.second, 0.92 * held.first) << compute_type_name(ct) << ": " << held.first << " -> " << held.second;
   }
 }
 
