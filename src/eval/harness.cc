@@ -57,6 +57,12 @@ EvalSummary evaluate(const Model& model, const tokenizer::Tokenizer& tok, const 
   s.skipped = static_cast<int64_t>(task.errors.size());
   const int64_t total = o.limit > 0 ? std::min<int64_t>(o.limit, task.examples.size())
                                     : static_cast<int64_t>(task.examples.size());
+  const int64_t context = model.config().max_sequence_length;
+  auto skip = [&](ExampleResult& r, std::string why) {
+    r.skipped = str_cat("line ", r.example->line, ": ", why);
+    ++s.too_long;
+    on_result(r);
+  };
   for (int64_t i = 0; i < total; ++i) {
     const Example& e = task.examples[i];
     ExampleResult r{.example = &e};
@@ -71,9 +77,17 @@ EvalSummary evaluate(const Model& model, const tokenizer::Tokenizer& tok, const 
         } else {
           split_context_continuation(tok, ctx, task.header.target_delimiter + choice, ctx_ids, cont_ids);
         }
-        if (cont_ids.empty()) fail("line ", e.line, ": choice '", choice, "' encodes to no tokens");
+        if (cont_ids.empty()) r.skipped = str_cat("choice '", choice, "' encodes to no tokens");
+        if (r.skipped.empty() && static_cast<int64_t>(ctx_ids.size() + cont_ids.size()) > context) {
+          r.skipped = str_cat("context and choice ", answers.size(), " take ", ctx_ids.size() + cont_ids.size(),
+                              " tokens, more than the model's context of ", context);
+        }
         prompts.push_back(std::move(ctx_ids));
         answers.push_back(std::move(cont_ids));
+      }
+      if (!r.skipped.empty()) {
+        skip(r, r.skipped);
+        continue;
       }
       const bool shared = std::all_of(prompts.begin(), prompts.end(),
                                       [&](const auto& p) { return p == prompts[0]; });
@@ -101,6 +115,13 @@ EvalSummary evaluate(const Model& model, const tokenizer::Tokenizer& tok, const 
     } else {
       const std::string text = full_context(task.header, e.prompt);
       const std::vector<int32_t> prompt = o.chat ? chat_prompt(text) : tok.encode(text, true);
+      const GenerateOptions& g = o.generation;
+      const int64_t answer = g.variable_length && g.max_length > 0 ? g.max_length : g.gen_length;
+      if (static_cast<int64_t>(prompt.size()) + answer > context) {
+        skip(r, str_cat("the prompt (", prompt.size(), " tokens) and ", answer,
+                        " generated tokens exceed the model's context of ", context));
+        continue;
+      }
       const auto res = generate(model, {prompt}, o.generation);
       auto end = std::find_first_of(res[0].ids.begin(), res[0].ids.end(), stops.begin(), stops.end());
       r.generated = tok.decode(std::span<const int32_t>(res[0].ids.data(), end - res[0].ids.begin()), true);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -16,6 +17,7 @@ struct LikelihoodOptions {
   int64_t batch_size = 16;  // samples per stratified batch (one packed forward each)
   double cfg_scale = 0.0;   // classifier-free guidance on the logits (prompt masked for u)
   uint64_t seed = 0;
+  std::function<void()> on_batch;  // after each batch's forward pass (progress displays)
 };
 
 // The mask counts of one stratified batch (official forward_process): k ~ U{1..A}, then
