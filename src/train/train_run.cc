@@ -214,7 +214,6 @@ int64_t load_checkpoint(const std::string& dir, Trainer& tr, const ModelConfig& 
   if (st.value("version", -1) != kTrainStateVersion) {
     fail(state_path, ": training state version ", st.value("version", -1), " is not supported (expected ", kTrainStateVersion, ")");
   }
-  const auto [step, adam_steps] = checked_steps(st, dir, state_path, run_steps);
   if (!st.contains("run") || !st["run"].is_object()) fail(state_path, ": 'run' must be an object");
   for (auto it = identity.begin(); it != identity.end(); ++it) {
     const json& saved = st["run"][it.key()];
@@ -224,6 +223,7 @@ int64_t load_checkpoint(const std::string& dir, Trainer& tr, const ModelConfig& 
     }
   }
   if (st["model_config"] != c.to_json()) fail(dir, ": checkpoint does not match this run: the model config differs");
+  const auto [step, adam_steps] = checked_steps(st, dir, state_path, run_steps);
   auto store = std::make_shared<const TensorStore>(TensorStore::open_dir(dir));
   const ModelWeights w = load_weights(store, c, ComputeType::kF32, dir);
   tr.model().load(w);

@@ -170,7 +170,7 @@ void write_file_atomic(const std::string& path, std::string_view data) {
 void check_readable(const std::string& path, const ReadLimits& lim) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) fail(path, ": no such file (expected a ", lim.what, ")");
+    if (errno == ENOENT) fail(path, ": cannot read: no such file (expected a ", lim.what, ")");
     fail(path, ": cannot read: ", errno_str());
   }
   if (S_ISREG(st.st_mode)) {
@@ -215,14 +215,18 @@ void check_text(std::string_view s, const std::string& source, int64_t first_lin
   int64_t line = first_line;
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const size_t n = s.size();
-  auto bad = [&](size_t i, const char* what) {
+  auto bad = [&](size_t i, const std::string& what) {
     fail(source, ": line ", line, " (byte ", first_offset + i, ") ", what,
          ": this looks like a binary file, expected UTF-8 text");
   };
+  // U+0000 is valid UTF-8 and tokenizer corpora may hold a few; many NUL bytes mean a binary
+  // or UTF-16 file.
+  size_t nuls = 0, first_nul = 0;
+  int64_t first_nul_line = 0;
   for (size_t i = 0; i < n;) {
     const unsigned char c = p[i];
     if (c < 0x80) {
-      if (c == 0) bad(i, "holds a NUL byte");
+      if (c == 0 && nuls++ == 0) first_nul = i, first_nul_line = line;
       if (c == '\n') ++line;
       ++i;
       continue;
@@ -249,6 +253,10 @@ void check_text(std::string_view s, const std::string& source, int64_t first_lin
       bad(i, "is not valid UTF-8");
     }
     i += len;
+  }
+  if (nuls * 64 > n) {
+    line = first_nul_line;
+    bad(first_nul, str_cat("holds a NUL byte (", nuls, " in ", n, " bytes)"));
   }
 }
 

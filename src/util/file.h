@@ -74,7 +74,8 @@ void check_readable(const std::string& path, const ReadLimits& limits);
 std::string read_file(const std::string& path, const ReadLimits& limits = {});
 
 // Text input must be text: throws Error naming `source`, the line and the byte offset of the
-// first NUL byte or invalid UTF-8 sequence ("looks like a binary file").
+// first invalid UTF-8 sequence, or of the first NUL byte when more than 1 byte in 64 is NUL
+// (a binary or UTF-16 file; a stray U+0000 is valid text) ("looks like a binary file").
 void check_text(std::string_view data, const std::string& source, int64_t first_line = 1,
                 uint64_t first_offset = 0);
 

@@ -136,7 +136,12 @@ TEST(CheckText, AcceptsUtf8AndNamesTheFirstBadByte) {
     return std::string("no error");
   };
   EXPECT_EQ(message(std::string_view("ab\ncd\0e", 7)),
-            "in.txt: line 2 (byte 5) holds a NUL byte: this looks like a binary file, expected UTF-8 text");
+            "in.txt: line 2 (byte 5) holds a NUL byte (1 in 7 bytes): this looks like a binary file, expected "
+            "UTF-8 text");
+  std::string sparse(200, 'a');  // one U+0000 in 200 bytes is text
+  sparse[100] = '\0';
+  EXPECT_NO_THROW(check_text(sparse, "t"));
+  EXPECT_NE(message(std::string_view("h\0i\0\n\0", 6)).find("line 1 (byte 1) holds a NUL byte"), std::string::npos);
   EXPECT_NE(message("caf\xe9\n").find("line 1 (byte 3) is not valid UTF-8"), std::string::npos);
   EXPECT_NE(message("\xc0\xaf").find("not valid UTF-8"), std::string::npos);          // overlong
   EXPECT_NE(message("\xed\xa0\x80").find("not valid UTF-8"), std::string::npos);      // surrogate
