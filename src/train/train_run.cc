@@ -339,8 +339,10 @@ RunResult run_training(RunConfig cfg) {
         if (ec) fail("--force: cannot remove ", (fs::path(cfg.out) / f).string(), ": ", ec.message());
       }
     }
-    comm.barrier();
   }
+  // Every rank has looked at --out before any rank writes into it (rank 0 creating
+  // checkpoints/ early must not look like a previous run to a slower rank).
+  comm.barrier();
   if (!lead) cfg.progress = false;
   const int64_t n_slices = cfg.micro_batches * comm.size();
   if (cfg.batch_size % n_slices != 0) {
