@@ -83,6 +83,11 @@ void run_generate(GenFlags& f, const CLI::App* cmd) {
   for (const auto& p : prompts) longest = std::max<int64_t>(longest, static_cast<int64_t>(p.size()));
   const SamplingLengths len = derive_lengths(f.sampling, 128, longest, model.config().max_sequence_length);
   GenerateOptions o = sampling_options(f.sampling, len, model, tok ? &*tok : nullptr);
+  if (len.steps > len.length && !f.quiet) {
+    std::fprintf(stderr, "illada: note: --steps %lld is more than the %lld tokens to generate; a step that would "
+                 "commit no token is skipped, so at most one step per token runs\n",
+                 static_cast<long long>(len.steps), static_cast<long long>(len.length));
+  }
   std::optional<CanvasView> view;
   if (f.visual) {
     view.emplace(tok ? &*tok : nullptr, model.config().mask_token_id);
