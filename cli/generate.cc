@@ -1,16 +1,21 @@
 // `illada generate` and `illada chat`: text generation with every sampler of src/sample, on
 // token ids or text (tokenizer.json next to the model, or --tokenizer), with chat templates.
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/flags.h"
 #include "cli/parse_util.h"
+#include "cli/sampling.h"
+#include "cli/visual.h"
 #include "sample/generate.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
@@ -20,103 +25,24 @@
 namespace illada::cli {
 namespace {
 
-std::atomic<bool> g_interrupted{false};
-
 struct GenFlags {
-  std::string model, tokenizer, dtype = "bf16", format = "text", remasking = "low_confidence";
-  std::string cache = "none", chat_template, system, end_think_text = "</think>";
-  std::vector<std::string> prompts, prompt_ids, stops;
-  int64_t gen_length = 128, block_length = 32, steps = 128, max_length = 0;
-  double temperature = 0.0, cfg_scale = 0.0, end_think_boost = 0.0, end_think_power = 2.0;
-  std::optional<double> threshold, factor;
-  bool variable_length = false, chat = false, visual = false, logits_eos_inf = false;
-  bool confidence_eos_eot_inf = false, allow_mask_prediction = false;
-  uint64_t seed = 0;
+  ModelFlags model;
+  ChatFlags chat;
+  SamplingFlags sampling;
+  std::string format = "text";
+  std::vector<std::string> prompts, prompt_ids;
+  bool visual = false, quiet = false;
 };
 
-void add_sampling_flags(CLI::App* cmd, GenFlags& f) {
-  cmd->add_option("--model", f.model, "Hugging Face style model directory")->required();
-  cmd->add_option("--tokenizer", f.tokenizer, "Directory with tokenizer.json (default: --model)");
-  cmd->add_option("--dtype", f.dtype, "Compute precision")->check(CLI::IsMember({"f32", "bf16"}));
-  cmd->add_option("--gen-length", f.gen_length, "Tokens to generate (fixed canvas)");
-  cmd->add_option("--block-length", f.block_length, "Semi-autoregressive block length");
-  cmd->add_option("--steps", f.steps,
-                  "Denoising steps: over the whole canvas, or per block with --variable-length");
-  cmd->add_option("--temperature", f.temperature, "0: greedy; > 0: Gumbel-max sampling");
-  cmd->add_option("--remasking", f.remasking, "Confidence measure")
-      ->check(CLI::IsMember({"low_confidence", "random", "margin", "entropy"}));
-  cmd->add_option("--cfg-scale", f.cfg_scale, "Classifier-free guidance scale (0: off)");
-  cmd->add_flag("--variable-length", f.variable_length,
-                "iLLaDA (var_generate): add one block at a time, stop after the block whose "
-                "answer holds a stop (EOS, EOT, --stop)");
-  cmd->add_option("--max-length", f.max_length,
-                  "Variable length: most tokens (default --gen-length; cut to whole blocks and "
-                  "to what the context leaves)");
-  cmd->add_option("--stop", f.stops, "Text that ends the answer (repeatable; EOS/EOT always do)");
-  cmd->add_option("--end-think-boost", f.end_think_boost,
-                  "Logit bonus for the next token of --end-think-text, times progress^power (0: off)");
-  cmd->add_option("--end-think-power", f.end_think_power, "Exponent of the answer progress in the boost");
-  cmd->add_option("--end-think-text", f.end_think_text, "The end-of-thinking text the boost pushes towards");
-  cmd->add_option("--threshold", f.threshold, "Fast-dLLM parallel decoding: commit confidence >= TAU");
-  cmd->add_option("--factor", f.factor, "Fast-dLLM factor rule for parallel decoding");
-  cmd->add_option("--cache", f.cache, "Block-wise KV cache")->check(CLI::IsMember({"none", "prefix", "dual"}));
-  cmd->add_option("--chat-template", f.chat_template, "Override the chat template (llada, llama3, none)");
-  cmd->add_option("--system", f.system, "System message for chat templates");
-  cmd->add_flag("--logits-eos-inf", f.logits_eos_inf, "Never pick EOS");
-  cmd->add_flag("--confidence-eos-eot-inf", f.confidence_eos_eot_inf, "Commit EOS/EOT picks last");
-  cmd->add_flag("--allow-mask-prediction", f.allow_mask_prediction,
-                "Let argmax pick the mask token, as the official code does");
-  cmd->add_option("--seed", f.seed, "Random seed (temperature > 0, random remasking)");
-  cmd->add_flag("--visual", f.visual, "Show the canvas being denoised live");
+void add_common_flags(CLI::App* cmd, GenFlags& f, const std::string& length_default, bool with_chat_switch) {
+  add_model_flags(cmd, f.model);
+  add_sampling_flags(cmd, f.sampling, length_default);
+  add_chat_flags(cmd, f.chat, with_chat_switch);
+  flag(cmd, "--visual", f.visual, "Show the canvas being denoised live (stderr)");
+  add_quiet_flag(cmd, f.quiet);
 }
 
-GenerateOptions to_options(const GenFlags& f, const Model& m,
-                           const tokenizer::Tokenizer* tok) {
-  GenerateOptions o{.gen_length = f.gen_length, .block_length = f.block_length, .steps = f.steps,
-                    .temperature = f.temperature, .remasking = parse_remasking(f.remasking),
-                    .cfg_scale = f.cfg_scale, .logits_eos_inf = f.logits_eos_inf,
-                    .confidence_eos_eot_inf = f.confidence_eos_eot_inf,
-                    .variable_length = f.variable_length, .max_length = f.max_length,
-                    .end_think_boost = f.end_think_boost, .end_think_power = f.end_think_power,
-                    .threshold = f.threshold, .factor = f.factor,
-                    .cache = parse_cache_mode(f.cache),
-                    .allow_mask_prediction = f.allow_mask_prediction, .seed = f.seed};
-  if (!tok) {  // ids only: stop at the EOS id
-    if (!f.stops.empty()) fail("--stop needs a tokenizer (give --tokenizer DIR)");
-    if (f.end_think_boost > 0) fail("--end-think-boost needs a tokenizer (give --tokenizer DIR)");
-    o.stop_tokens.push_back(m.config().eos_token_id);
-    return o;
-  }
-  // As the released code: stop strings searched in the decoded answer (special tokens kept).
-  o.detokenize = [tok](std::span<const int32_t> ids) { return tok->decode(ids, false); };
-  o.stop_strings.push_back(tok->decode(std::span<const int32_t>(&m.config().eos_token_id, 1), false));
-  const int32_t eot = tok->token_to_id("<|eot_id|>");
-  o.eot_token_id = eot;
-  if (eot >= 0) o.stop_strings.push_back("<|eot_id|>");
-  o.stop_strings.insert(o.stop_strings.end(), f.stops.begin(), f.stops.end());
-  if (f.end_think_boost > 0) o.end_think_ids = tok->encode(f.end_think_text, false);
-  return o;
-}
-
-// Live view of the canvas: generated part, masks drawn as a shaded block.
-void draw_canvas(const StepInfo& s, const tokenizer::Tokenizer* tok, int32_t mask) {
-  std::string line;
-  for (size_t p = s.prompt_length; p < s.canvas.size(); ++p) {
-    if (s.canvas[p] == mask) {
-      line += "\xe2\x96\x91";  // U+2591 light shade
-    } else if (tok) {
-      const int32_t id = s.canvas[p];
-      line += tok->is_special(id) ? std::string("\xc2\xb7") : tok->decode({&id, 1}, true);
-    } else {
-      line += std::to_string(s.canvas[p]) + " ";
-    }
-  }
-  std::fprintf(stderr, "\033[2K\r\033[36m[block %lld step %lld]\033[0m %s\033[0J", (long long)s.block,
-               (long long)s.step, line.c_str());
-  std::fflush(stderr);
-}
-
-std::vector<int32_t> render_prompt(const GenFlags& f, const tokenizer::Tokenizer& tok,
+std::vector<int32_t> render_prompt(const ChatFlags& f, const tokenizer::Tokenizer& tok,
                                    std::vector<tokenizer::ChatMessage> messages) {
   if (!f.chat) return tok.encode(messages.back().content, true);
   if (!f.system.empty()) messages.insert(messages.begin(), {"system", f.system});
@@ -125,35 +51,53 @@ std::vector<int32_t> render_prompt(const GenFlags& f, const tokenizer::Tokenizer
   return tok.encode(text, false);
 }
 
-void on_sigint(int) { g_interrupted = true; }
+Model load_model(const ModelFlags& f) {
+  return Model::load(f.model, parse_compute_type(f.dtype), /*pack=*/true, f.check_tensors);
+}
 
-void run_generate(const GenFlags& f) {
-  if (f.prompts.empty() == f.prompt_ids.empty()) fail("give --prompt TEXT or --prompt-ids IDS (one of them)");
-  const Model model = Model::load(f.model, parse_compute_type(f.dtype));
+void run_generate(GenFlags& f, const CLI::App* cmd) {
+  if (cmd->count("--prompt") == 0 && cmd->count("--prompt-ids") == 0) {
+    fail("give --prompt TEXT or --prompt-ids 1,2,3 (the prompt)");
+  }
+  if (cmd->count("--prompt") > 0 && cmd->count("--prompt-ids") > 0) fail("give --prompt or --prompt-ids, not both");
+  if (f.chat.chat && f.prompts.empty()) fail("--chat needs a text prompt (--prompt TEXT)");
+  const Model model = load_model(f.model);
   std::optional<tokenizer::Tokenizer> tok;
-  if (!f.prompts.empty() || !f.tokenizer.empty()) {
-    tok = tokenizer::Tokenizer::load(f.tokenizer.empty() ? f.model : f.tokenizer);
+  if (!f.prompts.empty() || !f.model.tokenizer.empty()) {
+    tok = tokenizer::Tokenizer::load(f.model.tokenizer.empty() ? f.model.model : f.model.tokenizer);
   }
   std::vector<std::vector<int32_t>> prompts;
   for (const auto& p : f.prompt_ids) prompts.push_back(parse_id_list(p, "--prompt-ids"));
-  for (const auto& p : f.prompts) prompts.push_back(render_prompt(f, *tok, {{"user", p}}));
-  GenerateOptions o = to_options(f, model, tok ? &*tok : nullptr);
+  for (const auto& p : f.prompts) {
+    prompts.push_back(render_prompt(f.chat, *tok, {{"user", p}}));
+    if (prompts.back().empty()) fail("--prompt '", p, "' encodes to no tokens (this tokenizer adds no BOS)");
+  }
+  int64_t longest = 0;
+  for (const auto& p : prompts) longest = std::max<int64_t>(longest, static_cast<int64_t>(p.size()));
+  const SamplingLengths len = derive_lengths(f.sampling, 128, longest, model.config().max_sequence_length);
+  GenerateOptions o = sampling_options(f.sampling, len, model, tok ? &*tok : nullptr);
+  if (len.steps > len.length && !f.quiet) {
+    std::fprintf(stderr, "illada: note: --steps %lld is more than the %lld tokens to generate; a step that would "
+                 "commit no token is skipped, so at most one step per token runs\n",
+                 static_cast<long long>(len.steps), static_cast<long long>(len.length));
+  }
+  std::optional<CanvasView> view;
   if (f.visual) {
-    const int32_t mask = model.config().mask_token_id;
-    const tokenizer::Tokenizer* t = tok ? &*tok : nullptr;
-    o.on_step = [t, mask](const StepInfo& s) { draw_canvas(s, t, mask); };
+    view.emplace(tok ? &*tok : nullptr, model.config().mask_token_id);
+    o.on_step = [&view](const StepInfo& s) { view->draw(s); };
   }
   const auto t0 = std::chrono::steady_clock::now();
   const auto results = generate(model, prompts, o);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (f.visual) std::fprintf(stderr, "\n");
+  if (view) view->finish();
   nlohmann::json all = nlohmann::json::array();
   for (const auto& r : results) {
     nlohmann::json j = {{"ids", r.ids}, {"nfe", r.nfe}, {"seconds", secs},
                         {"tokens_per_s", secs > 0 ? r.ids.size() / secs : 0.0}};
     j["stopped"] = r.stopped;
-    if (f.variable_length) j["stopped_at_eos"] = r.stopped;  // older name, kept for scripts
-    // JSON needs valid UTF-8; a model can emit any bytes (U+FFFD replaces invalid ones).
+    if (f.sampling.variable_length) j["stopped_at_eos"] = r.stopped;  // older name, kept for scripts
+    // The answer cut at its first stop, special tokens kept (the released code's text). JSON
+    // needs valid UTF-8; a model can emit any bytes (U+FFFD replaces invalid ones).
     if (tok) j["text"] = tokenizer::utf8_lossy(r.text);
     all.push_back(j);
   }
@@ -168,45 +112,134 @@ void run_generate(const GenFlags& f) {
       std::printf("%s\n", j["ids"].dump().c_str());
     }
   }
-  std::fprintf(stderr, "[%lld forward passes, %.2f s]\n", (long long)results[0].nfe, secs);
+  if (!f.quiet) {
+    std::fprintf(stderr, "[%lld tokens, %lld steps, %lld forward passes, %.2f s]\n", (long long)len.length,
+                 (long long)len.steps, (long long)results[0].nfe, secs);
+  }
 }
 
-void run_chat(GenFlags f) {
-  f.chat = true;
-  const Model model = Model::load(f.model, parse_compute_type(f.dtype));
-  const auto tok = tokenizer::Tokenizer::load(f.tokenizer.empty() ? f.model : f.tokenizer);
-  tokenizer::ChatTemplate::from_config(tok.config(), f.chat_template);  // fail early if unknown
-  GenerateOptions o = to_options(f, model, &tok);
-  const int32_t mask = model.config().mask_token_id;
-  std::signal(SIGINT, on_sigint);
-  o.on_step = [&](const StepInfo& s) {
-    if (g_interrupted) throw Error("interrupted");
-    if (f.visual) draw_canvas(s, &tok, mask);
-  };
+// ---------------------------------------------------------------------------------- chat
+
+std::atomic<bool> g_interrupted{false};
+void on_sigint(int) { g_interrupted = true; }
+
+struct Interrupted {};  // thrown from the step callback: unwinds generate() only
+
+// The answer length of a chat turn and the history that leaves room for it: the oldest turns
+// go first (the system message never), and the last message alone may shorten the answer.
+struct TurnPlan {
+  std::vector<int32_t> prompt;
+  int64_t answer = 0;
+  int dropped_turns = 0;
+};
+
+void run_chat(GenFlags& f) {
+  f.chat.chat = true;
+  const Model model = load_model(f.model);
+  const auto tok = tokenizer::Tokenizer::load(f.model.tokenizer.empty() ? f.model.model : f.model.tokenizer);
+  tokenizer::ChatTemplate::from_config(tok.config(), f.chat.chat_template);  // fail early if unknown
+  SamplingFlags sf = f.sampling;
+  sf.variable_length = true;  // chat answers grow a block at a time and stop at EOS/EOT
+  if (sf.gen_length && !sf.max_length) sf.max_length = sf.gen_length;
+  const int64_t ctx = model.config().max_sequence_length;
+  // The longest answer: --max-length, else 256 tokens but at most half the context, so that
+  // the conversation keeps the other half.
+  const int64_t unit = sf.block_length ? *sf.block_length : 32;
+  const int64_t cap = sf.max_length ? *sf.max_length : std::max<int64_t>(unit, std::min<int64_t>(256, ctx / 2) / unit * unit);
+  if (cap >= ctx) fail("--max-length ", cap, " leaves no room for a message in the model's context of ", ctx, " tokens");
+  SamplingFlags probe = sf;
+  probe.max_length = cap;
+  const SamplingLengths first = derive_lengths(probe, cap, -1, ctx);  // checks the flags once
+  const int64_t block = first.block_length;
+  const int64_t steps_per_block = first.steps;  // variable length: steps count per block
+
+  std::optional<CanvasView> view;
+  if (f.visual) view.emplace(&tok, model.config().mask_token_id);
+  struct sigaction sa {};
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: Ctrl-C at the prompt ends the read, and the session
+  struct sigaction old_sa {};
+  sigaction(SIGINT, &sa, &old_sa);
+
   std::vector<tokenizer::ChatMessage> history;
   const bool tty = isatty(STDIN_FILENO);
-  std::fprintf(stderr, "illada chat: type a message; an empty line or Ctrl-D ends, Ctrl-C stops an answer.\n");
+  if (!f.quiet) {
+    std::fprintf(stderr,
+                 "illada chat: %s (context %lld tokens, answers up to %lld). Ctrl-C stops an answer; "
+                 "Ctrl-C or Ctrl-D at the prompt ends.\n",
+                 f.model.model.c_str(), static_cast<long long>(ctx), static_cast<long long>(cap));
+  }
   for (;;) {
+    g_interrupted = false;
     if (tty) std::fprintf(stderr, "\033[1m> \033[0m");
     std::string line;
-    g_interrupted = false;
-    if (!std::getline(std::cin, line) || line.empty()) break;
+    if (!std::getline(std::cin, line)) {
+      if (tty) std::fprintf(stderr, "\n");
+      break;
+    }
+    if (g_interrupted) break;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     history.push_back({"user", line});
+    // A message that alone leaves no room for an answer is refused; the history stays.
+    const int64_t alone = static_cast<int64_t>(render_prompt(f.chat, tok, {history.back()}).size());
+    if (ctx - alone < block) {
+      std::fprintf(stderr, "[this message takes %lld tokens with the chat template, leaving less than one block "
+                   "(%lld tokens) of the model's context of %lld for an answer; write a shorter one]\n",
+                   static_cast<long long>(alone), static_cast<long long>(block), static_cast<long long>(ctx));
+      history.pop_back();
+      continue;
+    }
+    // Fit the conversation: drop the oldest exchange until the answer has room.
+    TurnPlan plan;
+    for (;;) {
+      plan.prompt = render_prompt(f.chat, tok, history);
+      const int64_t room = ctx - static_cast<int64_t>(plan.prompt.size());
+      if (room >= cap) {
+        plan.answer = cap;
+        break;
+      }
+      if (history.size() > 1) {
+        history.erase(history.begin(), history.begin() + std::min<size_t>(2, history.size() - 1));
+        ++plan.dropped_turns;
+        continue;
+      }
+      plan.answer = room / block * block;  // the message alone: a shorter answer (>= one block)
+      break;
+    }
+    if (plan.dropped_turns > 0 && !f.quiet) {
+      std::fprintf(stderr, "[the conversation filled the model's context of %lld tokens: dropped the oldest %s]\n",
+                   static_cast<long long>(ctx),
+                   plan.dropped_turns == 1 ? "exchange" : (std::to_string(plan.dropped_turns) + " exchanges").c_str());
+    }
+    SamplingFlags turn = sf;
+    turn.max_length = plan.answer;
+    turn.block_length = block;
+    turn.steps = steps_per_block;
+    const SamplingLengths len = derive_lengths(turn, plan.answer, static_cast<int64_t>(plan.prompt.size()), ctx);
+    GenerateOptions o = sampling_options(turn, len, model, &tok);
+    o.on_step = [&](const StepInfo& s) {
+      if (g_interrupted) throw Interrupted{};
+      if (view) view->draw(s);
+    };
     try {
-      const auto prompt = render_prompt(f, tok, history);
-      const auto res = generate(model, {prompt}, o);
-      if (f.visual) std::fprintf(stderr, "\n");
+      const auto res = generate(model, {plan.prompt}, o);
+      if (view) view->finish();
       const std::string& answer = res[0].text;
       std::printf("%s\n", answer.c_str());
       std::fflush(stdout);
       history.push_back({"assistant", answer});
-    } catch (const Error& e) {
-      std::fprintf(stderr, "\033[0m\n[%s]\n", e.what());  // terminal back to normal
+    } catch (const Interrupted&) {
+      if (view) view->finish();
+      std::fprintf(stderr, "\033[0m\n[interrupted]\n");  // terminal attributes back to normal
       history.pop_back();
-      if (!g_interrupted) throw;
+    } catch (...) {  // a broken model (NaN logits, ...): end the session, one message from main
+      if (view) view->finish();
+      sigaction(SIGINT, &old_sa, nullptr);
+      throw;
     }
   }
-  std::signal(SIGINT, SIG_DFL);
+  sigaction(SIGINT, &old_sa, nullptr);
 }
 
 }  // namespace
@@ -214,19 +247,17 @@ void run_chat(GenFlags f) {
 void register_generate(CLI::App& app) {
   auto f = std::make_shared<GenFlags>();
   auto* gen = app.add_subcommand("generate", "Generate text by masked diffusion");
-  add_sampling_flags(gen, *f);
-  gen->add_option("--prompt", f->prompts, "Prompt text (repeat for a batch)");
-  gen->add_option("--prompt-ids", f->prompt_ids, "Prompt token ids, e.g. 1,2,3 (repeat for a batch)");
-  gen->add_flag("--chat", f->chat, "Wrap the prompt in the model's chat template");
-  gen->add_option("--format", f->format, "Output format")->check(CLI::IsMember({"text", "json"}));
-  gen->callback([f] { run_generate(*f); });
+  add_common_flags(gen, *f, "128, or less (a multiple of 32) when the prompt leaves less room in the model's context",
+                   /*with_chat_switch=*/true);
+  texts(gen, "--prompt", f->prompts, "Prompt text (repeat for a batch)");
+  texts(gen, "--prompt-ids", f->prompt_ids, "Prompt token ids, e.g. 1,2,3 (repeat for a batch)");
+  choice(gen, "--format", f->format, {"text", "json"}, "Output format (json keys: ids, text, stopped, nfe, seconds)");
+  gen->callback([f, gen] { run_generate(*f, gen); });
 
   auto c = std::make_shared<GenFlags>();
-  c->variable_length = true;
-  c->gen_length = 256;
-  c->steps = 256;
-  auto* chat = app.add_subcommand("chat", "Multi-turn chat with the model's chat template");
-  add_sampling_flags(chat, *c);
+  auto* chat = app.add_subcommand("chat", "Multi-turn chat with the model's chat template (variable-length answers)");
+  add_common_flags(chat, *c, "256, at most half the model's context; a long message shortens it",
+                   /*with_chat_switch=*/false);
   chat->callback([c] { run_chat(*c); });
 }
 

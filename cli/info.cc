@@ -3,8 +3,10 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/flags.h"
 #include "io/safetensors.h"
 #include "model/config.h"
+#include "model/tensor_check.h"
 #include "model/weights.h"
 
 namespace illada::cli {
@@ -25,13 +27,17 @@ void register_info(CLI::App& app) {
   auto* cmd = app.add_subcommand("info", "Show a model's configuration, size and memory needs");
   struct Opts {
     std::string model, format = "text";
+    bool check_tensors = false;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("--model", o->model, "Hugging Face style model directory")->required();
-  cmd->add_option("--format", o->format, "Output format")->check(CLI::IsMember({"text", "json"}));
+  required_text(cmd, "--model", o->model, "Hugging Face style model directory");
+  choice(cmd, "--format", o->format, {"text", "json"}, "Output format (json keys: config, n_params, ...)");
+  flag(cmd, "--check-tensors", o->check_tensors, "Scan every weight for NaN/Inf (reads the whole checkpoint)");
+  add_threads_flag(cmd);
   cmd->callback([o] {
     const ModelConfig c = ModelConfig::load(o->model + "/config.json");
     const TensorStore store = TensorStore::open_dir(o->model);
+    if (o->check_tensors) check_tensors_finite(store, o->model);
     int64_t file_params = 0;
     for (const auto& name : store.names()) file_params += store.find(name)->numel();
     const int64_t n = c.n_params();

@@ -2,11 +2,15 @@
 // style directory (for benchmarks, memory checks and training from scratch).
 #include <cstdio>
 
+#include <filesystem>
+
 #include "cli/commands.h"
+#include "cli/flags.h"
 #include "model/checkpoint.h"
 #include "model/config.h"
 #include "model/weights.h"
 #include "util/check.h"
+#include "util/memory.h"
 
 namespace illada::cli {
 
@@ -18,14 +22,20 @@ void register_init(CLI::App& app) {
     double shard_gb = 5.0;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("--config", o->config, "A LLaDA-style config.json")->required();
-  cmd->add_option("--out", o->out, "Output model directory")->required();
-  cmd->add_option("--dtype", o->dtype, "Stored precision")->check(CLI::IsMember({"f32", "bf16"}));
-  cmd->add_option("--seed", o->seed, "Random seed");
-  cmd->add_option("--shard-gb", o->shard_gb, "Largest safetensors shard, in GB");
+  required_text(cmd, "--config", o->config, "A LLaDA-style config.json");
+  required_text(cmd, "--out", o->out, "Output model directory");
+  choice(cmd, "--dtype", o->dtype, {"f32", "bf16"}, "Stored precision");
+  num(cmd, "--seed", o->seed, Range<uint64_t>{}, "Random seed");
+  num(cmd, "--shard-gb", o->shard_gb, Range<double>{1e-6, 1e6}, "Largest safetensors shard, in GB");
+  add_threads_flag(cmd);
   cmd->callback([o] {
     const ModelConfig c = ModelConfig::load(o->config);
     const ComputeType ct = parse_compute_type(o->dtype);
+    if (std::filesystem::exists(o->out) && !std::filesystem::is_directory(o->out)) {
+      fail("--out ", o->out, ": exists and is not a directory");
+    }
+    // The weights live in memory until written (f32 per tensor while they are drawn).
+    require_memory(static_cast<double>(c.n_params()) * (ct == ComputeType::kF32 ? 4 : 2), o->config + ": the model");
     std::fprintf(stderr, "illada init: %lld parameters, %s\n", (long long)c.n_params(),
                  o->dtype.c_str());
     const ModelWeights w = init_weights(c, ct, o->seed);

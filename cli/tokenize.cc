@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -11,12 +12,14 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/flags.h"
 #include "tokenizer/bpe_trainer.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/id_list.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8.h"
 #include "util/check.h"
+#include "util/file.h"
 
 namespace illada::cli {
 namespace {
@@ -24,15 +27,11 @@ namespace {
 using tokenizer::Tokenizer;
 
 std::string read_input_file(const std::string& path, const char* flag) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail(flag, ": cannot read '", path, "'");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-void check_format(const std::string& format) {
-  if (format != "text" && format != "json") fail("--format: expected text or json, got '", format, "'");
+  try {
+    return read_file(path, kTextInputLimits);
+  } catch (const Error& e) {
+    fail(flag, ": ", e.what());
+  }
 }
 
 struct TokenizeArgs {
@@ -41,7 +40,6 @@ struct TokenizeArgs {
 };
 
 void run_tokenize(const TokenizeArgs& a) {
-  check_format(a.format);
   const Tokenizer tok = Tokenizer::load(a.tokenizer);
   std::string text = a.file.empty() ? a.text : read_input_file(a.file, "--file");
   bool add_special = !a.no_special;
@@ -63,7 +61,6 @@ struct DetokenizeArgs {
 };
 
 void run_detokenize(const DetokenizeArgs& a) {
-  check_format(a.format);
   const Tokenizer tok = Tokenizer::load(a.tokenizer);
   const std::string list = a.file.empty() ? a.ids : read_input_file(a.file, "--ids-file");
   const auto ids = tokenizer::parse_id_list(list, a.file.empty() ? "--ids" : "--ids-file", tok.vocab_size());
@@ -78,14 +75,14 @@ void run_detokenize(const DetokenizeArgs& a) {
 struct TrainArgs {
   std::vector<std::string> inputs;
   std::string out;
-  int32_t vocab_size = 0;
+  std::optional<int32_t> vocab_size;
   int reserved = 10;
   int64_t min_frequency = 1;
   bool quiet = false;
 };
 
 void run_train(const TrainArgs& a) {
-  tokenizer::BpeTrainer trainer({.vocab_size = a.vocab_size,
+  tokenizer::BpeTrainer trainer({.vocab_size = *a.vocab_size,
                                  .min_frequency = a.min_frequency,
                                  .reserved_tokens = a.reserved,
                                  .verbose = !a.quiet});
@@ -100,7 +97,7 @@ void run_train(const TrainArgs& a) {
                  static_cast<long long>(s.unique_words), s.count_seconds, trainer.merges().size(), s.merge_seconds);
   }
   std::cout << "wrote " << a.out << "/tokenizer.json and " << a.out << "/tokenizer_config.json (vocab size "
-            << a.vocab_size << ")\n";
+            << *a.vocab_size << ")\n";
 }
 
 }  // namespace
@@ -108,31 +105,32 @@ void run_train(const TrainArgs& a) {
 void register_tokenize(CLI::App& app) {
   auto targs = std::make_shared<TokenizeArgs>();
   CLI::App* t = app.add_subcommand("tokenize", "Encode text into token ids with a tokenizer.json");
-  t->add_option("--tokenizer", targs->tokenizer, "Directory with tokenizer.json (+ tokenizer_config.json)")->required();
-  auto* text_opt = t->add_option("--text", targs->text, "Text to encode");
-  auto* file_opt = t->add_option("--file", targs->file, "Read the text from this file (bytes as they are)");
+  required_text(t, "--tokenizer", targs->tokenizer, "Directory with tokenizer.json (+ tokenizer_config.json)");
+  // --text: the old spelling; generate and score call the same thing --prompt.
+  auto* text_opt = text(t, "--prompt,--text", targs->text, "Text to encode");
+  auto* file_opt = text(t, "--file", targs->file, "Read the text from this file (bytes as they are)");
   text_opt->excludes(file_opt);
   file_opt->excludes(text_opt);
-  t->add_option("--format", targs->format, "Output: text (ids separated by spaces) or json ({\"ids\": [...]})");
-  t->add_flag("--no-special", targs->no_special, "Do not add the post-processor's special tokens (e.g. BOS)");
-  t->add_flag("--chat", targs->chat, "Wrap the text as one user message with the tokenizer's chat template");
-  t->add_option("--chat-template", targs->chat_template,
-                "Chat template to use instead of tokenizer_config.json's (llada, llama3, none); implies --chat");
-  t->add_option("--system", targs->system, "System message for --chat");
+  choice(t, "--format", targs->format, {"text", "json"}, "Output: ids separated by spaces, or {\"ids\": [...]}");
+  flag(t, "--no-special", targs->no_special, "Do not add the post-processor's special tokens (e.g. BOS)");
+  flag(t, "--chat", targs->chat, "Wrap the text as one user message with the tokenizer's chat template");
+  text(t, "--chat-template", targs->chat_template,
+       "Chat template instead of tokenizer_config.json's: llada, llama3 or none (implies --chat)");
+  text(t, "--system", targs->system, "System message for --chat");
   t->callback([targs, text_opt, file_opt] {
-    if (text_opt->count() == 0 && file_opt->count() == 0) fail("tokenize: give the text with --text TEXT or --file PATH");
+    if (text_opt->count() == 0 && file_opt->count() == 0) fail("tokenize: give the text with --prompt TEXT or --file PATH");
     run_tokenize(*targs);
   });
 
   auto dargs = std::make_shared<DetokenizeArgs>();
   CLI::App* d = app.add_subcommand("detokenize", "Decode token ids back into text");
-  d->add_option("--tokenizer", dargs->tokenizer, "Directory with tokenizer.json")->required();
-  auto* ids_opt = d->add_option("--ids", dargs->ids, "Token ids, e.g. 1,2,3");
-  auto* ids_file = d->add_option("--ids-file", dargs->file, "Read the ids from this file");
+  required_text(d, "--tokenizer", dargs->tokenizer, "Directory with tokenizer.json");
+  auto* ids_opt = text(d, "--ids", dargs->ids, "Token ids, e.g. 1,2,3");
+  auto* ids_file = text(d, "--ids-file", dargs->file, "Read the ids from this file");
   ids_opt->excludes(ids_file);
   ids_file->excludes(ids_opt);
-  d->add_option("--format", dargs->format, "Output: text, or json ({\"text\": ...})");
-  d->add_flag("--skip-special", dargs->skip_special, "Leave special tokens out of the text");
+  choice(d, "--format", dargs->format, {"text", "json"}, "Output: the text, or {\"text\": ...}");
+  flag(d, "--skip-special", dargs->skip_special, "Leave special tokens out of the text");
   d->callback([dargs, ids_opt, ids_file] {
     if (ids_opt->count() == 0 && ids_file->count() == 0) fail("detokenize: give the ids with --ids 1,2,3 or --ids-file PATH");
     run_detokenize(*dargs);
@@ -142,12 +140,15 @@ void register_tokenize(CLI::App& app) {
   tk->require_subcommand(1);
   auto rargs = std::make_shared<TrainArgs>();
   CLI::App* tr = tk->add_subcommand("train", "Train a byte-level BPE tokenizer (LLaDA special tokens reserved)");
-  tr->add_option("--input", rargs->inputs, "Text files to learn from")->required()->expected(1, -1);
-  tr->add_option("--vocab-size", rargs->vocab_size, "Exact vocabulary size, special tokens included")->required();
-  tr->add_option("--out", rargs->out, "Output directory for tokenizer.json and tokenizer_config.json")->required();
-  tr->add_option("--reserved", rargs->reserved, "Number of <|reserved_token_i|> special tokens (default 10)");
-  tr->add_option("--min-frequency", rargs->min_frequency, "Never merge a pair seen fewer times (default 1)");
-  tr->add_flag("--quiet", rargs->quiet, "No progress output");
+  required_texts(tr, "--input", rargs->inputs, "Text files to learn from")->expected(1, -1);
+  num(tr, "--vocab-size", rargs->vocab_size, Range<int32_t>{1, 1 << 24}, "Exact vocabulary size, special tokens included",
+      "none (required)")
+      ->required();
+  required_text(tr, "--out", rargs->out, "Output directory for tokenizer.json and tokenizer_config.json");
+  num(tr, "--reserved", rargs->reserved, Range<int>{0, 1 << 16}, "Number of <|reserved_token_i|> special tokens");
+  num(tr, "--min-frequency", rargs->min_frequency, Range<int64_t>{1, INT64_MAX}, "Never merge a pair seen fewer times");
+  add_quiet_flag(tr, rargs->quiet);
+  add_threads_flag(tr);
   tr->callback([rargs] { run_train(*rargs); });
 }
 

@@ -51,9 +51,11 @@ Preset make_preset(const DemoOptions& o) {
     p.data = {.seed = o.seed, .n_people = 16, .bios_per_person = 3, .arithmetic_max = 5, .n_words = 12};
     p.vocab_size = 400;
     p.model = {{"d_model", 64}, {"n_layers", 2}, {"n_heads", 4}, {"n_kv_heads", 2}, {"mlp_hidden_size", 192}};
-    p.seq_len = 64, p.batch_size = 8, p.steps = 40, p.warmup = 5;
+    // Enough steps (a few seconds) that the samples are words of the corpus, not one
+    // frequent character: the tiny model still answers nothing right (the report says so).
+    p.seq_len = 64, p.batch_size = 8, p.steps = 1500, p.warmup = 50;
     p.lr = 3e-3, p.min_lr = 3e-4, p.decay_from = 0.7;
-    p.sft_epochs = 1, p.sft_lr = 1e-3, p.sft_batch_size = 8;
+    p.sft_epochs = 12, p.sft_lr = 1e-3, p.sft_batch_size = 8;
     p.max_open = 16, p.max_mc = 16, p.mc_num = 4;
   } else {
     p.data = {.seed = o.seed};
@@ -116,7 +118,9 @@ Curve read_curve(const std::string& metrics_path) {
     const json j = json::parse(line, nullptr, false);
     if (!j.is_object()) continue;
     if (j.contains("loss") && j.contains("lr")) {
-      c.step.push_back(j["step"].get<double>());
+      // Training lines carry the step's index; plot steps completed, as the held-out lines do
+      // (the last point of a 40-step run is at 40).
+      c.step.push_back(j["step"].get<double>() + 1);
       c.loss.push_back(j["loss"].get<double>());
       c.lr.push_back(j["lr"].get<double>());
     } else if (j.contains("eval_loss")) {
@@ -168,7 +172,7 @@ std::string svg_panel(double x0, double y0, double w, double h, const std::strin
 
 void write_svg(const std::string& path, const Curve& pre, const Curve& sft) {
   const double w = 420, h = 220;
-  std::ofstream f(path);
+  std::ostringstream f;
   f << "<svg xmlns='http://www.w3.org/2000/svg' width='" << 2 * w << "' height='" << 2 * h
     << "' font-family='sans-serif'>\n<rect width='100%' height='100%' fill='white'/>\n";
   f << svg_panel(0, 0, w, h, "pre-training loss (log scale)", pre.step, pre.loss, true, "#1f77b4");
@@ -176,7 +180,7 @@ void write_svg(const std::string& path, const Curve& pre, const Curve& sft) {
   f << svg_panel(0, h, w, h, "SFT loss (log scale)", sft.step, sft.loss, true, "#2ca02c");
   f << svg_panel(w, h, w, h, "SFT learning rate", sft.step, sft.lr, false, "#d62728");
   f << "</svg>\n";
-  if (!f) fail("cannot write ", path);
+  write_file_atomic(path, f.str());
 }
 
 // Chance accuracy of an open question of `kind` for a uniform guess among valid answers.
@@ -272,6 +276,32 @@ json scores_json(const EvalRun& r) {
 
 std::string pct(double v) { return fmt("%.1f%%", 100 * v); }
 
+// "1 epoch", "12 epochs", "0.5 epochs".
+std::string count_of(double n, const std::string& word) { return fmt("%g", n) + " " + word + (n == 1 ? "" : "s"); }
+
+// Text in a Markdown table cell: a newline or a '|' of a generated answer would end the row.
+std::string table_cell(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '|') {
+      out += "\\|";
+    } else if (c == '\r' || c == '\t') {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// What the --quick model is, wherever its results are shown.
+constexpr const char* kQuickNote =
+    "--quick trains a tiny model (d 64, 2 layers) for a few seconds to check the whole pipeline: its answers "
+    "are strings of corpus words, not knowledge, and near 0% open accuracy is expected. Run `illada demo` "
+    "without --quick (a few minutes) for a model that answers held-out questions.";
+
 // Every `step`-th question, so a limited evaluation still covers every kind.
 std::vector<size_t> spread(size_t n, int64_t limit) {
   std::vector<size_t> idx;
@@ -345,12 +375,11 @@ DemoResult run_demo(const DemoOptions& o) {
   // 4. Pre-training.
   json model_cfg = p.model;
   {
-    std::ofstream f(out + "/runs/model_config.json");
-    f << model_cfg.dump(2) << "\n";
+    write_file_atomic(out + "/runs/model_config.json", model_cfg.dump(2) + "\n");
   }
   const std::string pretrain_what = "d " + std::to_string(p.model["d_model"].get<int>()) + ", " +
                                     std::to_string(p.model["n_layers"].get<int>()) + " layers, GQA, tied head; " +
-                                    std::to_string(p.steps) + " steps";
+                                    count_of(static_cast<double>(p.steps), "step");
   std::string pretrained_dir = out + "/pretrained", pretrain_metrics = out + "/runs/pretrain/metrics.jsonl";
   train::RunConfig pre;
   train::RunResult pre_res;
@@ -400,7 +429,7 @@ DemoResult run_demo(const DemoOptions& o) {
 
   // 5. SFT (iLLaDA: the whole window masked, prompt included).
   stages.begin(std::string(o.prompt_clean ? "prompt-clean SFT (LLaDA masking, " : "whole-sequence SFT (") +
-               fmt("%g", p.sft_epochs) + " epochs)");
+               count_of(p.sft_epochs, "epoch") + ")");
   train::RunConfig sft;
   sft.init = pretrained_dir;
   sft.prompt_clean = o.prompt_clean;
@@ -486,9 +515,8 @@ DemoResult run_demo(const DemoOptions& o) {
                {"final_train_loss", sft_curve.loss.empty() ? -1.0 : sft_curve.loss.back()}}},
       {"settings", settings}, {"stage_seconds", stage_times}, {"wall_seconds", wall}};
   {
-    std::ofstream f(out + "/summary.json");
-    f << summary.dump(2) << "\n";
-    std::ofstream m(out + "/metrics.jsonl");
+    write_file_atomic(out + "/summary.json", summary.dump(2) + "\n");
+    std::ostringstream m;
     m << json({{"stage", "pretrain"}, {"steps", pre_res.steps}, {"first_eval_loss", pre_res.first_eval_loss},
                {"last_eval_loss", pre_res.last_eval_loss}}).dump() << "\n";
     m << json({{"stage", "sft"}, {"steps", sft_res.steps}, {"first_eval_loss", sft_res.first_eval_loss},
@@ -502,7 +530,7 @@ DemoResult run_demo(const DemoOptions& o) {
           << "\n";
       }
     }
-    if (!m) fail("cannot write ", out, "/metrics.jsonl");
+    write_file_atomic(out + "/metrics.jsonl", m.str());
   }
 
   // The table, in the terminal and in report.md.
@@ -532,6 +560,7 @@ DemoResult run_demo(const DemoOptions& o) {
     << "Everything below was computed by this run (seed " << o.seed << (o.quick ? ", --quick" : "")
     << ") in " << fmt("%.0f", wall) << " s: synthetic data, BPE tokenizer, pre-training, whole-sequence SFT, "
     << "variable-length generation and multiple-choice scoring.\n\n"
+    << (o.quick ? std::string("> ") + kQuickNote + "\n\n" : std::string())
     << "## Accuracy on held-out questions\n\n"
     << "Person questions ask about the " << n_held_people << " held-out people: their facts appear only in the "
     << "pre-training corpus, never as SFT questions. Arithmetic and string questions use operand pairs / words "
@@ -545,11 +574,12 @@ DemoResult run_demo(const DemoOptions& o) {
     << "- tokenizer: byte-level BPE, vocab " << p.vocab_size
     << " (Llama-3 split rule, except that words do not absorb the space before them)\n"
     << "- model: `" << model_cfg.dump() << "`\n"
-    << "- pre-training: " << p.steps << " steps x " << p.batch_size << " x " << p.seq_len << " tokens, AdamW lr "
+    << "- pre-training: " << count_of(static_cast<double>(p.steps), "step") << " x " << p.batch_size << " x " << p.seq_len << " tokens, AdamW lr "
     << p.lr << " (warm-up " << p.warmup << ", cosine from step " << static_cast<int64_t>(p.steps * p.decay_from) << " to " << p.min_lr
     << "), random split of windows with probability " << o.split_prob << ", bf16"
     << (o.pretrained.empty() ? std::string() : "; reused from " + o.pretrained) << "\n"
-    << "- SFT: " << p.sft_epochs << " epochs = " << sft_res.steps << " steps x " << p.sft_batch_size << " x "
+    << "- SFT: " << count_of(p.sft_epochs, "epoch") << " = " << count_of(static_cast<double>(sft_res.steps), "step")
+    << " x " << p.sft_batch_size << " x "
     << p.seq_len << ", lr " << p.sft_lr
     << (o.prompt_clean ? ", prompt never masked (LLaDA's prompt-clean SFT)\n" : ", whole window masked (iLLaDA)\n")
     << "- generation: variable length, blocks of 8, one token per step, at most 32 tokens, stop at EOS/EOT\n"
@@ -564,8 +594,8 @@ DemoResult run_demo(const DemoOptions& o) {
     << "## Sample generations (held-out open questions)\n\n"
     << "| kind | question | reference | generated | ok | forward passes |\n|---|---|---|---|---|---|\n";
   for (const json& s : open.samples) {
-    r << "| " << s["kind"].get<std::string>() << " | " << s["question"].get<std::string>() << " | "
-      << s["reference"].get<std::string>() << " | " << s["generated"].get<std::string>() << " | "
+    r << "| " << s["kind"].get<std::string>() << " | " << table_cell(s["question"].get<std::string>()) << " | "
+      << table_cell(s["reference"].get<std::string>()) << " | " << table_cell(s["generated"].get<std::string>()) << " | "
       << (s["correct"].get<bool>() ? "yes" : "no") << " | " << s["nfe"].get<int64_t>() << " |\n";
   }
   r << "\n## Stage times\n\n| stage | seconds |\n|---|---|\n";
@@ -574,9 +604,7 @@ DemoResult run_demo(const DemoOptions& o) {
     << "--block-length 8 --max-length 32 --steps 8 --prompt \"" << (open_qs.empty() ? "" : open_qs[0].question)
     << "\"\nillada chat --model " << out << "/sft\n```\n";
   {
-    std::ofstream f(out + "/report.md");
-    f << r.str();
-    if (!f) fail("cannot write ", out, "/report.md");
+    write_file_atomic(out + "/report.md", r.str());
   }
   std::printf("\nillada demo: held-out accuracy (report: %s/report.md)\n\n%s\n", out.c_str(), table.c_str());
   std::printf("open questions %s (city questions of held-out people %s, chance %s); multiple choice: confidence %s, "
@@ -584,6 +612,7 @@ DemoResult run_demo(const DemoOptions& o) {
               pct(res.open_accuracy).c_str(), pct(res.open_city_accuracy).c_str(),
               pct(1.0 / data.cities.size()).c_str(), pct(res.mc_confidence_accuracy).c_str(),
               pct(res.mc_likelihood_accuracy).c_str(), wall);
+  if (o.quick) std::printf("\nNote: %s\n", kQuickNote);
   return res;
 }
 

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "util/check.h"
+#include "util/file.h"
 #include "util/rng.h"
 
 namespace illada::demo {
@@ -139,10 +140,9 @@ std::vector<QA> word_questions(const std::string& w, Rng& rng) {
 }
 
 void write_lines(const std::string& path, const std::vector<nlohmann::json>& lines) {
-  std::ofstream f(path);
-  if (!f) fail("cannot write ", path);
-  for (const auto& j : lines) f << j.dump() << "\n";
-  if (!f) fail("cannot write ", path);
+  std::string text;
+  for (const auto& j : lines) text += j.dump() + "\n";
+  write_file_atomic(path, text);
 }
 
 }  // namespace
@@ -271,11 +271,7 @@ std::vector<McQuestion> make_mc(const std::vector<QA>& qas, uint64_t seed) {
 
 void write_synthetic(const SyntheticData& d, uint64_t seed, const std::string& dir) {
   std::filesystem::create_directories(dir);
-  {
-    std::ofstream f(dir + "/corpus.txt");
-    f << d.corpus;
-    if (!f) fail("cannot write ", dir, "/corpus.txt");
-  }
+  write_file_atomic(dir + "/corpus.txt", d.corpus);
   std::vector<nlohmann::json> docs, sft, open, mc;
   for (const std::string& doc : d.documents) docs.push_back({{"text", doc}});
   write_lines(dir + "/corpus.jsonl", docs);

@@ -58,7 +58,6 @@ EvalSummary evaluate(const Model& model, const tokenizer::Tokenizer& tok, const 
   const bool append_eos = o.append_eos || task.header.append_eos;
   const int32_t bos = add_bos ? bos_to_add(tok) : -1;
   const std::string eos_text = tok.decode(std::span<const int32_t>(&model.config().eos_token_id, 1), false);
-  const int64_t context_len = model.config().max_sequence_length;
   LikelihoodOptions lo = o.likelihood;
   lo.append_eos = lo.append_eos || append_eos;
   const ConfidenceOptions co{.cfg_scale = o.likelihood.cfg_scale, .append_eos = lo.append_eos};
@@ -67,6 +66,12 @@ EvalSummary evaluate(const Model& model, const tokenizer::Tokenizer& tok, const 
   s.skipped = static_cast<int64_t>(task.errors.size());
   const int64_t total = o.limit > 0 ? std::min<int64_t>(o.limit, task.examples.size())
                                     : static_cast<int64_t>(task.examples.size());
+  const int64_t context = model.config().max_sequence_length;
+  auto skip = [&](ExampleResult& r, std::string why) {
+    r.skipped = str_cat("line ", r.example->line, ": ", why);
+    ++s.too_long;
+    on_result(r);
+  };
   for (int64_t i = 0; i < total; ++i) {
     const Example& e = task.examples[i];
     ExampleResult r{.example = &e};
@@ -81,9 +86,18 @@ EvalSummary evaluate(const Model& model, const tokenizer::Tokenizer& tok, const 
         } else {
           split_context_continuation(tok, ctx, task.header.target_delimiter + choice, add_bos, ctx_ids, cont_ids);
         }
-        if (cont_ids.empty()) fail("line ", e.line, ": choice '", choice, "' encodes to no tokens");
+        if (cont_ids.empty()) r.skipped = str_cat("choice '", choice, "' encodes to no tokens");
+        const size_t n_ids = ctx_ids.size() + cont_ids.size() + (lo.append_eos ? 1 : 0);
+        if (r.skipped.empty() && static_cast<int64_t>(n_ids) > context) {
+          r.skipped = str_cat("context and choice ", answers.size(), " take ", n_ids,
+                              " tokens, more than the model's context of ", context);
+        }
         prompts.push_back(std::move(ctx_ids));
         answers.push_back(std::move(cont_ids));
+      }
+      if (!r.skipped.empty()) {
+        skip(r, r.skipped);
+        continue;
       }
       const bool shared = std::all_of(prompts.begin(), prompts.end(),
                                       [&](const auto& p) { return p == prompts[0]; });
@@ -116,12 +130,13 @@ EvalSummary evaluate(const Model& model, const tokenizer::Tokenizer& tok, const 
       // eval_illada.py: the length is what fits after the prompt, in whole blocks.
       const int64_t wanted = g.variable_length && g.max_length > 0 ? g.max_length : g.gen_length;
       const int64_t fits = g.block_length > 0
-                               ? std::min(wanted, context_len - static_cast<int64_t>(prompt.size())) /
+                               ? std::min(wanted, context - static_cast<int64_t>(prompt.size())) /
                                      g.block_length * g.block_length
                                : wanted;
       if (fits <= 0) {
-        fail("line ", e.line, ": the prompt (", prompt.size(), " tokens) leaves no room for one block of ",
-             g.block_length, " tokens in the model's context of ", context_len);
+        skip(r, str_cat("the prompt (", prompt.size(), " tokens) leaves no room for one block of ",
+                        g.block_length, " tokens in the model's context of ", context));
+        continue;
       }
       g.gen_length = fits;
       g.max_length = 0;

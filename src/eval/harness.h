@@ -46,10 +46,12 @@ struct ExampleResult {
   std::string generated;       // generation examples
   int64_t generated_tokens = 0;  // generation: answer tokens before the first stop token
   int64_t nfe = 0;
+  std::string skipped;         // not evaluated: "line N: why" (longer than the model's context)
 };
 
 struct EvalSummary {
-  int64_t n = 0, correct = 0, skipped = 0;
+  int64_t n = 0, correct = 0, skipped = 0;  // skipped: malformed lines
+  int64_t too_long = 0;          // examples skipped because they do not fit the context
   int64_t nfe = 0;               // forward passes over all examples
   int64_t generated_tokens = 0;  // generation examples: answer tokens (stop tokens excluded)
   double accuracy = 0.0;
@@ -69,6 +71,9 @@ void split_context_continuation(const tokenizer::Tokenizer& tok, const std::stri
 // starts every encoding with it. Throws Error when the tokenizer has no BOS token.
 int32_t bos_to_add(const tokenizer::Tokenizer& tok);
 
+// An example that cannot be evaluated (longer than the model's context, a choice that
+// encodes to no token) is reported through on_result with `skipped` set and counted in
+// too_long; the run goes on.
 EvalSummary evaluate(const Model& model, const tokenizer::Tokenizer& tok, const TaskFile& task,
                      const EvalOptions& opts,
                      const std::function<void(const ExampleResult&)>& on_result);

@@ -2,10 +2,10 @@
 #include "eval/task.h"
 
 #include <cctype>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "util/check.h"
+#include "util/file.h"
 
 namespace illada::eval {
 namespace {
@@ -81,11 +81,16 @@ Example parse_example(const json& j, int64_t line) {
 }
 
 TaskFile load_task(const std::string& path, bool strict) {
-  std::ifstream f(path);
-  if (!f) fail(path, ": cannot open the task file");
+  const std::string text = read_file(path, {.max_bytes = uint64_t{2} << 30, .allow_stream = true, .what = "task file"});
+  check_text(text, path);  // a binary file is not a task file: say so, not "0 of 0 correct"
   TaskFile t;
-  std::string line;
-  for (int64_t n = 1; std::getline(f, line); ++n) {
+  int64_t n_lines = 0;
+  for (size_t pos = 0; pos < text.size();) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) nl = text.size();
+    const std::string line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    const int64_t n = ++n_lines;
     if (trim(line).empty()) continue;
     try {
       json j;
@@ -118,6 +123,10 @@ TaskFile load_task(const std::string& path, bool strict) {
       if (strict) fail(msg);
       t.errors.push_back(msg);
     }
+  }
+  if (t.examples.empty()) {
+    if (t.errors.empty()) fail(path, ": no examples (the task file is empty; see docs/eval.md for the format)");
+    fail(path, ": none of its ", t.errors.size(), " non-empty lines is a valid example; the first: ", t.errors[0]);
   }
   return t;
 }

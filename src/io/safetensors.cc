@@ -395,6 +395,8 @@ SafetensorsHeader parse_safetensors_header(std::span<const std::byte> prefix, ui
 // ---- SafetensorsFile ----
 
 std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
+  // Before open(): opening a FIFO would block until something writes to it.
+  check_readable(path, {.max_bytes = UINT64_MAX, .what = "safetensors file"});
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) fail("cannot open ", path, ": ", errno_str());
   struct stat st;
@@ -453,13 +455,10 @@ TensorStore TensorStore::open_dir(const std::string& dir) {
   }
 
   const std::string ipath = index_path.string();
-  std::ifstream in(index_path, std::ios::binary);
-  if (!in) fail("cannot open ", ipath, ": ", errno_str());
-  std::ostringstream text;
-  text << in.rdbuf();
+  const std::string text = read_file(ipath, {.max_bytes = kConfigFileLimits.max_bytes, .what = "safetensors index"});
   Json index;
   try {
-    index = Json::parse(text.str());
+    index = Json::parse(text);
   } catch (const Json::exception& e) {
     fail(ipath, ": not valid JSON: ", e.what());
   }

@@ -105,6 +105,7 @@ TokenShard parse_token_shard(std::span<const std::byte> in, const std::string& s
 }
 
 TokenShard read_token_shard(const std::string& path) {
+  check_readable(path, {.max_bytes = UINT64_MAX, .what = "token shard"});
   std::ifstream f(path, std::ios::binary);
   if (!f) fail(path, ": cannot read the token shard (no such file or no permission)");
   f.seekg(0, std::ios::end);

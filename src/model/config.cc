@@ -3,10 +3,10 @@
 #include "model/config.h"
 
 #include <cmath>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "util/check.h"
+#include "util/file.h"
 
 namespace illada {
 namespace {
@@ -21,7 +21,17 @@ int64_t get_int(const json& j, const char* key, const std::string& src, bool req
     return fallback;
   }
   if (!it->is_number_integer()) fail(src, ": key '", key, "' must be an integer, got ", it->dump());
+  if (it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+    fail(src, ": key '", key, "' = ", it->dump(), " is too large");
+  }
   return it->get<int64_t>();
+}
+
+// Token ids are int32 everywhere: a larger value in the file must not wrap into a valid id.
+int32_t get_id(const json& j, const char* key, const std::string& src, bool required, int64_t fallback) {
+  const int64_t v = get_int(j, key, src, required, fallback);
+  if (v < -1 || v > INT32_MAX) fail(src, ": key '", key, "' = ", v, " is not a token id");
+  return static_cast<int32_t>(v);
 }
 
 double get_number(const json& j, const char* key, const std::string& src, double fallback) {
@@ -98,10 +108,10 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& src) {
     if (!it->is_boolean()) fail(src, ": key 'weight_tying' must be true or false");
     c.weight_tying = it->get<bool>();
   }
-  c.mask_token_id = static_cast<int32_t>(get_int(j, "mask_token_id", src, true, -1));
-  c.eos_token_id = static_cast<int32_t>(get_int(j, "eos_token_id", src, true, -1));
-  c.pad_token_id = static_cast<int32_t>(get_int(j, "pad_token_id", src, false, c.eos_token_id));
-  c.bos_token_id = static_cast<int32_t>(get_int(j, "bos_token_id", src, false, -1));
+  c.mask_token_id = get_id(j, "mask_token_id", src, true, -1);
+  c.eos_token_id = get_id(j, "eos_token_id", src, true, -1);
+  c.pad_token_id = get_id(j, "pad_token_id", src, false, c.eos_token_id);
+  c.bos_token_id = get_id(j, "bos_token_id", src, false, -1);
   if (auto it = j.find("init_fn"); it != j.end() && !it->is_null()) {
     if (!it->is_string()) fail(src, ": key 'init_fn' must be a string, got ", it->dump());
     try {
@@ -129,6 +139,18 @@ void ModelConfig::validate(const std::string& src) const {
   positive(mlp_hidden_size, "mlp_hidden_size");
   positive(vocab_size, "vocab_size");
   positive(max_sequence_length, "max_sequence_length");
+  // Upper bounds far above any released model (LLaDA-8B: d 4096, 32 layers, mlp 12288, vocab
+  // 126464) keep every size product below 2^62, so parameter counts and buffer sizes cannot
+  // overflow; whether the model fits in memory is checked where it is allocated.
+  auto at_most = [&](int64_t v, int64_t max, const char* key) {
+    if (v > max) fail(src, ": key '", key, "' = ", v, " is larger than illada supports (at most ", max, ")");
+  };
+  at_most(d_model, int64_t{1} << 16, "d_model");
+  at_most(n_layers, 1024, "n_layers");
+  at_most(mlp_hidden_size, int64_t{1} << 20, "mlp_hidden_size");
+  at_most(vocab_size, int64_t{1} << 28, "vocab_size");
+  at_most(embedding_size, int64_t{1} << 28, "embedding_size");
+  at_most(max_sequence_length, int64_t{1} << 24, "max_sequence_length");
   if (d_model % n_heads != 0) {
     fail(src, ": d_model (", d_model, ") must be divisible by n_heads (", n_heads, ")");
   }
@@ -166,11 +188,11 @@ int64_t ModelConfig::n_params() const {
 }
 
 ModelConfig ModelConfig::load(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) fail(path, ": cannot open the model config (expected a Hugging Face config.json)");
+  const std::string text =
+      read_file(path, {.max_bytes = kConfigFileLimits.max_bytes, .what = "Hugging Face config.json"});
   json j;
   try {
-    j = json::parse(f);
+    j = json::parse(text);
   } catch (const json::exception& e) {
     fail(path, ": invalid JSON: ", e.what());
   }

@@ -11,7 +11,9 @@
 #include "kernels/cpu/bf16_ops.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/gemm.h"
+#include "model/tensor_check.h"
 #include "util/check.h"
+#include "util/memory.h"
 #include "util/profile.h"
 
 namespace illada {
@@ -47,9 +49,12 @@ void KVCache::reset(const ModelConfig& c, int64_t positions) {
 Model::Model(ModelConfig config, ModelWeights weights)
     : config_(std::move(config)), weights_(std::move(weights)) {}
 
-Model Model::load(const std::string& dir, ComputeType dtype, bool pack) {
+Model Model::load(const std::string& dir, ComputeType dtype, bool pack, bool check_tensors) {
   ModelConfig config = ModelConfig::load(dir + "/config.json");
+  // f32 compute converts every weight into memory of its own (bf16 maps the file instead).
+  if (dtype == ComputeType::kF32) require_memory(4.0 * static_cast<double>(config.n_params()), dir + ": the f32 weights");
   auto store = std::make_shared<const TensorStore>(TensorStore::open_dir(dir));
+  if (check_tensors) check_tensors_finite(*store, dir);
   ModelWeights weights = load_weights(store, config, dtype, dir);
   if (pack) pack_matrices(weights);
   return Model(std::move(config), std::move(weights));
@@ -170,6 +175,14 @@ void Model::forward(const ForwardInput& in, ForwardState& st, std::span<float> l
   } else {
     cpu::rmsnorm(st.normed.data(), head_src, w.ln_f, rows, d, eps);
     linear(logits.data(), st.normed.data(), w.head, rows, false);
+  }
+  // NaN/Inf weights (or activations that overflow) poison every logit after them; argmax would
+  // then pick token 0 forever and a score would print nan. A bit test over what the head just
+  // wrote costs well under 1% of the head product.
+  if (const int64_t bad = first_non_finite(logits.subspan(0, rows * vocab)); bad >= 0) {
+    fail("the model produced a non-finite logit (", logits[bad], ") at row ", bad / vocab, ", token ", bad % vocab,
+         ": its weights hold NaN/Inf or overflow in ", compute_type_name(w.dtype),
+         " (scan them with --check-tensors)");
   }
 }
 

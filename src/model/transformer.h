@@ -76,7 +76,9 @@ class Model {
   // Loads a Hugging Face style directory (config.json + safetensors). Throws Error. In bf16,
   // `pack` repacks the matrices for faster products (pack_matrices): worth it for anything
   // that runs more than a few forward passes; a single pass is faster without.
-  static Model load(const std::string& dir, ComputeType dtype, bool pack = true);
+  // `check_tensors` first scans every tensor for NaN/Inf (check_tensors_finite): it reads the
+  // whole checkpoint, so it is off unless asked for.
+  static Model load(const std::string& dir, ComputeType dtype, bool pack = true, bool check_tensors = false);
   Model(ModelConfig config, ModelWeights weights);
 
   const ModelConfig& config() const { return config_; }
@@ -84,7 +86,8 @@ class Model {
   ComputeType dtype() const { return weights_.dtype; }
 
   // Writes logits [rows, embedding_size] (rows = logit_rows.size() or T). Throws Error on
-  // out-of-vocabulary ids, malformed offsets or sequences longer than max_sequence_length.
+  // out-of-vocabulary ids, malformed offsets, sequences longer than max_sequence_length, or a
+  // non-finite logit (NaN/Inf weights: no sampler or score could mean anything after it).
   void forward(const ForwardInput& in, ForwardState& st, std::span<float> logits) const;
 
   // Number of logit rows forward() will write for this input.

@@ -11,6 +11,7 @@
 #include "kernels/gemm.h"
 #include "model/init.h"
 #include "util/check.h"
+#include "util/memory.h"
 #include "util/rng.h"
 
 namespace illada {
@@ -37,7 +38,12 @@ const Matrix* matrix_slot(const LayerWeights& l, int slot) {
 
 template <class T>
 std::shared_ptr<T[]> alloc(int64_t n) {
-  return std::shared_ptr<T[]>(new T[static_cast<size_t>(n)]);
+  try {
+    return std::shared_ptr<T[]>(new T[static_cast<size_t>(n)]);
+  } catch (const std::bad_alloc&) {
+    fail("out of memory: cannot allocate ", format_bytes(static_cast<double>(n) * sizeof(T)),
+         " for a weight tensor (the model is too large for this machine)");
+  }
 }
 
 int64_t numel(const std::vector<int64_t>& s) {

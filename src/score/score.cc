@@ -126,6 +126,7 @@ double log_likelihood(const Model& m, std::span<const int32_t> prompt,
       loss += -log_prob(logits.data() + r * vocab, vocab, targets[r]) * weight[r];
     }
     total += loss / static_cast<double>(b);
+    if (o.on_batch) o.on_batch();
   }
   return -total / static_cast<double>(n_batches);
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -19,6 +20,7 @@ struct LikelihoodOptions {
   // the released evaluation uses it for ARC-C and HellaSwag.
   bool append_eos = false;
   uint64_t seed = 0;
+  std::function<void()> on_batch;  // after each batch's forward pass (progress displays)
 };
 
 // Options of confidence scoring (get_loglikelihood_confidence with eval_illada.py's

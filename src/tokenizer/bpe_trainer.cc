@@ -20,6 +20,7 @@
 #include "tokenizer/chat_template.h"
 #include "tokenizer/regex.h"
 #include "util/check.h"
+#include "util/file.h"
 
 namespace illada::tokenizer {
 
@@ -108,12 +109,22 @@ void BpeTrainer::add_text(std::string_view text) {
 }
 
 void BpeTrainer::add_file(const std::string& path) {
+  // Read in chunks, so any size is fine; a pipe is read to its end, a device refused.
+  check_readable(path, {.max_bytes = UINT64_MAX, .allow_stream = true, .what = "text file to learn from"});
   std::ifstream f(path, std::ios::binary);
   if (!f) fail("tokenizer train: cannot read input file '", path, "'");
   // Read in chunks that end at a newline so memory stays bounded for large files.
   constexpr size_t kChunk = 64 << 20;
   std::string buf, carry;
   std::vector<char> block(kChunk);
+  int64_t line = 1;     // of the chunk's first byte, for the text check's messages
+  uint64_t offset = 0;
+  auto take = [&](const std::string& text) {
+    check_text(text, path, line, offset);
+    line += std::count(text.begin(), text.end(), '\n');
+    offset += text.size();
+    add_text(text);
+  };
   while (f) {
     f.read(block.data(), static_cast<std::streamsize>(block.size()));
     const auto n = static_cast<size_t>(f.gcount());
@@ -122,15 +133,24 @@ void BpeTrainer::add_file(const std::string& path) {
     carry.clear();
     buf.append(block.data(), n);
     if (f) {
-      const size_t nl = buf.rfind('\n');
-      if (nl != std::string::npos) {
-        carry = buf.substr(nl + 1);
-        buf.resize(nl + 1);
+      size_t cut = buf.rfind('\n');
+      if (cut == std::string::npos) {  // no newline: keep a UTF-8 sequence the chunk split
+        cut = buf.size();
+        for (int k = 1; k <= 3 && k <= static_cast<int>(buf.size()); ++k) {
+          const auto c = static_cast<unsigned char>(buf[buf.size() - k]);
+          if ((c & 0xC0) != 0x80) {
+            if (c >= 0xC0) cut = buf.size() - k;
+            break;
+          }
+        }
+        cut -= 1;
       }
+      carry = buf.substr(cut + 1);
+      buf.resize(cut + 1);
     }
-    add_text(buf);
+    take(buf);
   }
-  if (!carry.empty()) add_text(carry);
+  if (!carry.empty()) take(carry);
   if (f.bad()) fail("tokenizer train: error reading '", path, "'");
 }
 
@@ -355,10 +375,7 @@ void BpeTrainer::save(const std::string& dir) const {
   fs::create_directories(dir, ec);
   if (ec) fail("tokenizer train: cannot create output directory '", dir, "': ", ec.message());
   auto write = [&](const std::string& name, const std::string& text) {
-    const fs::path p = fs::path(dir) / name;
-    std::ofstream f(p, std::ios::binary);
-    f << text;
-    if (!f) fail("tokenizer train: cannot write '", p.string(), "'");
+    write_file_atomic((fs::path(dir) / name).string(), text);
   };
   write("tokenizer.json", tokenizer_json());
   write("tokenizer_config.json", tokenizer_config_json());

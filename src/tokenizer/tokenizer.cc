@@ -16,6 +16,7 @@
 #include "tokenizer/normalizer.h"
 #include "tokenizer/pre_tokenizer.h"
 #include "util/check.h"
+#include "util/file.h"
 
 namespace illada::tokenizer {
 
@@ -24,12 +25,10 @@ using namespace json_util;
 
 namespace {
 
+// Tokenizer files are files on disk; the cap is far above real ones (gemma3's tokenizer.json
+// is 33 MB) and stops an endless stream or a mistaken huge file.
 std::string read_file(const std::filesystem::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  if (!f) fail(p.string(), ": cannot open file");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+  return illada::read_file(p.string(), {.max_bytes = uint64_t{1} << 30, .what = "tokenizer file"});
 }
 
 json parse_json(std::string_view text, const std::string& source) {

@@ -126,7 +126,9 @@ DatasetInfo prepare_dataset(const tokenizer::Tokenizer& tok, const PrepareOption
   const std::string bos = cfg.bos_token.value_or("");
 
   for (const std::string& path : o.inputs) {
-    const std::string text = read_file(path);
+    const std::string text = read_file(path, kTextInputLimits);
+    check_text(text, path);  // a binary file would tokenize "fine" into byte soup
+    if (trim(text).empty()) fail(path, ": the file is empty (expected text or JSONL)");
     if (o.sft) {
       if (!is_jsonl(path)) fail(path, ": SFT data must be JSONL (.jsonl) with prompt/response or messages");
       for_each_line(text, [&](int64_t line, std::string_view l) {

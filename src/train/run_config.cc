@@ -1,6 +1,7 @@
 // RunConfig keys, JSON reading and validation (see run_config.h).
 #include "train/run_config.h"
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "util/file.h"
@@ -51,6 +52,7 @@ void visit_keys(C& c, F&& f) {
   f("eval_batches", c.eval_batches);
   f("eval_fraction", c.eval_fraction);
   f("resume", c.resume);
+  f("force", c.force);
   f("progress", c.progress);
 }
 
@@ -105,7 +107,7 @@ void RunConfig::validate() const {
   if (micro_batches < 1 || batch_size % micro_batches != 0) {
     fail("micro_batches (", micro_batches, ") must divide batch_size (", batch_size, ")");
   }
-  if (steps < 0 || epochs < 0) fail("steps and epochs must not be negative");
+  if (steps < 0 || !(epochs >= 0 && std::isfinite(epochs))) fail("steps and epochs must be finite and not negative");
   if (steps == 0 && epochs <= 0) fail("give steps (--steps) or epochs (--epochs)");
   if (steps > 0 && epochs > 0) fail("give steps (--steps) or epochs (--epochs), not both");
   if (!schedule.empty() && schedule != "pretrain" && schedule != "sft") {
@@ -122,6 +124,24 @@ void RunConfig::validate() const {
     fail("plateau_threshold must be in [0, 1), got ", plateau_threshold);
   }
   if (!(decay_fraction > 0 && decay_fraction <= 1)) fail("decay_fraction must be in (0, 1], got ", decay_fraction);
+  // The optimiser's numbers: a NaN or a non-positive learning rate would train at some other
+  // rate (or not at all) while the run's files record it. -1 means "the schedule's default".
+  if (lr != -1 && !(lr > 0 && std::isfinite(lr))) fail("lr (--lr) must be a positive finite number, got ", lr);
+  if (min_lr != -1 && !(min_lr >= 0 && std::isfinite(min_lr))) {
+    fail("min_lr (--min-lr) must be a finite number >= 0, got ", min_lr);
+  }
+  if (lr > 0 && min_lr > lr) fail("min_lr (", min_lr, ") must not exceed lr (", lr, ")");
+  if (warmup < -1) fail("warmup (--warmup) must not be negative, got ", warmup);
+  if (decay_start < -1) fail("decay_start (--decay-start) must be -1 (none) or a step, got ", decay_start);
+  if (decay_steps < 0) fail("decay_steps (--decay-steps) must not be negative, got ", decay_steps);
+  if (!(weight_decay >= 0 && std::isfinite(weight_decay))) {
+    fail("weight_decay (--weight-decay) must be a finite number >= 0, got ", weight_decay);
+  }
+  if (!(beta1 >= 0 && beta1 < 1)) fail("beta1 (--beta1) must be in [0, 1), got ", beta1);
+  if (!(beta2 >= 0 && beta2 < 1)) fail("beta2 (--beta2) must be in [0, 1), got ", beta2);
+  if (!(adam_eps > 0 && adam_eps <= 1)) fail("adam_eps (--adam-eps) must be in (0, 1], got ", adam_eps);
+  if (!std::isfinite(grad_clip)) fail("grad_clip (--grad-clip) must be finite, got ", grad_clip);
+  if (resume && force) fail("give resume (--resume) or force (--force), not both");
 }
 
 RunConfig load_run_config(const std::string& path) {

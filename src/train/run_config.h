@@ -52,6 +52,7 @@ struct RunConfig {
   int64_t eval_batches = 4;
   double eval_fraction = 0.05;   // tail of the data held out from training
   bool resume = false;           // continue from the newest checkpoint in OUT/checkpoints
+  bool force = false;            // replace a previous run in OUT (else refused without resume)
   bool progress = true;          // progress bar on stderr
 
   // Fills the keys present in `j` (an object); throws Error naming `source` and an unknown

@@ -15,12 +15,14 @@
 #include "io/safetensors.h"
 #include "model/checkpoint.h"
 #include "model/config.h"
+#include "model/tensor_check.h"
 #include "model/weights.h"
 #include "util/file.h"
 #include "train/data.h"
 #include "train/lr_schedule.h"
 #include "train/plot.h"
 #include "util/check.h"
+#include "util/memory.h"
 
 namespace illada::train {
 namespace {
@@ -176,8 +178,31 @@ void save_checkpoint(const std::string& ckpts, Trainer& tr, const ModelConfig& c
 
 // Restores parameters, moments and the step from a checkpoint; returns the step. `schedule`
 // receives the saved schedule state (null in checkpoints written before it existed).
+// The step and optimizer step count of a training state, checked against the run: a state
+// edited by hand or damaged must not restart the schedule at an absurd step.
+std::pair<int64_t, int64_t> checked_steps(const json& st, const std::string& dir, const std::string& state_path,
+                                          int64_t run_steps) {
+  auto int_field = [&](const char* key) {
+    auto it = st.find(key);
+    if (it == st.end() || !it->is_number_integer()) {
+      fail(state_path, ": '", key, "' must be an integer, got ", it == st.end() ? "nothing" : it->dump());
+    }
+    return it->get<int64_t>();
+  };
+  const int64_t step = int_field("step"), adam_steps = int_field("adam_steps");
+  if (step < 1 || step > run_steps) {
+    fail(state_path, ": step ", step, " is outside this run's 1..", run_steps, " steps");
+  }
+  const std::string name = fs::path(dir).filename().string();
+  if (name != step_name(step)) fail(state_path, ": step ", step, " does not match the checkpoint's name ", name);
+  if (adam_steps < 0 || adam_steps > step) {
+    fail(state_path, ": adam_steps ", adam_steps, " is outside 0..", step, " (the checkpoint's step)");
+  }
+  return {step, adam_steps};
+}
+
 int64_t load_checkpoint(const std::string& dir, Trainer& tr, const ModelConfig& c, const json& identity,
-                        json& schedule) {
+                        json& schedule, int64_t run_steps) {
   const std::string state_path = dir + "/" + kTrainStateFile;
   json st;
   try {
@@ -189,6 +214,7 @@ int64_t load_checkpoint(const std::string& dir, Trainer& tr, const ModelConfig& 
   if (st.value("version", -1) != kTrainStateVersion) {
     fail(state_path, ": training state version ", st.value("version", -1), " is not supported (expected ", kTrainStateVersion, ")");
   }
+  if (!st.contains("run") || !st["run"].is_object()) fail(state_path, ": 'run' must be an object");
   for (auto it = identity.begin(); it != identity.end(); ++it) {
     const json& saved = st["run"][it.key()];
     if (saved != it.value()) {
@@ -197,9 +223,13 @@ int64_t load_checkpoint(const std::string& dir, Trainer& tr, const ModelConfig& 
     }
   }
   if (st["model_config"] != c.to_json()) fail(dir, ": checkpoint does not match this run: the model config differs");
+  const auto [step, adam_steps] = checked_steps(st, dir, state_path, run_steps);
   auto store = std::make_shared<const TensorStore>(TensorStore::open_dir(dir));
   const ModelWeights w = load_weights(store, c, ComputeType::kF32, dir);
   tr.model().load(w);
+  if (const int64_t bad = first_non_finite(tr.model().params()); bad >= 0) {
+    fail(dir, ": the checkpoint's weights hold NaN/Inf (parameter ", bad, "); resume from an earlier one");
+  }
   tr.model().refresh_compute_weights();
   const TensorStore opt_store = TensorStore::open_file(dir + "/optimizer.safetensors");
   const ParamLayout& lay = tr.model().layout();
@@ -207,11 +237,31 @@ int64_t load_checkpoint(const std::string& dir, Trainer& tr, const ModelConfig& 
     opt_store.read_f32("exp_avg." + lay.specs[i].name, tr.optimizer().m().subspan(lay.offset[i], lay.numel[i]));
     opt_store.read_f32("exp_avg_sq." + lay.specs[i].name, tr.optimizer().v().subspan(lay.offset[i], lay.numel[i]));
   }
-  const int64_t step = st.at("step").get<int64_t>();
-  schedule = st.contains("schedule") ? st["schedule"] : json();
+  schedule = st.contains("schedule") && st["schedule"].is_object() ? st["schedule"] : json();
   tr.set_steps_taken(step);
-  tr.optimizer().set_steps_taken(st.at("adam_steps").get<int64_t>());
+  tr.optimizer().set_steps_taken(adam_steps);
   return step;
+}
+
+// Files of a previous run in OUT ("" when there are none).
+std::string previous_run(const std::string& out) {
+  std::string found;
+  for (const char* f : {"checkpoints", "metrics.jsonl", "final", "run_config.json", "plot.svg"}) {
+    if (fs::exists(fs::path(out) / f)) found += (found.empty() ? "" : ", ") + std::string(f);
+  }
+  return found;
+}
+
+// The newest checkpoint whose step is below `step` (the step that failed), "" if none.
+std::string checkpoint_before(const std::string& ckpts, int64_t step) {
+  std::string best;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(ckpts, ec)) {
+    const std::string n = e.path().filename().string();
+    if (n.rfind("step-", 0) != 0 || n.find('.') != std::string::npos) continue;
+    if (n < step_name(step) && n > best) best = n;
+  }
+  return best.empty() ? "" : ckpts + "/" + best;
 }
 
 // Keeps the metrics lines of steps before `step` (a resumed run rewrites what follows) and
@@ -275,6 +325,24 @@ RunResult run_training(RunConfig cfg) {
   // rank 0 alone writes files and progress.
   dist::Communicator& comm = dist::world();
   const bool lead = comm.rank() == 0;
+  // A new run never mixes its checkpoints and metrics with an old one's.
+  if (fs::exists(cfg.out) && !fs::is_directory(cfg.out)) fail("out (--out) ", cfg.out, ": exists and is not a directory");
+  if (const std::string prev = previous_run(cfg.out); !prev.empty() && !cfg.resume) {
+    if (!cfg.force) {
+      fail("out (--out) ", cfg.out, " holds a previous training run (", prev,
+           "): pass --resume to continue it or --force to replace it");
+    }
+    if (lead) {
+      for (const char* f : {"checkpoints", "metrics.jsonl", "final", "run_config.json", "plot.svg", ".tmp-final"}) {
+        std::error_code ec;
+        fs::remove_all(fs::path(cfg.out) / f, ec);
+        if (ec) fail("--force: cannot remove ", (fs::path(cfg.out) / f).string(), ": ", ec.message());
+      }
+    }
+  }
+  // Every rank has looked at --out before any rank writes into it (rank 0 creating
+  // checkpoints/ early must not look like a previous run to a slower rank).
+  comm.barrier();
   if (!lead) cfg.progress = false;
   const int64_t n_slices = cfg.micro_batches * comm.size();
   if (cfg.batch_size % n_slices != 0) {
@@ -328,6 +396,8 @@ RunResult run_training(RunConfig cfg) {
                     .masking = {.mask_token_id = mc.mask_token_id, .prompt_clean = cfg.prompt_clean},
                     .seed = cfg.seed,
                     .comm = &comm};
+  // fp32 weights, gradients and both AdamW moments, plus bf16 copies for the products.
+  require_memory(18.0 * static_cast<double>(mc.n_params()), "training this model (weights, gradients, AdamW state)");
   ModelWeights init;
   if (!cfg.init.empty()) {
     auto store = std::make_shared<const TensorStore>(TensorStore::open_dir(cfg.init));
@@ -348,7 +418,7 @@ RunResult run_training(RunConfig cfg) {
     last_ckpt = latest_checkpoint(cfg.out);
     if (!last_ckpt.empty()) {
       json sched;
-      start = load_checkpoint(last_ckpt, tr, mc, identity, sched);
+      start = load_checkpoint(last_ckpt, tr, mc, identity, sched, steps);
       // The plateau rule's state carries over only if it ran with the same window.
       if (sched.is_object() && plateau.window > 0 && sched["plateau"].value("window", int64_t{0}) == plateau.window) {
         const json& p = sched["plateau"];
@@ -423,8 +493,20 @@ RunResult run_training(RunConfig cfg) {
     } catch (const Error& e) {
       log({{"step", s}, {"error", e.what()}});
       plot();
-      fail("training stopped: ", e.what(), "; ",
-           last_ckpt.empty() ? std::string("no checkpoint was written") : "the last good checkpoint is " + last_ckpt);
+      // Step s ran on the weights after s updates: a checkpoint of them (step-s) holds the
+      // weights that failed, so it is set aside (never resumed from) and an earlier one named.
+      std::string note;
+      const std::string bad = ckpts + "/" + step_name(s);
+      if (lead && fs::exists(bad)) {
+        std::error_code ec;
+        fs::remove_all(bad + ".diverged", ec);
+        fs::rename(bad, bad + ".diverged", ec);
+        note = "; its weights were set aside as " + bad + ".diverged";
+      }
+      const std::string good = checkpoint_before(ckpts, s);
+      fail("training stopped: ", e.what(), note, "; ",
+           good.empty() ? std::string("no good checkpoint was written (the run diverged before its first)")
+                        : "the last good checkpoint is " + good + " (--resume continues from it)");
     }
     const double dt = std::chrono::duration<double>(Clock::now() - ts).count();
     const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -466,6 +548,9 @@ RunResult run_training(RunConfig cfg) {
 
   // The final model, as a Hugging Face style directory with the tokenizer.
   res.final_dir = cfg.out + "/final";
+  if (const int64_t bad = first_non_finite(tr.model().params()); bad >= 0) {
+    fail("training ended with a non-finite weight (parameter ", bad, "); the final model was not written");
+  }
   if (lead) {
     const std::string tmp = cfg.out + "/.tmp-final";
     std::error_code ec;

@@ -31,7 +31,7 @@ grep -q "token id 999 at position 1" "$tmp/err" || fail "oov message: $(cat "$tm
 if "$bin" logits --model "$src/tests/fixtures/tiny_mha" --ids 1,x --out "$tmp/bad.f32" 2>"$tmp/err"; then
   fail "malformed ids accepted"
 fi
-grep -q -- "--ids: 'x' is not a token id" "$tmp/err" || fail "ids message: $(cat "$tmp/err")"
+grep -q -- "--prompt-ids: 'x' is not a token id" "$tmp/err" || fail "ids message: $(cat "$tmp/err")"
 if "$bin" info --model "$tmp/nowhere" 2>"$tmp/err"; then fail "missing model accepted"; fi
 grep -q "config.json" "$tmp/err" || fail "missing model message: $(cat "$tmp/err")"
 if "$bin" logits --model "$src/tests/fixtures/tiny_mha" --ids 1 --dtype f16 --out "$tmp/x" 2>"$tmp/err"; then

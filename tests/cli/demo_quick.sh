@@ -41,9 +41,27 @@ for l in open(f"{d}/data/mc.jsonl").readlines()[1:]:
     e = json.loads(l)
     assert 0 <= e["gold"] < len(e["choices"]) and len(set(e["choices"])) == len(e["choices"]), e
 PY
+# What the quick model is, said where its results are shown; plain numbers read right.
+grep -q "^Note: --quick trains a tiny model" "$tmp/stdout" || fail "the summary does not say what the quick model is"
+grep -q "^> --quick trains a tiny model" "$tmp/out/report.md" || fail "report.md does not say what the quick model is"
+grep -q "12 epochs = " "$tmp/out/report.md" || fail "SFT line: $(grep -- '- SFT' "$tmp/out/report.md")"
+python3 - "$tmp/out" <<'PY' || fail "samples or plot"
+import re, sys
+d = sys.argv[1]
+report = open(f"{d}/report.md").read()
+rows = report.split("## Sample generations")[1].split("## Stage times")[0].strip().splitlines()[2:]
+assert rows and all(r.count("|") == 7 for r in rows), rows  # no answer breaks its table row
+generated = [r.split("|")[4].strip() for r in rows]
+worded = [g for g in generated if re.search(r"[A-Za-z]{2}", g)]
+assert len(worded) >= len(generated) // 2, generated  # words, not "?? ???"
+svg = open(f"{d}/curves.svg").read()
+assert "1500 steps</text>" in svg, re.findall(r">[^<]*steps</text>", svg)  # the last step, not 1499
+PY
 # Same seed, same data.
-"$bin" demo --quick --seed 3 --out "$tmp/again" --steps 2 --sft-epochs 0.2 --no-progress > /dev/null 2>&1 ||
+"$bin" demo --quick --seed 3 --out "$tmp/again" --steps 2 --sft-epochs 1 --no-progress > /dev/null 2>&1 ||
   fail "second demo run failed"
+grep -q -- "- SFT: 1 epoch = " "$tmp/again/report.md" || fail "1 epoch: $(grep -- '- SFT' "$tmp/again/report.md")"
+grep -q -- "- pre-training: 2 steps x" "$tmp/again/report.md" || fail "steps: $(grep -- '- pre-training' "$tmp/again/report.md")"
 cmp -s "$tmp/out/data/corpus.txt" "$tmp/again/data/corpus.txt" || fail "corpus differs for the same seed"
 cmp -s "$tmp/out/data/mc.jsonl" "$tmp/again/data/mc.jsonl" || fail "mc.jsonl differs for the same seed"
 

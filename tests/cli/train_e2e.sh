@@ -104,5 +104,7 @@ if "$bin" train --config run.json --out nan --lr 1e30 --warmup 0 --grad-clip 0 -
   fail "non-finite loss not detected"
 fi
 grep -q "training stopped: .* at step 1" err || fail "NaN message: $(cat err)"
-[ -f nan/checkpoints/step-00000001/training_state.json ] || fail "last good checkpoint missing"
+# Step 1 ran on the weights of checkpoint step-00000001: set aside, not called good.
+[ -f nan/checkpoints/step-00000001.diverged/training_state.json ] || fail "diverged checkpoint not set aside"
+grep -q "no good checkpoint" err || fail "NaN message names a good checkpoint: $(cat err)"
 echo "train_e2e: ok"

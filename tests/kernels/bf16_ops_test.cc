@@ -214,5 +214,22 @@ TEST(RowAttention, CachedKeysMayOutnumberQueries) {
   EXPECT_LT(max_abs_diff(widen(out), std::vector<float>(ref.begin() + 4 * qd, ref.end())), 3e-2f);
 }
 
+// NaN in, NaN out: a vectorised clamp must not turn a NaN into a finite value, or NaN weights
+// would give finite garbage instead of the non-finite logits the forward pass reports.
+TEST(Bf16Ops, NaNPropagatesThroughSoftmaxAndSwiglu) {
+  for (int64_t n : {7, 16, 40}) {
+    std::vector<float> x(n, 0.5f);
+    x[n / 2] = NAN;
+    std::vector<bf16> out(n);
+    cpu::softmax_rows_bf16(out.data(), x.data(), 1, n, 0.125f);
+    for (int64_t i = 0; i < n; ++i) EXPECT_TRUE(std::isnan(to_float(out[i]))) << "n " << n << " i " << i;
+    std::vector<float> gate(n, 1.0f), up(n, 2.0f);
+    gate[n - 1] = NAN;
+    cpu::swiglu_bf16(out.data(), gate.data(), up.data(), n);
+    EXPECT_TRUE(std::isnan(to_float(out[n - 1]))) << "n " << n;
+    EXPECT_FALSE(std::isnan(to_float(out[0]))) << "n " << n;
+  }
+}
+
 }  // namespace
 }  // namespace illada

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/safetensors.h"
+#include "model/tensor_check.h"
 #include "model/transformer.h"
 #include "util/check.h"
 #include "../test_util.h"
@@ -255,6 +256,62 @@ TEST(Model, OutOfVocabularyIdIsAnError) {
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("token id 128 at position 2"));
   }
+}
+
+TEST_F(BadCheckpoint, SizesThatWouldOverflowAreErrors) {
+  config_["d_model"] = int64_t{1000000000000};
+  write_config(config_);
+  EXPECT_THAT(load_error(), HasSubstr("'d_model' = 1000000000000 is larger than illada supports"));
+  config_["d_model"] = 64;
+  config_["eos_token_id"] = int64_t{4294967297};  // would wrap to 1 in an int32
+  write_config(config_);
+  EXPECT_THAT(load_error(), HasSubstr("'eos_token_id' = 4294967297 is not a token id"));
+}
+
+TEST_F(BadCheckpoint, NonFiniteWeightsFailTheForwardAndCheckTensorsNamesThem) {
+  rewrite([](auto& ts) {
+    for (auto& t : ts) {
+      if (t.name != "model.transformer.blocks.1.up_proj.weight") continue;
+      static std::vector<float> poisoned;
+      poisoned.assign(reinterpret_cast<const float*>(t.data.data()),
+                      reinterpret_cast<const float*>(t.data.data() + t.data.size()));
+      poisoned[5] = NAN;
+      t.data = std::as_bytes(std::span<const float>(poisoned));
+    }
+  });
+  for (ComputeType ct : {ComputeType::kF32, ComputeType::kBF16}) {
+    const Model m = Model::load(dir_.string(), ct);  // no scan by default
+    ForwardState st;
+    const std::vector<int32_t> ids{1, 2, 3};
+    std::vector<float> out(3 * m.config().embedding_size);
+    try {
+      m.forward({.ids = ids}, st, out);
+      FAIL() << "expected an error";
+    } catch (const Error& e) {
+      EXPECT_THAT(e.what(), HasSubstr("non-finite logit"));
+      EXPECT_THAT(e.what(), HasSubstr("--check-tensors"));
+    }
+  }
+  try {
+    Model::load(dir_.string(), ComputeType::kBF16, true, /*check_tensors=*/true);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("tensor 'model.transformer.blocks.1.up_proj.weight' holds NaN at element 5"));
+  }
+}
+
+TEST(TensorCheck, FindsTheFirstNonFiniteValueInAnyChunk) {
+  std::vector<float> v(3 << 20, 1.0f);  // large enough for the parallel path
+  EXPECT_EQ(first_non_finite(v), -1);
+  for (int64_t at : {int64_t{0}, int64_t{70000}, int64_t{(3 << 20) - 1}}) {
+    std::vector<float> w = v;
+    w[at] = INFINITY;
+    w[(3 << 20) - 1] = NAN;  // a later one must not win
+    EXPECT_EQ(first_non_finite(w), at);
+  }
+  v[123] = -INFINITY;
+  EXPECT_EQ(first_non_finite(std::span<const float>(v).subspan(0, 100)), -1);
+  EXPECT_EQ(first_non_finite(v), 123);
 }
 
 TEST(Model, OverlongSequenceIsAnError) {

@@ -21,9 +21,12 @@ namespace illada::cpu::avx512 {
 
 // fast_exp() on 16 lanes: the same clamp, Cody-Waite reduction and degree-7
 // polynomial; 2^n is applied with vscalefps instead of building the exponent
-// bits.
+// bits. The clamp's operand order matters: vmaxps/vminps return their second
+// operand when either is NaN, so x goes second and a NaN stays a NaN, as in the
+// scalar twin (with x first, NaN became exp(-87.3) and NaN weights gave finite
+// garbage instead of the non-finite logits the forward pass reports).
 inline __m512 exp(__m512 x) {
-  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.0f));
+  x = _mm512_min_ps(_mm512_set1_ps(88.0f), _mm512_max_ps(_mm512_set1_ps(-87.3f), x));
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);

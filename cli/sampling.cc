@@ -1,0 +1,128 @@
+// Sampler flags and the derivation of unset lengths (see sampling.h).
+#include "cli/sampling.h"
+
+#include <algorithm>
+
+#include "tokenizer/tokenizer.h"
+#include "util/check.h"
+
+namespace illada::cli {
+
+void add_sampling_flags(CLI::App* cmd, SamplingFlags& f, const std::string& length_default, bool with_cfg_and_seed) {
+  const Range<int64_t> tokens{1, kMaxTokens};
+  num(cmd, "--gen-length", f.gen_length, tokens, "Tokens to generate (with --variable-length: the most)",
+      length_default);
+  num(cmd, "--max-length", f.max_length, tokens, "With --variable-length: most tokens generated", "--gen-length");
+  num(cmd, "--block-length", f.block_length, tokens, "Semi-autoregressive block length",
+      "32 when it divides the length, else the whole length");
+  num(cmd, "--steps", f.steps, tokens, "Denoising steps: over the whole answer, or per block with --variable-length",
+      "one token per step (the length, or the block length with --variable-length)");
+  num(cmd, "--temperature", f.temperature, Range<double>{0, 1e6}, "0: greedy; > 0: Gumbel-max sampling");
+  choice(cmd, "--remasking", f.remasking, {"low_confidence", "random", "margin", "entropy"}, "Confidence measure");
+  flag(cmd, "--variable-length", f.variable_length,
+       "iLLaDA (the released var_generate): add one block at a time, stop after the block whose answer holds a "
+       "stop (EOS, EOT, --stop); the length is cut to whole blocks and to the context");
+  texts(cmd, "--stop", f.stops, "Text that ends the answer (repeatable; EOS and EOT always do)");
+  num(cmd, "--end-think-boost", f.end_think_boost, Range<double>{0, 1e6},
+      "Logit bonus for the next token of --end-think-text, times progress^power (0: off)");
+  num(cmd, "--end-think-power", f.end_think_power, Range<double>{-1e6, 1e6}, "Exponent of the answer progress in the boost");
+  text(cmd, "--end-think-text", f.end_think_text, "The end-of-thinking text the boost pushes towards");
+  num(cmd, "--threshold", f.threshold, Range<double>{0, 1},
+      "Fast-dLLM parallel decoding: commit every position with confidence >= TAU", "off");
+  num(cmd, "--factor", f.factor, Range<double>{0, 1e6, true}, "Fast-dLLM factor rule for parallel decoding", "off");
+  choice(cmd, "--cache", f.cache, {"none", "prefix", "dual"}, "Fast-dLLM block-wise KV cache");
+  flag(cmd, "--logits-eos-inf", f.logits_eos_inf, "Never pick EOS");
+  flag(cmd, "--confidence-eos-eot-inf", f.confidence_eos_eot_inf, "Commit EOS/EOT picks last");
+  flag(cmd, "--allow-mask-prediction", f.allow_mask_prediction, "Let argmax pick the mask token, as the official code does");
+  if (with_cfg_and_seed) {
+    num(cmd, "--cfg-scale", f.cfg_scale, Range<double>{0, 1e6}, "Classifier-free guidance scale (0: off)");
+    num(cmd, "--seed", f.seed, Range<uint64_t>{}, "Random seed (temperature > 0, random remasking)");
+  }
+}
+
+SamplingLengths derive_lengths(const SamplingFlags& f, int64_t default_length, int64_t prompt_tokens,
+                               int64_t context) {
+  if (f.max_length && !f.variable_length) fail("--max-length applies to --variable-length (use --gen-length)");
+  const char* length_flag = f.variable_length && f.max_length ? "--max-length" : "--gen-length";
+  const std::optional<int64_t> given = f.variable_length && f.max_length ? f.max_length : f.gen_length;
+  SamplingLengths l;
+  if (given) {
+    l.length = *given;
+  } else {
+    l.length = default_length;
+    if (prompt_tokens >= 0) {
+      const int64_t room = context - prompt_tokens;
+      if (room < 1) {
+        fail("the prompt (", prompt_tokens, " tokens) fills the model's context of ", context,
+             " tokens (max_sequence_length): no room for an answer; shorten it");
+      }
+      if (room < l.length) {
+        const int64_t unit = f.block_length ? *f.block_length : 32;
+        l.length = room >= unit ? room / unit * unit : room;
+      }
+    }
+  }
+  l.block_length = f.block_length ? *f.block_length : (l.length % 32 == 0 ? 32 : l.length);
+  if (f.variable_length) {
+    // The sampler cuts the length to whole blocks and to what the context leaves (var_generate
+    // as eval_illada.py calls it); steps count per block.
+    if (l.length < l.block_length) {
+      fail(length_flag, " (", l.length, ") is shorter than one block (--block-length ", l.block_length, ")");
+    }
+    l.steps = f.steps ? *f.steps : l.block_length;
+    if (prompt_tokens >= 0 && context - prompt_tokens < l.block_length) {
+      fail("the prompt (", prompt_tokens, " tokens) leaves less than one block (", l.block_length,
+           " tokens) of the model's context of ", context, " tokens (max_sequence_length)");
+    }
+    return l;
+  }
+  if (l.length % l.block_length != 0) {
+    fail(length_flag, " (", l.length, ") must be a multiple of --block-length (", l.block_length, ")",
+         given ? "" : str_cat("; ", l.length, " is the default that fits the prompt: give ", length_flag));
+  }
+  // One token per step.
+  l.steps = f.steps ? *f.steps : l.length;
+  if (prompt_tokens >= 0 && prompt_tokens + l.length > context) {
+    fail("the prompt (", prompt_tokens, " tokens) plus ", length_flag, " ", l.length,
+         " exceeds the model's context of ", context, " tokens (max_sequence_length)");
+  }
+  return l;
+}
+
+GenerateOptions sampling_options(const SamplingFlags& f, const SamplingLengths& len, const Model& m,
+                                 const tokenizer::Tokenizer* tok) {
+  GenerateOptions o{.gen_length = len.length,
+                    .block_length = len.block_length,
+                    .steps = len.steps,
+                    .temperature = f.temperature,
+                    .remasking = parse_remasking(f.remasking),
+                    .cfg_scale = f.cfg_scale,
+                    .logits_eos_inf = f.logits_eos_inf,
+                    .confidence_eos_eot_inf = f.confidence_eos_eot_inf,
+                    .variable_length = f.variable_length,
+                    .max_length = f.variable_length ? len.length : 0,
+                    .end_think_boost = f.end_think_boost,
+                    .end_think_power = f.end_think_power,
+                    .threshold = f.threshold,
+                    .factor = f.factor,
+                    .cache = parse_cache_mode(f.cache),
+                    .allow_mask_prediction = f.allow_mask_prediction,
+                    .seed = f.seed};
+  if (!tok) {  // ids only: stop at the EOS id
+    if (!f.stops.empty()) fail("--stop needs a tokenizer (give --tokenizer DIR)");
+    if (f.end_think_boost > 0) fail("--end-think-boost needs a tokenizer (give --tokenizer DIR)");
+    o.stop_tokens.push_back(m.config().eos_token_id);
+    return o;
+  }
+  // As the released code: stop strings searched in the decoded answer (special tokens kept).
+  o.detokenize = [tok](std::span<const int32_t> ids) { return tok->decode(ids, false); };
+  o.stop_strings.push_back(tok->decode(std::span<const int32_t>(&m.config().eos_token_id, 1), false));
+  const int32_t eot = tok->token_to_id("<|eot_id|>");
+  o.eot_token_id = eot;
+  if (eot >= 0) o.stop_strings.push_back("<|eot_id|>");
+  o.stop_strings.insert(o.stop_strings.end(), f.stops.begin(), f.stops.end());
+  if (f.end_think_boost > 0) o.end_think_ids = tok->encode(f.end_think_text, false);
+  return o;
+}
+
+}  // namespace illada::cli
