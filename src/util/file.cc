@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "util/check.h"
 
@@ -39,27 +40,57 @@ void fsync_path(const std::string& path) {
   ::close(fd);
 }
 
+AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
+  tmp_ = str_cat(path_, ".tmp.", ::getpid());
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail("cannot create ", tmp_, " to write ", path_, ": ", errno_str());
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(tmp_.c_str());
+  }
+}
+
+void AtomicFile::write(std::span<const std::byte> data) {
+  ILLADA_CHECK(fd_ >= 0, "write after commit of ", path_);
+  write_all(fd_, data, path_);
+  written_ += data.size();
+}
+
+void AtomicFile::write_zeros(size_t n) {
+  static const std::byte kZeros[4096] = {};
+  while (n > 0) {
+    const size_t k = std::min(n, sizeof(kZeros));
+    write({kZeros, k});
+    n -= k;
+  }
+}
+
+void AtomicFile::commit() {
+  ILLADA_CHECK(fd_ >= 0, "second commit of ", path_);
+  if (::fsync(fd_) != 0) fail("cannot write ", path_, ": fsync: ", errno_str());
+  const int closing = fd_;
+  fd_ = -1;
+  if (::close(closing) != 0) {
+    ::unlink(tmp_.c_str());
+    fail("cannot write ", path_, ": close: ", errno_str());
+  }
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    const std::string why = errno_str();
+    ::unlink(tmp_.c_str());
+    fail("cannot write ", path_, ": rename from ", tmp_, ": ", why);
+  }
+  const auto parent = std::filesystem::path(path_).parent_path();
+  fsync_path(parent.empty() ? "." : parent.string());  // make the rename itself durable
+}
+
 void write_file_atomic(const std::string& path,
                        const std::vector<std::span<const std::byte>>& pieces) {
-  const std::string tmp = str_cat(path, ".tmp.", ::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail("cannot create ", tmp, " to write ", path, ": ", errno_str());
-  try {
-    for (auto piece : pieces) write_all(fd, piece, path);
-    if (::fsync(fd) != 0) fail("cannot write ", path, ": fsync: ", errno_str());
-    const int closing = fd;
-    fd = -1;
-    if (::close(closing) != 0) fail("cannot write ", path, ": close: ", errno_str());
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-      fail("cannot write ", path, ": rename from ", tmp, ": ", errno_str());
-    }
-  } catch (...) {
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  const auto parent = std::filesystem::path(path).parent_path();
-  fsync_path(parent.empty() ? "." : parent.string());  // make the rename itself durable
+  AtomicFile f(path);
+  for (auto piece : pieces) f.write(piece);
+  f.commit();
 }
 
 void write_file_atomic(const std::string& path, std::string_view data) {
