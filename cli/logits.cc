@@ -16,7 +16,8 @@ void register_logits(CLI::App& app) {
     std::string model, ids, out, dtype = "f32";
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("--model", o->model, "Hugging Face style model directory")->required();
+  cmd->add_option("--model", o->model, "Model directory (config.json + safetensors) or GGUF file")
+      ->required();
   cmd->add_option("--ids", o->ids, "Comma-separated token ids, e.g. 1,2,3")->required();
   cmd->add_option("--dtype", o->dtype, "Compute precision: f32 or bf16")
       ->check(CLI::IsMember({"f32", "bf16"}));

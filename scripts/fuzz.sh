@@ -17,7 +17,7 @@ cd "$root"
 # The library sources each target needs (util comes as an archive, so only what is used links).
 case "$name" in
   safetensors_fuzz) lib_srcs=(src/io/safetensors.cc) ;;
-  tokenizer_json_fuzz) lib_srcs=(src/tokenizer/*.cc); extra_libs=(-lpcre2-8) ;;
+  tokenizer_json_fuzz) lib_srcs=(src/tokenizer/*.cc src/io/gguf.cc); extra_libs=(-lpcre2-8) ;;
   token_shards_fuzz) lib_srcs=(src/io/token_shards.cc) ;;
   gguf_fuzz) lib_srcs=(src/io/gguf.cc) ;;
   *) echo "fuzz.sh: add the library sources of $name to the case in $0" >&2; exit 2 ;;

@@ -48,11 +48,10 @@ Model::Model(ModelConfig config, ModelWeights weights)
     : config_(std::move(config)), weights_(std::move(weights)) {}
 
 Model Model::load(const std::string& dir, ComputeType dtype, bool pack) {
-  ModelConfig config = ModelConfig::load(dir + "/config.json");
-  auto store = std::make_shared<const TensorStore>(TensorStore::open_dir(dir));
-  ModelWeights weights = load_weights(store, config, dtype, dir);
+  ModelSource src = open_model_source(dir);  // a model directory or a GGUF file
+  ModelWeights weights = load_weights(src.store, src.config, dtype, dir);
   if (pack) pack_matrices(weights);
-  return Model(std::move(config), std::move(weights));
+  return Model(std::move(src.config), std::move(weights));
 }
 
 void Model::forward(const ForwardInput& in, ForwardState& st, std::span<float> logits) const {
