@@ -57,8 +57,7 @@ void register_quantize(CLI::App& app) {
     if (fs::is_directory(o->model, ec)) {
       const ModelConfig c = ModelConfig::load(o->model + "/config.json");
       tokenizer::GgufVocab vocab = tokenizer::gguf_vocab_from_dir(
-          o->model, {.n_rows = c.embedding_size, .bos_id = c.bos_token_id, .eos_id = c.eos_token_id,
-                     .pad_id = c.pad_token_id, .mask_id = c.mask_token_id});
+          o->model, {.n_rows = c.embedding_size});
       for (const std::string& w : vocab.warnings) std::fprintf(stderr, "illada quantize: warning: %s\n", w.c_str());
       opts.extra_kv = std::move(vocab.kv);
       opts.name = o->name.empty() ? fs::absolute(o->model).lexically_normal().filename().string() : o->name;

@@ -3,6 +3,9 @@
 #include "model/llada_gguf.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -77,11 +80,18 @@ int64_t required_int(const GgufFile& f, const std::string& key, int64_t lo, int6
   return *v;
 }
 
+// A number key. An f32 value comes back as the shortest decimal that rounds to it (1e-05, not
+// 9.99999974738e-06): what the writer meant, and exactly what a config.json would say.
 std::optional<double> number_key(const GgufFile& f, const std::string& key) {
   const GgufValue* v = f.find(key);
   if (!v) return std::nullopt;
   const auto x = v->array ? std::nullopt : v->as_number();
   if (!x) fail(f.path(), ": key '", key, "' must be a number, got ", v->describe());
+  if (v->type == GgufType::F32 && std::isfinite(*x)) {
+    char buf[64];
+    const auto r = std::to_chars(buf, buf + sizeof(buf), static_cast<float>(*x));
+    return std::strtod(std::string(buf, r.ptr).c_str(), nullptr);
+  }
   return x;
 }
 
@@ -174,6 +184,14 @@ void set_llada_hparams(GgufWriter& w, const ModelConfig& c) {
   w.set(a + ".attention.causal", GgufValue::boolean(false));
   w.set("diffusion.shift_logits", GgufValue::boolean(false));
   if (c.vocab_size != c.embedding_size) w.set("illada.vocab_size", u32(c.vocab_size));
+  // The model's special ids (config.json), where llama.cpp's converter puts them too.
+  auto id = [&](const char* key, int32_t v) {
+    if (v >= 0) w.set(str_cat("tokenizer.ggml.", key), u32(v));
+  };
+  id("bos_token_id", c.bos_token_id);
+  id("eos_token_id", c.eos_token_id);
+  id("padding_token_id", c.pad_token_id);
+  id("mask_token_id", c.mask_token_id);
 }
 
 ModelConfig llada_config_from_gguf(const GgufFile& f) {

@@ -48,7 +48,9 @@ bool llada_rope_permuted(std::string_view hf_name);
 void permute_rope_rows(std::span<const std::byte> in, std::span<std::byte> out, int64_t n_heads,
                        int64_t rows, uint64_t row_bytes, bool to_gguf);
 
-// Writes the hyper-parameter keys above (and general.architecture unless already set). embedding_size rows
+// Writes the hyper-parameter keys above (and general.architecture unless already set) and
+// the special ids of `c` (tokenizer.ggml.{bos,eos,padding,mask}_token_id, from config.json
+// as llama.cpp's converter takes them). embedding_size rows
 // are the vocabulary llama.cpp sees (llada.vocab_size); a smaller tokenizer vocab_size is
 // kept in illada.vocab_size.
 void set_llada_hparams(GgufWriter& w, const ModelConfig& c);

@@ -133,21 +133,11 @@ std::string ggml_pre_tokenizer_name(std::string_view tokenizer_json) {
 GgufVocab gguf_vocab_from_dir(const std::string& model_dir, const GgufVocabOptions& o) {
   GgufVocab v;
   auto add = [&](const std::string& k, GgufValue val) { v.kv.emplace_back(k, std::move(val)); };
-  auto add_ids = [&] {
-    auto id = [&](const char* key, int32_t x) {
-      if (x >= 0) add(str_cat("tokenizer.ggml.", key), GgufValue::u32(static_cast<uint32_t>(x)));
-    };
-    id("bos_token_id", o.bos_id);
-    id("eos_token_id", o.eos_id);
-    id("padding_token_id", o.pad_id);
-    id("mask_token_id", o.mask_id);
-  };
   const fs::path dir(model_dir);
   const fs::path tok_path = dir / "tokenizer.json";
   const std::string tok_text = read_optional(tok_path);
   if (tok_text.empty()) {
     add("tokenizer.ggml.model", GgufValue::str("none"));
-    add_ids();
     v.warnings.push_back(str_cat(model_dir, " has no tokenizer.json: the file carries no tokenizer "
                                             "(llama.cpp and illada will run on token ids only)"));
     return v;
@@ -163,7 +153,6 @@ GgufVocab gguf_vocab_from_dir(const std::string& model_dir, const GgufVocabOptio
 
   if (!byte_level_bpe(root)) {
     add("tokenizer.ggml.model", GgufValue::str("none"));
-    add_ids();
     v.warnings.push_back(str_cat(where, " is not a byte-level BPE tokenizer: llama.cpp gets no "
                                         "vocabulary (it runs on token ids); illada keeps the "
                                         "tokenizer in tokenizer.huggingface.json"));
@@ -222,7 +211,6 @@ GgufVocab gguf_vocab_from_dir(const std::string& model_dir, const GgufVocabOptio
     add("tokenizer.ggml.tokens", GgufValue::str_array(std::move(tokens)));
     add("tokenizer.ggml.token_type", GgufValue::i32_array(types));
     add("tokenizer.ggml.merges", GgufValue::str_array(std::move(merges)));
-    add_ids();
   }
   const json* add_bos = field(cfg, "add_bos_token");
   add("tokenizer.ggml.add_bos_token", GgufValue::boolean(add_bos && *add_bos == true));

@@ -18,7 +18,6 @@ namespace illada::tokenizer {
 
 struct GgufVocabOptions {
   int64_t n_rows = 0;  // embedding rows: the token list is padded to this length
-  int32_t bos_id = -1, eos_id = -1, pad_id = -1, mask_id = -1;  // -1: not written
 };
 
 struct GgufVocab {
@@ -27,9 +26,9 @@ struct GgufVocab {
 };
 
 // The keys for the tokenizer in `model_dir` (tokenizer.json, optional tokenizer_config.json and
-// chat_template.jinja). Without a tokenizer.json only the special ids and
-// tokenizer.ggml.model = "none" are written (llama.cpp then runs on token ids). Throws Error
-// naming the file on malformed JSON or ids beyond n_rows.
+// chat_template.jinja). Without a tokenizer.json only tokenizer.ggml.model = "none" is written
+// (llama.cpp then runs on token ids). The special ids are the model's (model/llada_gguf.h).
+// Throws Error naming the file on malformed JSON or ids beyond n_rows.
 GgufVocab gguf_vocab_from_dir(const std::string& model_dir, const GgufVocabOptions& options);
 
 // The tokenizer a GGUF file carries. Throws Error naming the file and key when it has none
