@@ -8,6 +8,7 @@
 #include "io/safetensors.h"
 #include "model/config.h"
 #include "model/weights.h"
+#include "util/check.h"
 
 namespace illada::cli {
 namespace {
@@ -77,7 +78,7 @@ void register_info(CLI::App& app) {
                 c.rms_norm_eps, (long long)c.max_sequence_length);
     std::printf("parameters   %lld (%.3g billion)\n", (long long)n, n / 1e9);
     std::string types;
-    for (const auto& [name, count] : tensor_types) types += (types.empty() ? "" : ", ") + std::to_string(count) + " " + name;
+    for (const auto& [name, count] : tensor_types) types += str_cat(types.empty() ? "" : ", ", count, " ", name);
     std::printf("tensors      %s\n", types.c_str());
     std::printf("memory       weights %s in bf16, %s in f32; +%s activations for a 512-token "
                 "forward\n",

@@ -16,7 +16,7 @@ namespace {
 
 std::string shape_text(const std::vector<int64_t>& ne) {
   std::string s = "[";
-  for (size_t i = ne.size(); i-- > 0;) s += std::to_string(ne[i]) + (i ? ", " : "");
+  for (size_t i = ne.size(); i-- > 0;) s += str_cat(ne[i], i ? ", " : "");
   return s + "]";
 }
 
@@ -89,7 +89,7 @@ void register_quantize(CLI::App& app) {
       return;
     }
     std::string mix;
-    for (const auto& [name, n] : counts) mix += (mix.empty() ? "" : ", ") + std::to_string(n) + " " + name;
+    for (const auto& [name, n] : counts) mix += str_cat(mix.empty() ? "" : ", ", n, " ", name);
     std::printf("wrote %s: %s, %.2f MB, %.2f bits per weight (%s)\n", o->out.c_str(),
                 file_type_info(*type).name, static_cast<double>(r.bytes) / 1e6, bpw, mix.c_str());
   });

@@ -17,7 +17,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-using ojson = nlohmann::ordered_json;
 
 // llama.cpp's token types (enum llama_token_type).
 enum TokenType : int32_t { kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6 };
@@ -78,9 +77,9 @@ std::string merge_text(const json& m, const std::string& where) {
 
 // The pre-tokenizer JSON of a llama.cpp pre-tokenizer name and whether its BPE ignores merges
 // for words already in the vocabulary.
-bool pre_tokenizer_for(const std::string& pre, ojson* out, bool* ignore_merges) {
+bool pre_tokenizer_for(const std::string& pre, json* out, bool* ignore_merges) {
   auto split_then_bytes = [](std::string_view pattern) {
-    return ojson{{"type", "Sequence"},
+    return json{{"type", "Sequence"},
                  {"pretokenizers",
                   {{{"type", "Split"}, {"pattern", {{"Regex", pattern}}}, {"behavior", "Isolated"}, {"invert", false}},
                    {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", false}}}}};
@@ -94,7 +93,7 @@ bool pre_tokenizer_for(const std::string& pre, ojson* out, bool* ignore_merges) 
   } else if (pre == "qwen2") {
     *out = split_then_bytes(kQwen2Pattern);
   } else if (pre == "gpt-2" || pre == "gpt2") {
-    *out = ojson{{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
+    *out = json{{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
   } else {
     return false;
   }
@@ -113,13 +112,18 @@ std::string ggml_pre_tokenizer_name(std::string_view tokenizer_json) {
   const json* model = field(root, "model");
   const bool ignore = model && field(*model, "ignore_merges") && (*field(*model, "ignore_merges")) == true;
   const auto pre = steps(field(root, "pre_tokenizer"), "pretokenizers");
+  // llama.cpp never adds a prefix space for these.
+  auto prefix_space = [](const json* byte_level) {
+    const json* p = field(*byte_level, "add_prefix_space");
+    return !p || *p == true;  // HF's default is true
+  };
   if (pre.size() == 1 && is_type(pre[0], "ByteLevel")) {
     const json* r = field(*pre[0], "use_regex");
-    return (!r || *r == true) ? "gpt-2" : "";
+    return (!r || *r == true) && !prefix_space(pre[0]) ? "gpt-2" : "";
   }
   if (pre.size() == 2 && is_type(pre[0], "Split") && is_type(pre[1], "ByteLevel")) {
     const json* r = field(*pre[1], "use_regex");
-    if (r && *r == true) return "";
+    if (!r || *r == true || prefix_space(pre[1])) return "";
     const json* pat = field(*pre[0], "pattern");
     const json* regex = pat ? field(*pat, "Regex") : nullptr;
     if (!regex || !regex->is_string()) return "";
@@ -272,7 +276,7 @@ Tokenizer tokenizer_from_gguf(const GgufFile& f) {
          "\" is not supported (illada rebuilds byte-level BPE, \"gpt2\", tokenizers)");
   }
   const std::string* pre_name = str_key("tokenizer.ggml.pre");
-  ojson pre;
+  json pre;
   bool ignore_merges = false;
   if (!pre_name || !pre_tokenizer_for(*pre_name, &pre, &ignore_merges)) {
     fail(src, ": tokenizer.ggml.pre \"", pre_name ? *pre_name : std::string("(absent)"),
@@ -285,7 +289,8 @@ Tokenizer tokenizer_from_gguf(const GgufFile& f) {
   if (types && (!types->array || types->count() != tokens->count() || !types->as_int())) {
     fail(src, ": tokenizer.ggml.token_type must be an integer array as long as tokenizer.ggml.tokens");
   }
-  ojson vocab = ojson::object(), added = ojson::array();
+  // (nlohmann's ordered_json would insert 128k tokens in quadratic time.)
+  json vocab = json::object(), added = json::array();
   for (uint64_t i = 0; i < tokens->count(); ++i) {
     const std::string& t = tokens->strings[i];
     const int64_t type = types ? *types->as_int(i) : int64_t{kNormal};
@@ -297,12 +302,12 @@ Tokenizer tokenizer_from_gguf(const GgufFile& f) {
       vocab[t] = i;
     }
   }
-  ojson merges = ojson::array();
+  json merges = json::array();
   if (const GgufValue* m = f.find("tokenizer.ggml.merges")) {
     if (!m->array || m->type != GgufType::STRING) fail(src, ": tokenizer.ggml.merges must be an array of strings");
     for (const std::string& s : m->strings) merges.push_back(s);
   }
-  const ojson tok = {
+  const json tok = {
       {"version", "1.0"},
       {"added_tokens", added},
       {"normalizer", nullptr},
