@@ -204,6 +204,10 @@ ModelConfig llada_config_from_gguf(const GgufFile& f) {
     fail(src, ": general.architecture is \"", *arch->as_string(),
          "\"; illada runs LLaDA models (\"llada\")");
   }
+  if (const auto n = int_key(f, "split.count", 0, 1 << 16); n && *n > 1) {
+    fail(src, ": one of ", *n, " split files (gguf-split); merge them first "
+         "(llama-gguf-split --merge FIRST.gguf OUT.gguf)");
+  }
   const std::string a(kArch);
   constexpr int64_t kMaxDim = int64_t{1} << 24, kMaxCount = int64_t{1} << 20;
   ModelConfig c;

@@ -341,6 +341,8 @@ TEST_F(LladaGguf, MetadataThatContradictsTheTensorsIsRefused) {
          "no mask token");
   expect("scaling.gguf", [](GgufWriter& w, const GgufFile&) { w.set("llada.rope.scaling.type", GgufValue::str("yarn")); },
          "llada.rope.scaling.type = str \"yarn\" is not supported");
+  expect("split.gguf", [](GgufWriter& w, const GgufFile&) { w.set("split.count", GgufValue::u32(3)); },
+         "one of 3 split files (gguf-split)");
   expect("layers_differ.gguf",
          [](GgufWriter& w, const GgufFile&) { w.set("llada.attention.head_count_kv", GgufValue::i32_array({2, 2, 4})); },
          "differs between layers");
