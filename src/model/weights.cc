@@ -111,7 +111,8 @@ ModelSource open_model_source(const std::string& path) {
             std::make_shared<const TensorStore>(TensorStore::open_dir(path))};
   }
   if (!std::filesystem::exists(path, ec)) {
-    fail(path, ": no such model (expected a Hugging Face model directory or a .gguf file)");
+    fail(path, ": no such model (expected a model directory with config.json and safetensors, "
+         "or a .gguf file)");
   }
   if (!is_gguf_file(path)) {
     fail(path, ": not a model directory and not a GGUF file (its first bytes are not \"GGUF\")");

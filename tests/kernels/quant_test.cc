@@ -266,7 +266,8 @@ TEST(Quant, ScalesBeyondHalfPrecisionAreDetected) {
 
 // Bytes that llama.cpp (libggml-base of node-llama-cpp 3.22.1, commit de3ff815) wrote for the
 // same inputs: tests/fixtures/quant/ggml_golden.gguf holds the input rows as an f32 tensor
-// "input" and ggml_quantize_chunk's output for each type as a tensor named after the type.
+// "input", ggml_quantize_chunk's output for each type as a tensor named after the type, and
+// ggml's expansion of that output as "<type>.dequantized".
 TEST(Quant, BytesEqualLlamaCppOnTheGoldenFixture) {
   const auto f = GgufFile::open(std::string(ILLADA_SOURCE_DIR) + "/tests/fixtures/quant/ggml_golden.gguf");
   const GgufTensorInfo* in = f->find_tensor("input");
@@ -289,6 +290,13 @@ TEST(Quant, BytesEqualLlamaCppOnTheGoldenFixture) {
       if (q[i] != want[i]) first_diff = i;
     }
     EXPECT_EQ(first_diff, q.size()) << ggml_type_name(t) << ": first differing byte " << first_diff;
+    // Expanding ggml's bytes gives ggml's floats, bit for bit.
+    const GgufTensorInfo* d = f->find_tensor(std::string(ggml_type_name(t)) + ".dequantized");
+    ASSERT_NE(d, nullptr);
+    std::vector<float> y(rows * cols), want_y(rows * cols);
+    dequantize_rows(t, want.data(), y.data(), rows, cols);
+    std::memcpy(want_y.data(), f->bytes(*d).data(), want_y.size() * 4);
+    EXPECT_EQ(std::memcmp(y.data(), want_y.data(), y.size() * 4), 0) << ggml_type_name(t) << " dequantised";
     ++checked;
   }
   EXPECT_EQ(checked, 7);

@@ -12,8 +12,9 @@
 //   llama_interop tokenize MODEL.gguf TEXT
 //       llama_tokenize without special-token parsing or BOS; prints comma-separated ids
 //   llama_interop golden OUT.gguf
-//       seeded rows quantised by ggml_quantize_chunk into every format illada reproduces,
-//       written with ggml's own GGUF writer (the fixture tests/fixtures/quant/ggml_golden.gguf)
+//       seeded rows quantised by ggml_quantize_chunk into every format illada reproduces, and
+//       ggml's expansion of each back to f32 ("<type>.dequantized"), written with ggml's own
+//       GGUF writer (the fixture tests/fixtures/quant/ggml_golden.gguf)
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -228,6 +229,11 @@ int cmd_golden(int argc, char** argv) {
     ggml_set_name(q, ggml_type_name(t));
     ggml_quantize_chunk(t, x.data(), q->data, 0, rows, cols, nullptr);
     gguf_add_tensor(g, q);
+    // ...and ggml's expansion of those bytes back to f32.
+    ggml_tensor* y = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, cols, rows);
+    ggml_set_name(y, (std::string(ggml_type_name(t)) + ".dequantized").c_str());
+    ggml_get_type_traits(t)->to_float(q->data, static_cast<float*>(y->data), rows * cols);
+    gguf_add_tensor(g, y);
   }
   const bool ok = gguf_write_to_file(g, argv[2], false);
   gguf_free(g);
