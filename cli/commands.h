@@ -15,5 +15,6 @@ void register_evaluate(CLI::App& app);  // score, eval
 void register_tokenize(CLI::App& app);  // tokenize, detokenize, tokenizer train
 void register_train(CLI::App& app);     // data prepare, train
 void register_demo(CLI::App& app);      // demo
+void register_quantize(CLI::App& app);  // quantize
 
 }  // namespace illada::cli

@@ -139,7 +139,7 @@ CLI::Option* flag(CLI::App* cmd, const std::string& names, bool& var, const std:
 }
 
 void add_model_flags(CLI::App* cmd, ModelFlags& f, bool with_tokenizer) {
-  required_text(cmd, "--model", f.model, "Hugging Face style model directory (config.json, safetensors)");
+  required_text(cmd, "--model", f.model, "Model directory (config.json, safetensors) or GGUF file");
   if (with_tokenizer) text(cmd, "--tokenizer", f.tokenizer, "Directory with tokenizer.json", "--model");
   choice(cmd, "--dtype", f.dtype, {"f32", "bf16"}, "Compute precision");
   flag(cmd, "--check-tensors", f.check_tensors,

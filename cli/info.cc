@@ -1,5 +1,7 @@
 // `illada info`: a model's config, parameter count and memory estimate.
+#include <cctype>
 #include <cstdio>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
@@ -8,9 +10,15 @@
 #include "model/config.h"
 #include "model/tensor_check.h"
 #include "model/weights.h"
+#include "util/check.h"
 
 namespace illada::cli {
 namespace {
+
+std::string lower(std::string s) {
+  for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return s;
+}
 
 std::string human_bytes(double b) {
   const char* units[] = {"B", "KB", "MB", "GB", "TB"};
@@ -30,16 +38,23 @@ void register_info(CLI::App& app) {
     bool check_tensors = false;
   };
   auto o = std::make_shared<Opts>();
-  required_text(cmd, "--model", o->model, "Hugging Face style model directory");
+  required_text(cmd, "--model", o->model, "Model directory (config.json + safetensors) or GGUF file");
   choice(cmd, "--format", o->format, {"text", "json"}, "Output format (json keys: config, n_params, ...)");
   flag(cmd, "--check-tensors", o->check_tensors, "Scan every weight for NaN/Inf (reads the whole checkpoint)");
   add_threads_flag(cmd);
   cmd->callback([o] {
-    const ModelConfig c = ModelConfig::load(o->model + "/config.json");
-    const TensorStore store = TensorStore::open_dir(o->model);
+    const ModelSource src = open_model_source(o->model);
+    const ModelConfig& c = src.config;
+    const TensorStore& store = *src.store;
     if (o->check_tensors) check_tensors_finite(store, o->model);
     int64_t file_params = 0;
-    for (const auto& name : store.names()) file_params += store.find(name)->numel();
+    std::map<std::string, int> tensor_types;  // element type -> tensor count
+    for (const auto& name : store.names()) {
+      const TensorInfo* t = store.find(name);
+      file_params += t->numel();
+      ++tensor_types[t->block_type ? std::string(ggml_type_name(*t->block_type))
+                                   : lower(std::string(dtype_name(t->dtype)))];
+    }
     const int64_t n = c.n_params();
     // Activation memory for one 512-token forward with full logits, fp32.
     const int64_t t = 512;
@@ -50,7 +65,8 @@ void register_info(CLI::App& app) {
                         {"checkpoint_params", file_params},
                         {"weights_bytes_bf16", n * 2},
                         {"weights_bytes_f32", n * 4},
-                        {"activation_bytes_512_tokens", act}};
+                        {"activation_bytes_512_tokens", act},
+                        {"tensor_types", tensor_types}};
     if (o->format == "json") {
       std::printf("%s\n", j.dump(2).c_str());
       return;
@@ -66,6 +82,9 @@ void register_info(CLI::App& app) {
     std::printf("rope_theta   %g, rms_norm_eps %g, max_sequence_length %lld\n", c.rope_theta,
                 c.rms_norm_eps, (long long)c.max_sequence_length);
     std::printf("parameters   %lld (%.3g billion)\n", (long long)n, n / 1e9);
+    std::string types;
+    for (const auto& [name, count] : tensor_types) types += str_cat(types.empty() ? "" : ", ", count, " ", name);
+    std::printf("tensors      %s\n", types.c_str());
     std::printf("memory       weights %s in bf16, %s in f32; +%s activations for a 512-token "
                 "forward\n",
                 human_bytes(n * 2.0).c_str(), human_bytes(n * 4.0).c_str(),

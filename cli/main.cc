@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   illada::cli::register_evaluate(app);
   illada::cli::register_train(app);
   illada::cli::register_demo(app);
+  illada::cli::register_quantize(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -17,8 +17,9 @@ cd "$root"
 # The library sources each target needs (util comes as an archive, so only what is used links).
 case "$name" in
   safetensors_fuzz) lib_srcs=(src/io/safetensors.cc) ;;
-  tokenizer_json_fuzz) lib_srcs=(src/tokenizer/*.cc); extra_libs=(-lpcre2-8) ;;
+  tokenizer_json_fuzz) lib_srcs=(src/tokenizer/*.cc src/io/gguf.cc); extra_libs=(-lpcre2-8) ;;
   token_shards_fuzz) lib_srcs=(src/io/token_shards.cc) ;;
+  gguf_fuzz) lib_srcs=(src/io/gguf.cc) ;;
   *) echo "fuzz.sh: add the library sources of $name to the case in $0" >&2; exit 2 ;;
 esac
 util_srcs=(src/util/*.cc)
@@ -110,11 +111,41 @@ PY
     { head -c 8 "$seeds/valid"; printf '\x02\x00\x00\x00'; tail -c +13 "$seeds/valid"; } > "$seeds/bad_version"
     { head -c 16 "$seeds/valid"; printf '\xff\xff\xff\xff\xff\xff\xff\x3f'; tail -c +25 "$seeds/valid"; } > "$seeds/huge_count"
     ;;
+  gguf_fuzz)
+    # A valid little file (two keys, a string array, a q8_0 and an f32 tensor) and broken ones,
+    # written by a few lines of python3.
+    python3 - "$seeds" <<'PY'
+import struct, sys
+out = sys.argv[1]
+def s(x): return struct.pack("<Q", len(x)) + x
+def kv_u32(k, v): return s(k) + struct.pack("<II", 4, v)
+def tensor(name, ne, t, off): return s(name) + struct.pack("<I", len(ne)) + struct.pack(f"<{len(ne)}q", *ne) + struct.pack("<IQ", t, off)
+def pad(b, a=32): return b + b"\0" * ((a - len(b) % a) % a)
+def gguf(kvs, tensors, data, n_t=None, n_kv=None, version=3):
+    h = b"GGUF" + struct.pack("<IQQ", version, len(tensors) if n_t is None else n_t, len(kvs) if n_kv is None else n_kv)
+    return pad(h + b"".join(kvs) + b"".join(tensors)) + data
+arr = s(b"tokenizer.ggml.tokens") + struct.pack("<IIQ", 9, 8, 2) + s(b"ab") + s(b"\xe2\x96\x81c")
+kvs = [kv_u32(b"general.alignment", 32), s(b"general.architecture") + struct.pack("<I", 8) + s(b"llada"), arr]
+ts = [tensor(b"blk.0.attn_q.weight", [32, 2], 8, 0), tensor(b"output_norm.weight", [3], 0, 96)]
+data = pad(bytes(range(68))) + pad(b"\x01" * 12)
+open(f"{out}/valid", "wb").write(gguf(kvs, ts, data))
+open(f"{out}/no_tensors", "wb").write(gguf(kvs, [], b""))
+open(f"{out}/huge_counts", "wb").write(gguf(kvs, ts, data, n_t=1 << 40))
+open(f"{out}/bad_type", "wb").write(gguf(kvs, [tensor(b"w", [32], 4, 0)], pad(b"\0" * 18)))
+open(f"{out}/overlap", "wb").write(gguf([], [tensor(b"a", [16], 0, 0), tensor(b"b", [4], 0, 32)], pad(b"\0" * 96)))
+open(f"{out}/bad_align", "wb").write(gguf([kv_u32(b"general.alignment", 24)], ts, data))
+open(f"{out}/truncated", "wb").write(gguf(kvs, ts, data)[:100])
+PY
+    ;;
 esac
 
 dict=$work/$name.dict
 if [ "$name" = token_shards_fuzz ]; then
   printf '"%s"\n' 'ILLTOKS\x00' '\x01\x00\x00\x00' '\xff\xff\xff\xff' '\x00\x00\x00\x80' > "$dict"
+elif [ "$name" = gguf_fuzz ]; then
+  printf '"%s"\n' 'GGUF' '\x03\x00\x00\x00' '\x09\x00\x00\x00' '\x08\x00\x00\x00' \
+    '\x0c\x00\x00\x00' '\xff\xff\xff\xff\xff\xff\xff\x7f' general.alignment general.architecture \
+    tokenizer.ggml.tokens '\x20\x00\x00\x00\x00\x00\x00\x00' > "$dict"
 elif [ "$name" = tokenizer_json_fuzz ]; then
   printf '"%s"\n' type BPE ByteLevel Metaspace Split Sequence NFC NFKC Replace Prepend Digits \
     ByteFallback Fuse Strip vocab merges added_tokens pre_tokenizer normalizer decoder \

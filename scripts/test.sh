@@ -3,6 +3,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+# Assets first: CMake builds the llama.cpp interop harness only when its libraries are there.
+bash scripts/install_deps.sh
+bash scripts/fetch_test_assets.sh
 bash scripts/build.sh
-if [ -f scripts/fetch_test_assets.sh ]; then bash scripts/fetch_test_assets.sh; fi
 ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 900

@@ -436,11 +436,11 @@ std::span<const std::byte> SafetensorsFile::bytes(const TensorInfo& t) const {
 // ---- TensorStore ----
 
 TensorStore TensorStore::open_file(const std::string& path) {
-  TensorStore s;
-  s.source_ = path;
-  s.files_.push_back(SafetensorsFile::open(path));
-  for (const TensorInfo& t : s.files_[0]->header().tensors)
-    s.index_.emplace(t.name, std::make_pair(size_t{0}, &t));
+  TensorStore s(path);
+  std::shared_ptr<const SafetensorsFile> f = SafetensorsFile::open(path);
+  s.origins_.push_back(path);
+  s.owners_.push_back(f);
+  for (const TensorInfo& t : f->header().tensors) s.index_.emplace(t.name, Entry{&t, nullptr, f->bytes(t), 0});
   return s;
 }
 
@@ -467,9 +467,9 @@ TensorStore TensorStore::open_dir(const std::string& dir) {
   if (wm == index.end() || !wm->is_object())
     fail(ipath, ": 'weight_map' must be an object of tensor name -> shard file");
 
-  TensorStore s;
-  s.source_ = dir;
-  std::map<std::string, size_t> shard_ids;  // shard file name -> position in files_
+  TensorStore s(dir);
+  std::vector<std::shared_ptr<const SafetensorsFile>> files;
+  std::map<std::string, size_t> shard_ids;  // shard file name -> position in files
   for (const auto& [name, shard] : wm->items()) {
     if (!shard.is_string())
       fail(ipath, ": weight_map entry '", name, "' must be a file name string");
@@ -483,25 +483,27 @@ TensorStore TensorStore::open_dir(const std::string& dir) {
     if (shard_ids.count(file)) continue;
     const std::string shard_path = (fs::path(dir) / rel).string();
     try {
-      s.files_.push_back(SafetensorsFile::open(shard_path));
+      files.push_back(SafetensorsFile::open(shard_path));
     } catch (const Error& e) {
       fail(ipath, ": shard '", file, "' (listed for tensor '", name, "'): ", e.what());
     }
-    shard_ids.emplace(file, s.files_.size() - 1);
+    shard_ids.emplace(file, files.size() - 1);
   }
-  for (size_t i = 0; i < s.files_.size(); ++i) {
-    for (const TensorInfo& t : s.files_[i]->header().tensors) {
-      auto [it, inserted] = s.index_.emplace(t.name, std::make_pair(i, &t));
+  for (size_t i = 0; i < files.size(); ++i) {
+    s.origins_.push_back(files[i]->path());
+    s.owners_.push_back(files[i]);
+    for (const TensorInfo& t : files[i]->header().tensors) {
+      auto [it, inserted] = s.index_.emplace(t.name, Entry{&t, nullptr, files[i]->bytes(t), i});
       if (!inserted) {
         fail(dir, ": tensor '", t.name, "' appears in two shards, ",
-             s.files_[it->second.first]->path(), " and ", s.files_[i]->path());
+             s.origins_[it->second.origin], " and ", files[i]->path());
       }
     }
   }
   for (const auto& [name, shard] : wm->items()) {
     const std::string& file = shard.get_ref<const std::string&>();
     auto it = s.index_.find(name);
-    if (it == s.index_.end() || it->second.first != shard_ids.at(file)) {
+    if (it == s.index_.end() || it->second.origin != shard_ids.at(file)) {
       fail(ipath, ": tensor '", name, "' is listed in shard '", file,
            "' but that shard does not contain it");
     }
@@ -509,7 +511,50 @@ TensorStore TensorStore::open_dir(const std::string& dir) {
   return s;
 }
 
-const std::pair<size_t, const TensorInfo*>& TensorStore::entry(std::string_view name) const {
+void TensorStore::add(TensorInfo info, std::span<const std::byte> data,
+                      std::shared_ptr<const void> owner, const std::string& file) {
+  if (index_.count(info.name)) fail(file, ": tensor '", info.name, "' is given twice");
+  uint64_t numel = 0, nbytes = 0;
+  if (!shape_numel(info.shape, &numel)) {
+    fail(file, ": tensor '", info.name, "' shape ", shape_str(info.shape), " has too many elements");
+  }
+  if (info.block_type) {
+    const GgmlTypeTraits& tr = ggml_traits(*info.block_type);
+    const int64_t cols = info.shape.empty() ? 1 : info.shape.back();
+    if (cols % tr.block_size != 0) {
+      fail(file, ": tensor '", info.name, "' rows of ", cols, " values are not whole ", tr.name, " blocks");
+    }
+    nbytes = numel / tr.block_size * tr.type_size;
+    info.dtype = DType::U8;
+  } else {
+    nbytes = numel * dtype_size(info.dtype);
+  }
+  if (data.size() != nbytes) {
+    fail(file, ": tensor '", info.name, "' ", shape_str(info.shape), " needs ", nbytes, " bytes, got ",
+         data.size());
+  }
+  info.begin = 0;
+  info.end = nbytes;
+  size_t origin = 0;
+  while (origin < origins_.size() && origins_[origin] != file) ++origin;
+  if (origin == origins_.size()) origins_.push_back(file);
+  if (owner) owners_.push_back(std::move(owner));
+  auto owned = std::make_shared<const TensorInfo>(std::move(info));
+  const std::string name = owned->name;
+  index_.emplace(name, Entry{owned.get(), owned, data, origin});
+}
+
+TensorStore::Blocks TensorStore::blocks(std::string_view name) const {
+  const Entry& e = entry(name);
+  if (!e.info->block_type) {
+    fail(origins_[e.origin], ": tensor '", name, "' is ", dtype_name(e.info->dtype),
+         ", not block-quantised");
+  }
+  const int64_t cols = e.info->shape.empty() ? 1 : e.info->shape.back();
+  return {*e.info->block_type, cols ? e.info->numel() / cols : 0, cols, e.data};
+}
+
+const TensorStore::Entry& TensorStore::entry(std::string_view name) const {
   auto it = index_.find(name);
   if (it == index_.end()) fail(source_, ": no tensor '", name, "'");
   return it->second;
@@ -517,7 +562,7 @@ const std::pair<size_t, const TensorInfo*>& TensorStore::entry(std::string_view 
 
 const TensorInfo* TensorStore::find(std::string_view name) const {
   auto it = index_.find(name);
-  return it == index_.end() ? nullptr : it->second.second;
+  return it == index_.end() ? nullptr : it->second.info;
 }
 
 std::vector<std::string> TensorStore::names() const {
@@ -528,12 +573,11 @@ std::vector<std::string> TensorStore::names() const {
 }
 
 const std::string& TensorStore::file_of(std::string_view name) const {
-  return files_[entry(name).first]->path();
+  return origins_[entry(name).origin];
 }
 
 std::span<const std::byte> TensorStore::bytes(std::string_view name) const {
-  const auto& [file, info] = entry(name);
-  return files_[file]->bytes(*info);
+  return entry(name).data;
 }
 
 namespace {
@@ -541,6 +585,10 @@ namespace {
 // Shared checks of read_f32/read_bf16: the tensor must be a float type of the right size.
 void check_float_read(const TensorInfo& t, size_t out_size, const std::string& file,
                       const char* dest) {
+  if (t.block_type) {
+    fail(file, ": tensor '", t.name, "' is block-quantised (", ggml_type_name(*t.block_type),
+         "), not readable as ", dest, " directly");
+  }
   if (t.dtype != DType::F32 && t.dtype != DType::BF16 && t.dtype != DType::F16) {
     fail(file, ": tensor '", t.name, "' is ", dtype_name(t.dtype),
          ", expected F32, BF16 or F16 to read as ", dest);
@@ -554,9 +602,10 @@ void check_float_read(const TensorInfo& t, size_t out_size, const std::string& f
 }  // namespace
 
 void TensorStore::read_f32(std::string_view name, std::span<float> out) const {
-  const auto& [file, info] = entry(name);
-  check_float_read(*info, out.size(), files_[file]->path(), "F32");
-  const std::byte* src = files_[file]->bytes(*info).data();
+  const Entry& e = entry(name);
+  const TensorInfo* info = e.info;
+  check_float_read(*info, out.size(), origins_[e.origin], "F32");
+  const std::byte* src = e.data.data();
   float* dst = out.data();
   const int64_t n = static_cast<int64_t>(out.size());
   switch (info->dtype) {
@@ -575,9 +624,10 @@ void TensorStore::read_f32(std::string_view name, std::span<float> out) const {
 }
 
 void TensorStore::read_bf16(std::string_view name, std::span<bf16> out) const {
-  const auto& [file, info] = entry(name);
-  check_float_read(*info, out.size(), files_[file]->path(), "BF16");
-  const std::byte* src = files_[file]->bytes(*info).data();
+  const Entry& e = entry(name);
+  const TensorInfo* info = e.info;
+  check_float_read(*info, out.size(), origins_[e.origin], "BF16");
+  const std::byte* src = e.data.data();
   bf16* dst = out.data();
   const int64_t n = static_cast<int64_t>(out.size());
   switch (info->dtype) {

@@ -8,11 +8,13 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "io/ggml_types.h"
 #include "util/bf16.h"
 
 namespace illada {
@@ -28,6 +30,9 @@ struct TensorInfo {
   std::vector<int64_t> shape;
   uint64_t begin = 0;  // byte offset of the data, relative to the start of the data section
   uint64_t end = 0;    // one past the last byte
+  // Set for a tensor in a ggml block format (a GGUF q8_0, q4_K, ...): `dtype` is then U8 over
+  // the raw blocks, `shape` stays the logical [rows, cols] and numel() counts values.
+  std::optional<GgmlType> block_type;
   int64_t numel() const;
 };
 
@@ -66,14 +71,32 @@ class SafetensorsFile {
   size_t map_size_ = 0;
 };
 
-// All tensors of a Hugging Face model directory: `model.safetensors`, or the shards listed by
-// `model.safetensors.index.json` ("weight_map": name -> shard file). Throws Error if neither
-// exists, a shard is missing, a tensor appears twice, or the index names a tensor its shard
-// lacks.
+// Named tensors a model is loaded from. Usually all tensors of a Hugging Face model
+// directory: `model.safetensors`, or the shards listed by `model.safetensors.index.json`
+// ("weight_map": name -> shard file); open_dir throws Error if neither exists, a shard is
+// missing, a tensor appears twice, or the index names a tensor its shard lacks. Other sources
+// (a GGUF file, see model/llada_gguf.h) add their tensors one by one.
 class TensorStore {
  public:
   static TensorStore open_dir(const std::string& dir);
   static TensorStore open_file(const std::string& path);
+  // A store with no tensors, filled with add(); `source` names it in messages.
+  explicit TensorStore(std::string source = {}) : source_(std::move(source)) {}
+
+  // Adds a tensor whose bytes live elsewhere: `data` must stay valid while `owner` lives
+  // (the store keeps `owner`). `file` names where it came from. Throws Error on a duplicate
+  // name or a size that does not match dtype (or block type) and shape.
+  void add(TensorInfo info, std::span<const std::byte> data, std::shared_ptr<const void> owner,
+           const std::string& file);
+
+  // The raw blocks of a block-quantised tensor (GGUF q8_0, q4_K, ...): what the quantised
+  // products read. Throws Error naming the tensor if it is absent or not block-quantised.
+  struct Blocks {
+    GgmlType type;
+    int64_t rows = 0, cols = 0;
+    std::span<const std::byte> bytes;  // rows * ggml_row_bytes(type, cols)
+  };
+  Blocks blocks(std::string_view name) const;
 
   const TensorInfo* find(std::string_view name) const;  // nullptr if absent
   std::vector<std::string> names() const;               // sorted
@@ -81,17 +104,25 @@ class TensorStore {
   std::span<const std::byte> bytes(std::string_view name) const;
 
   // Converts a tensor (F32, BF16 or F16) to the destination type. Throws Error naming the
-  // tensor if its dtype is not a floating type or `out.size()` differs from its numel.
+  // tensor if its dtype is not a floating type (a block-quantised tensor is read with
+  // blocks()) or `out.size()` differs from its numel.
   void read_f32(std::string_view name, std::span<float> out) const;
   void read_bf16(std::string_view name, std::span<bf16> out) const;
 
  private:
-  // (position in files_, info) of a tensor; throws Error naming it if absent.
-  const std::pair<size_t, const TensorInfo*>& entry(std::string_view name) const;
+  struct Entry {
+    const TensorInfo* info = nullptr;
+    std::shared_ptr<const TensorInfo> owned_info;  // for added tensors
+    std::span<const std::byte> data;
+    size_t origin = 0;  // index into origins_
+  };
+  // The entry of a tensor; throws Error naming it if absent.
+  const Entry& entry(std::string_view name) const;
 
   std::string source_;  // the directory or file opened, for error messages
-  std::vector<std::shared_ptr<SafetensorsFile>> files_;
-  std::map<std::string, std::pair<size_t, const TensorInfo*>, std::less<>> index_;
+  std::vector<std::string> origins_;                 // file each entry came from
+  std::vector<std::shared_ptr<const void>> owners_;  // keep the mapped files and buffers alive
+  std::map<std::string, Entry, std::less<>> index_;
 };
 
 // A tensor to write: data is raw little-endian bytes of dtype * shape.

@@ -50,14 +50,13 @@ Model::Model(ModelConfig config, ModelWeights weights)
     : config_(std::move(config)), weights_(std::move(weights)) {}
 
 Model Model::load(const std::string& dir, ComputeType dtype, bool pack, bool check_tensors) {
-  ModelConfig config = ModelConfig::load(dir + "/config.json");
+  ModelSource src = open_model_source(dir);  // a model directory or a GGUF file
   // f32 compute converts every weight into memory of its own (bf16 maps the file instead).
-  if (dtype == ComputeType::kF32) require_memory(4.0 * static_cast<double>(config.n_params()), dir + ": the f32 weights");
-  auto store = std::make_shared<const TensorStore>(TensorStore::open_dir(dir));
-  if (check_tensors) check_tensors_finite(*store, dir);
-  ModelWeights weights = load_weights(store, config, dtype, dir);
+  if (dtype == ComputeType::kF32) require_memory(4.0 * static_cast<double>(src.config.n_params()), dir + ": the f32 weights");
+  if (check_tensors) check_tensors_finite(*src.store, dir);
+  ModelWeights weights = load_weights(src.store, src.config, dtype, dir);
   if (pack) pack_matrices(weights);
-  return Model(std::move(config), std::move(weights));
+  return Model(std::move(src.config), std::move(weights));
 }
 
 void Model::forward(const ForwardInput& in, ForwardState& st, std::span<float> logits) const {

@@ -73,7 +73,8 @@ struct ForwardState {
 
 class Model {
  public:
-  // Loads a Hugging Face style directory (config.json + safetensors). Throws Error. In bf16,
+  // Loads a Hugging Face style directory (config.json + safetensors) or a LLaDA GGUF file
+  // (open_model_source in weights.h). Throws Error. In bf16,
   // `pack` repacks the matrices for faster products (pack_matrices): worth it for anything
   // that runs more than a few forward passes; a single pass is faster without.
   // `check_tensors` first scans every tensor for NaN/Inf (check_tensors_finite): it reads the

@@ -3,13 +3,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <set>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "io/gguf.h"
 #include "io/safetensors.h"
 #include "kernels/gemm.h"
 #include "model/init.h"
+#include "model/llada_gguf.h"
 #include "util/check.h"
 #include "util/memory.h"
 #include "util/rng.h"
@@ -108,6 +111,25 @@ std::vector<TensorSpec> tensor_specs(const ModelConfig& c) {
   return specs;
 }
 
+ModelSource open_model_source(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return {ModelConfig::load(path + "/config.json"),
+            std::make_shared<const TensorStore>(TensorStore::open_dir(path))};
+  }
+  if (!std::filesystem::exists(path, ec)) {
+    fail(path, ": no such model (expected a model directory with config.json and safetensors, "
+         "or a .gguf file)");
+  }
+  if (!is_gguf_file(path)) {
+    fail(path, ": not a model directory and not a GGUF file (its first bytes are not \"GGUF\")");
+  }
+  auto file = GgufFile::open(path);
+  ModelConfig config = llada_config_from_gguf(*file);
+  auto store = llada_tensor_store(file, config);
+  return {std::move(config), std::move(store)};
+}
+
 ModelWeights load_weights(std::shared_ptr<const TensorStore> store, const ModelConfig& c,
                           ComputeType dtype, const std::string& source) {
   ModelWeights w;
@@ -126,6 +148,11 @@ ModelWeights load_weights(std::shared_ptr<const TensorStore> store, const ModelC
     if (info->shape != spec.shape) {
       fail(source, ": tensor '", spec.name, "' has shape ", shape_str(info->shape),
            " but the config implies ", shape_str(spec.shape));
+    }
+    if (info->block_type) {
+      fail(source, ": tensor '", spec.name, "' is quantised (", ggml_type_name(*info->block_type),
+           "); running quantised models is not implemented yet. Convert the file first: illada "
+           "quantize --model ", source, " --type bf16 --out OUT.gguf (or --type f32)");
     }
     if (info->dtype != DType::F32 && info->dtype != DType::BF16 && info->dtype != DType::F16) {
       fail(source, ": tensor '", spec.name, "' has dtype ", dtype_name(info->dtype),

@@ -70,8 +70,18 @@ struct ModelWeights {
   int64_t owned_bytes = 0;  // bytes allocated (not counting zero-copy mmapped tensors)
 };
 
+// Where a model's config and tensors come from: a Hugging Face style directory (config.json +
+// safetensors) or a LLaDA GGUF file (model/llada_gguf.h), told apart by the path.
+struct ModelSource {
+  ModelConfig config;
+  std::shared_ptr<const TensorStore> store;  // tensors under their checkpoint names
+};
+// Throws Error naming the path when it is neither, or what it holds is malformed.
+ModelSource open_model_source(const std::string& path);
+
 // Loads every tensor named by tensor_specs(); throws Error naming the tensor on a missing
-// tensor, an extra one, a wrong shape or a non-float dtype.
+// tensor, an extra one, a wrong shape or a non-float dtype. Block-quantised GGUF tensors are
+// refused for now ("not yet": the quantised products come with the kernels issue).
 ModelWeights load_weights(std::shared_ptr<const TensorStore> store, const ModelConfig& c, ComputeType dtype,
                           const std::string& source);
 

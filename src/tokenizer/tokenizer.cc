@@ -10,8 +10,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/gguf.h"
 #include "tokenizer/bpe_model.h"
 #include "tokenizer/decoder.h"
+#include "tokenizer/gguf_vocab.h"
 #include "tokenizer/json_util.h"
 #include "tokenizer/normalizer.h"
 #include "tokenizer/pre_tokenizer.h"
@@ -130,6 +132,10 @@ Tokenizer Tokenizer::load(const std::string& dir_or_file) {
   fs::path path(dir_or_file);
   fs::path dir;
   std::error_code ec;
+  // A GGUF model file carries its tokenizer (tokenizer/gguf_vocab.h).
+  if (!fs::is_directory(path, ec) && is_gguf_file(dir_or_file)) {
+    return tokenizer_from_gguf(*GgufFile::open(dir_or_file));
+  }
   if (fs::is_directory(path, ec)) {
     dir = path;
     path /= "tokenizer.json";

@@ -29,7 +29,8 @@ namespace illada::tokenizer {
 class Tokenizer {
  public:
   // Loads `dir/tokenizer.json` and, when present, `dir/tokenizer_config.json` (and a
-  // `chat_template.jinja` next to them). A path to a tokenizer.json file also works.
+  // `chat_template.jinja` next to them). A path to a tokenizer.json file also works, and so
+  // does a GGUF model file (the tokenizer it carries, see tokenizer/gguf_vocab.h).
   // Throws illada::Error for a missing file, bad JSON or an unsupported component.
   static Tokenizer load(const std::string& dir_or_file);
 

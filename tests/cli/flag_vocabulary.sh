@@ -28,8 +28,8 @@ s1=$("$bin" score --model "$model" --prompt-ids 1,2 --choice-ids "3;4,6" --metho
 s2=$("$bin" score --model "$model" --prompt-ids 1,2 --choice-ids "3;4,6" --method likelihood --mc-num 8 --mc-batch-size 4 --format json)
 [ "$s1" = "$s2" ] || fail "score --batch-size differs from --mc-batch-size: $s1 vs $s2"
 "$bin" tokenizer train --input text.txt --vocab-size 300 --out t2 --no-progress >/dev/null || fail "--no-progress alias"
-"$bin" demo --help | grep -q -- "--quiet,--no-progress" || fail "demo lacks --quiet"
-"$bin" train --help | grep -q -- "--quiet,--no-progress" || fail "train lacks --quiet"
+grep -q -- "--quiet,--no-progress" <<<"$("$bin" demo --help)" || fail "demo lacks --quiet"
+grep -q -- "--quiet,--no-progress" <<<"$("$bin" train --help)" || fail "train lacks --quiet"
 
 # score --chat: the prompt wrapped in the chat template (scores differ from the plain prompt).
 plain=$("$bin" score --model m --prompt "Where is the cat?" --choices "on the mat" "in the park" --format json)

@@ -18,7 +18,8 @@ unset OMP_NUM_THREADS OMP_WAIT_POLICY GOMP_SPINCOUNT
 # Every command that computes takes --threads.
 for cmd in generate chat score eval logits info init train "data prepare" "tokenizer train" demo; do
   # shellcheck disable=SC2086
-  "$bin" $cmd --help | grep -q -- "--threads INT" || fail "$cmd has no --threads"
+  help=$("$bin" $cmd --help)  # not piped into grep -q: an early exit would be a SIGPIPE under pipefail
+  grep -q -- "--threads INT" <<<"$help" || fail "$cmd has no --threads"
 done
 
 # A model with matrices large enough for oneDNN to split its work across threads.
