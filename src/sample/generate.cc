@@ -233,6 +233,10 @@ std::vector<GenerateResult> generate(const Model& model,
       std::vector<size_t> stepping;
       for (size_t r = 0; r < reqs.size(); ++r) {
         Request& rq = reqs[r];
+        if (rq.active && o.cancelled && o.cancelled(static_cast<int64_t>(r))) {
+          rq.active = false;
+          rq.result.cancelled = true;
+        }
         if (!rq.active) continue;
         const int64_t b0 = rq.prompt_len + b * bl, b1 = b0 + bl;
         const bool has_mask =

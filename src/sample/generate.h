@@ -75,6 +75,9 @@ struct GenerateOptions {
   bool allow_mask_prediction = false;
   uint64_t seed = 0;
   std::function<void(const StepInfo&)> on_step;
+  // Asked before each step for every unfinished request: true stops that request where it is
+  // (its result has cancelled set; the others go on). For clients that go away or time out.
+  std::function<bool(int64_t request)> cancelled;
 };
 
 struct GenerateResult {
@@ -85,6 +88,7 @@ struct GenerateResult {
   std::string text;             // with detokenize: the answer's text cut at the first stop
   int64_t nfe = 0;              // forward passes that included this request
   bool stopped = false;         // a stop (token or string) was generated
+  bool cancelled = false;       // options.cancelled stopped it before it finished
 };
 
 // The end of an answer: the number of tokens before the earliest stop token or the token in

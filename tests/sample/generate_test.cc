@@ -191,6 +191,20 @@ TEST(Generate, EndThinkBoostStopsOnceTheSequenceIsThere) {
   EXPECT_NE(generate(tiny(), {{12, 13, 14}}, o)[0].ids, res[0].ids);
 }
 
+TEST(Generate, CancelStopsOneRequestAndTheOthersGoOn) {
+  GenerateOptions o{.gen_length = 16, .block_length = 4, .steps = 16};
+  const auto alone = generate(tiny(), {{3, 4, 5}}, o);
+  int64_t steps_of_0 = 0;
+  o.on_step = [&](const StepInfo& s) { steps_of_0 += s.request == 0; };
+  o.cancelled = [&](int64_t r) { return r == 0 && steps_of_0 >= 3; };
+  const auto res = generate(tiny(), {{1, 2}, {3, 4, 5}}, o);
+  EXPECT_TRUE(res[0].cancelled);
+  EXPECT_EQ(res[0].nfe, 3);
+  EXPECT_GT(std::count(res[0].canvas.begin(), res[0].canvas.end(), tiny().config().mask_token_id), 0);
+  EXPECT_FALSE(res[1].cancelled);
+  EXPECT_EQ(res[1].ids, alone[0].ids);
+}
+
 TEST(Generate, BadOptionsAreClearErrors) {
   auto err = [](const GenerateOptions& o, std::vector<std::vector<int32_t>> p = {{1}}) {
     try {
