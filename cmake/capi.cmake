@@ -63,4 +63,20 @@ if(ILLADA_BUILD_TESTS)
     set_tests_properties(capi.consumer_${kind} PROPERTIES FIXTURES_REQUIRED illada_installed
                          ENVIRONMENT "OMP_WAIT_POLICY=passive")
   endforeach()
+  # The Python tests, through the installed package: once as installed (numpy present), once
+  # with numpy hidden (nested lists instead of arrays).
+  file(GLOB ILLADA_PYTHON_TESTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/python/test_*.py)
+  foreach(t ${ILLADA_PYTHON_TESTS})
+    get_filename_component(n ${t} NAME_WE)
+    add_test(NAME python.${n}
+             COMMAND ${ILLADA_PYTHON} -m unittest -v ${n}
+             WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}/tests/python)
+    set_tests_properties(python.${n} PROPERTIES FIXTURES_REQUIRED illada_installed
+      ENVIRONMENT "PYTHONPATH=${_prefix}/python;ILLADA_TEST_PREFIX=${_prefix};ILLADA_SOURCE_DIR=${PROJECT_SOURCE_DIR};ILLADA_TEST_NUMPY=1;OMP_WAIT_POLICY=passive;OMP_NUM_THREADS=2")
+  endforeach()
+  add_test(NAME python.test_model_without_numpy
+           COMMAND ${ILLADA_PYTHON} -m unittest -v test_model
+           WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}/tests/python)
+  set_tests_properties(python.test_model_without_numpy PROPERTIES FIXTURES_REQUIRED illada_installed
+    ENVIRONMENT "PYTHONPATH=${PROJECT_SOURCE_DIR}/tests/python/no_numpy:${_prefix}/python;ILLADA_TEST_PREFIX=${_prefix};ILLADA_SOURCE_DIR=${PROJECT_SOURCE_DIR};ILLADA_TEST_NUMPY=0;OMP_WAIT_POLICY=passive;OMP_NUM_THREADS=2")
 endif()

@@ -21,4 +21,6 @@ if(TARGET illada_shared)
           DESTINATION lib/cmake/illada)
   configure_file(${PROJECT_SOURCE_DIR}/cmake/illada.pc.in ${CMAKE_BINARY_DIR}/illada.pc @ONLY)
   install(FILES ${CMAKE_BINARY_DIR}/illada.pc DESTINATION lib/pkgconfig)
+  install(DIRECTORY ${PROJECT_SOURCE_DIR}/python/illada DESTINATION python
+          PATTERN __pycache__ EXCLUDE PATTERN "*.pyc" EXCLUDE)
 endif()

@@ -10,7 +10,7 @@ rm -rf "$prefix"
 cmake --install "$build" --prefix "$prefix" > /dev/null
 for f in bin/illada lib/libillada.so include/illada/illada.h lib/cmake/illada/illadaConfig.cmake \
          lib/cmake/illada/illadaConfigVersion.cmake lib/cmake/illada/illadaTargets.cmake \
-         lib/pkgconfig/illada.pc; do
+         lib/pkgconfig/illada.pc python/illada/__init__.py python/illada/_lib.py python/illada/model.py; do
   [ -e "$prefix/$f" ] || fail "missing $prefix/$f"
 done
 [ -x "$prefix/bin/illada" ] || fail "bin/illada is not executable"
