@@ -39,6 +39,7 @@ struct Loaded {
   explicit Loaded(const std::string& path, illada_dtype dtype = ILLADA_DTYPE_F32) {
     illada_model_params p = illada_model_default_params();
     p.dtype = dtype;
+    p.n_threads = 1;  // no OpenMP hand-offs: fast on a loaded machine (two_threads.c covers more)
     char err[512];
     EXPECT_EQ(illada_model_load(path.c_str(), &p, &model, err, sizeof err), ILLADA_OK) << err;
     EXPECT_EQ(illada_context_new(model, nullptr, &ctx), ILLADA_OK);
