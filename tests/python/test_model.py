@@ -59,6 +59,33 @@ class InstalledPackage(unittest.TestCase):
         self.assertIn("/no/such/libillada.so", out.stderr)
         self.assertIn("ILLADA_LIBRARY", out.stderr)
 
+    def test_library_named_by_environment(self):
+        # The package from the source tree (no lib/ beside it) with the installed library.
+        lib = os.path.join(support.PREFIX, "lib", "libillada.so.1")
+        env = dict(os.environ, ILLADA_LIBRARY=lib, PYTHONPATH=os.path.join(support.SOURCE, "python"))
+        code = "import illada; print(illada.__file__); print(illada.library_path)"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+        package, library = out.stdout.split()
+        self.assertTrue(package.startswith(os.path.join(support.SOURCE, "python")))
+        self.assertEqual(library, lib)
+
+    def test_gguf_file(self):
+        with tempfile.TemporaryDirectory() as d:
+            for name, model in (("ids.gguf", IDS_MODEL), ("text.gguf", text_model())):
+                cli("quantize", "--model", model, "--type", "f32", "--out", os.path.join(d, name))
+            with illada.Model.load(os.path.join(d, "ids.gguf"), dtype="f32") as m:
+                self.assertFalse(m.has_tokenizer)
+                self.assertEqual(m.generate(prompt_ids=[1, 2, 3], gen_length=16, block_length=8)["ids"],
+                                 IDS.generate(prompt_ids=[1, 2, 3], gen_length=16, block_length=8)["ids"])
+            path = os.path.join(d, "text.gguf")
+            with illada.Model.load(path, dtype="f32") as m:
+                self.assertTrue(m.has_tokenizer)  # the vocabulary the file carries
+                out = m.generate("hello world", gen_length=16, block_length=8)
+            ref = cli("generate", "--model", path, "--prompt", "hello world", "--gen-length", 16, "--block-length", 8,
+                      "--dtype", "f32", "--format", "json")
+            self.assertEqual(out["ids"], ref["ids"])
+            self.assertEqual(out["text"], ref["text"])
+
     def test_model_properties(self):
         self.assertEqual(IDS.n_vocab, 128)
         self.assertEqual(IDS.max_sequence_length, 256)
