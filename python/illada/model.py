@@ -5,6 +5,7 @@ import logging
 import math
 import queue
 import threading
+import weakref
 
 from . import _lib
 from ._lib import lib
@@ -125,8 +126,10 @@ class _Context:
     def __init__(self, model):
         self.model = model
         self.handle = ctypes.c_void_p()
-        status = lib.illada_context_new(model._live(), None, ctypes.byref(self.handle))
+        model._enter()
+        status = lib.illada_context_new(model._handle, None, ctypes.byref(self.handle))
         if status != 0:
+            model._leave()
             _raise(status, f"illada_context_new failed ({lib.illada_status_name(status).decode()})")
 
     def __enter__(self):
@@ -135,6 +138,7 @@ class _Context:
     def __exit__(self, *exc):
         lib.illada_context_free(self.handle)
         self.handle = None
+        self.model._leave()
 
     def check(self, status):
         if status != 0:
@@ -311,6 +315,11 @@ class Model:
         self.path = path
         self._log = log  # keeps the ctypes callback alive as long as the model
         self.tokenizer = Tokenizer(self)
+        # Calls in flight (their C contexts use the model) and open streams: close() waits
+        # for the first and cancels the second before it frees the weights.
+        self._calls = {}  # thread id -> calls of that thread in flight
+        self._idle = threading.Condition()
+        self._streams = weakref.WeakSet()
 
     @classmethod
     def load(cls, path, dtype="bf16", threads=None, tokenizer=None, pack_weights=True, check_tensors=False,
@@ -356,13 +365,39 @@ class Model:
         return cls(handle, str(path), callback)
 
     def close(self):
-        """Frees the model now (it is also freed when garbage-collected)."""
-        if getattr(self, "_handle", None):
-            lib.illada_model_free(self._handle)
-            self._handle = None
+        """Frees the model now (it is also freed when garbage-collected). Open streams are
+        cancelled, and calls running in other threads are waited for."""
+        if not getattr(self, "_handle", None):
+            return
+        for stream in list(self._streams):
+            stream.close()
+        with self._idle:
+            if threading.get_ident() in self._calls:
+                raise IlladaError("close() from a callback of a call on this model would wait for itself",
+                                  "ILLADA_ERROR_INVALID_ARGUMENT")
+            handle, self._handle = self._handle, None  # new calls now fail
+            self._idle.wait_for(lambda: not self._calls)
+        lib.illada_model_free(handle)
 
     def __del__(self):
-        self.close()
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown
+            pass
+
+    def _enter(self):
+        with self._idle:
+            self._live()
+            me = threading.get_ident()
+            self._calls[me] = self._calls.get(me, 0) + 1
+
+    def _leave(self):
+        with self._idle:
+            me = threading.get_ident()
+            self._calls[me] -= 1
+            if not self._calls[me]:
+                del self._calls[me]
+            self._idle.notify_all()
 
     def __enter__(self):
         return self
@@ -575,7 +610,9 @@ class Model:
             keep.clear()
             return results if batch else results[0]
 
-        return Stream(run, max(1, _int(max_pending, "max_pending", 1)))
+        stream = Stream(run, max(1, _int(max_pending, "max_pending", 1)))
+        self._streams.add(stream)
+        return stream
 
     # ------------------------------------------------------------------------- scoring
 

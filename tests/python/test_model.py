@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 
 import support
@@ -390,6 +391,35 @@ class Errors(unittest.TestCase):
         m.close()
         with self.assertRaises(illada.IlladaError):
             m.logits([1])
+        with self.assertRaises(illada.IlladaError):
+            m.generate(prompt_ids=[1])
+
+    def test_closing_a_model_cancels_its_streams_and_waits_for_calls(self):
+        m = illada.Model.load(IDS_MODEL, dtype="f32")
+        s = m.stream(prompt_ids=[1, 2, 3], gen_length=64, block_length=8, steps=64, max_pending=1)
+        next(s)
+        started, results = threading.Event(), []
+
+        def slow_step(step):
+            started.set()
+            time.sleep(0.01)
+
+        t = threading.Thread(target=lambda: results.append(
+            m.generate(prompt_ids=[4, 5], gen_length=16, block_length=8, steps=16, on_step=slow_step)))
+        t.start()
+        started.wait()
+        m.close()  # the weights stay until the generation in the other thread is done
+        t.join()
+        self.assertTrue(s.result["cancelled"])
+        self.assertEqual(len(results[0]["ids"]), 16)
+        self.assertFalse(results[0]["cancelled"])
+
+    def test_closing_a_model_from_its_own_callback_is_refused(self):
+        m = illada.Model.load(IDS_MODEL, dtype="f32")
+        with self.assertRaises(illada.IlladaError) as e:
+            m.generate(prompt_ids=[1, 2], gen_length=8, block_length=8, on_step=lambda step: m.close())
+        self.assertIn("close()", str(e.exception))
+        m.close()
 
 
 if __name__ == "__main__":
