@@ -4,7 +4,6 @@
 #pragma once
 
 #include <atomic>
-#include <cstdarg>
 #include <optional>
 #include <string>
 #include <utility>
