@@ -166,12 +166,26 @@ PackedWeights::~PackedWeights() = default;
 
 size_t PackedWeights::bytes() const { return impl_->desc.get_size(); }
 
-void gemm(float* c, const bf16* a, const PackedWeights& b, const GemmShape& s) {
+namespace {
+
+template <class C>
+void run_packed(C* c, const bf16* a, const PackedWeights& b, const GemmShape& s, const float* add) {
+  constexpr bool c_bf16 = std::is_same_v<C, bf16>;
   ProfileScope prof("gemm_bf16");
   ILLADA_CHECK(s.n == b.n() && s.k == b.k() && s.b_is_nk, "packed gemm shape mismatch");
   ILLADA_CHECK(s.m > 0 && s.lda >= s.k && s.ldc >= s.n, "bad strides");
-  const Entry& e = get_entry(s, true, &b.impl().desc);
-  execute(e, a, b.impl().mem.get_data_handle(), c, nullptr);
+  ILLADA_CHECK(!c_bf16 || !s.accumulate, "a bf16 C cannot be accumulated into");
+  ILLADA_CHECK(!add || !s.accumulate, "gemm_add writes C");
+  const Entry& e = get_entry(s, true, &b.impl().desc, false, {}, c_bf16, add != nullptr);
+  execute(e, a, b.impl().mem.get_data_handle(), c, add);
+}
+
+}  // namespace
+
+void gemm(float* c, const bf16* a, const PackedWeights& b, const GemmShape& s) { run_packed(c, a, b, s, nullptr); }
+void gemm(bf16* c, const bf16* a, const PackedWeights& b, const GemmShape& s) { run_packed(c, a, b, s, nullptr); }
+void gemm_add(float* c, const bf16* a, const PackedWeights& b, const float* r, const GemmShape& s) {
+  run_packed(c, a, b, s, r);
 }
 
 void gemm(float* c, const float* a, const float* b, const GemmShape& s) { run(c, a, b, s, false); }
