@@ -6,9 +6,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "util/bf16.h"
+#include "util/check.h"
 #include "util/rng.h"
 
 namespace illada::test {
@@ -48,4 +51,18 @@ inline float max_abs_diff(const std::vector<float>& a, const std::vector<float>&
   return m;
 }
 
+// The message of the illada::Error thrown by f, or "" (and a test failure) if none was thrown.
+// Any other exception type escapes and fails the test too.
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected an illada::Error";
+  return "";
+}
+
 }  // namespace illada::test
+
+#define EXPECT_CONTAINS(haystack, needle) EXPECT_PRED_FORMAT2(::testing::IsSubstring, needle, haystack)

@@ -13,24 +13,14 @@
 #include <sstream>
 
 #include "util/check.h"
+#include "../test_util.h"
 
 namespace illada {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an illada::Error";
-  return "";
-}
-
-#define EXPECT_CONTAINS(haystack, needle) \
-  EXPECT_PRED_FORMAT2(::testing::IsSubstring, needle, haystack)
+using test::error_of;
 
 std::span<const std::byte> bytes_of(const std::string& s) {
   return {reinterpret_cast<const std::byte*>(s.data()), s.size()};

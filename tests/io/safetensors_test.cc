@@ -13,26 +13,14 @@
 #include <sstream>
 
 #include "util/check.h"
+#include "../test_util.h"
 
 namespace illada {
 namespace {
 
 namespace fs = std::filesystem;
 
-// The message of the illada::Error thrown by f, or "" (and a test failure) if none was thrown.
-// Any other exception type escapes and fails the test too.
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an illada::Error";
-  return "";
-}
-
-#define EXPECT_CONTAINS(haystack, needle) \
-  EXPECT_PRED_FORMAT2(::testing::IsSubstring, needle, haystack)
+using test::error_of;
 
 template <class T>
 std::span<const std::byte> as_bytes_of(const std::vector<T>& v) {

@@ -31,15 +31,7 @@ std::string fixture(const std::string& name) {
   return std::string(ILLADA_SOURCE_DIR) + "/tests/fixtures/" + name;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an illada::Error";
-  return "";
-}
+using test::error_of;
 
 std::vector<float> logits(const Model& m, const std::vector<int32_t>& ids) {
   ForwardState st;

@@ -15,6 +15,7 @@
 #include "tokenizer/tokenizer.h"
 #include "util/check.h"
 #include "test_util.h"
+#include "../test_util.h"
 
 namespace illada::tokenizer {
 namespace {
@@ -25,15 +26,7 @@ using testing::llama3_dir;
 using testing::read_file;
 using testing::source_dir;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an illada::Error";
-  return "";
-}
+using test::error_of;
 
 std::vector<std::string> corpus() {
   const auto j = nlohmann::json::parse(read_file(source_dir() + "/tests/fixtures/tokenizer/corpus.json"));
