@@ -71,6 +71,29 @@ def cancellation():
         print(f"cancellation: streaming client gone after {passes:.0f} of 128 passes")
 
 
+def early_text():
+    """The first block's text reaches the client while later blocks are still masked."""
+    with Server(BIN, MODEL, "--quiet") as s:
+        events, done, _ = s.stream("/v1/completions", {
+            "prompt": "The cat", "max_tokens": 128, "block_length": 32, "steps": 128, "variable_length": False,
+            "threshold": False, "cache": "dual", "stream": True, "stream_options": {"denoising": True}})
+        check(done, "no [DONE]")
+        order = []  # ("text", pos) or ("frame", masked positions left)
+        for e in events:
+            for c in e["choices"]:
+                if "denoising" in c:
+                    order.append(("frame", c["denoising"]["tokens"].count(None)))
+                elif c.get("text"):
+                    order.append(("text", len(c["text"])))
+        first_text = next((i for i, (k, _) in enumerate(order) if k == "text"), None)
+        check(first_text is not None, "no text was streamed")
+        masked_after = [n for k, n in order[first_text:] if k == "frame" and n > 0]
+        check(len(masked_after) > 0, "the first text came only after the whole canvas was decided")
+        check(max(masked_after) >= 64, f"the first text came late: at most {max(masked_after)} positions still masked")
+        print(f"early text: first text with {max(masked_after)} of 128 positions still masked")
+        s.stop()
+
+
 def queue_and_deadline():
     with Server(BIN, MODEL, "--quiet", "--max-batch", "1", "--max-queue", "0", "--timeout", "1.5") as s:
         t, out = in_thread(lambda: s.request("POST", "/v1/completions", LONG))
@@ -121,6 +144,7 @@ def shutdown():
 
 def main():
     cancellation()
+    early_text()
     queue_and_deadline()
     shutdown()
     print("serve_lifecycle: all checks passed")
