@@ -18,6 +18,7 @@ const check = (cond, what) => {
 
 const server = spawn(bin, ["serve", "--model", model, "--port", "0", "--model-name", "tiny-demo", "--quiet"],
                      { stdio: ["ignore", "ignore", "pipe"] });
+process.on("exit", () => server.kill("SIGKILL"));  // also when a check fails (process.exit)
 let log = "";
 const port = await new Promise((resolve, reject) => {
   const timer = setTimeout(() => reject(new Error("server did not start: " + log)), 60000);
