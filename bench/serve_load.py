@@ -63,9 +63,9 @@ MODELS = {
 
 
 class Server:
-    def __init__(self, bin_, model, max_batch):
+    def __init__(self, bin_, model, max_batch, extra=()):
         self.proc = subprocess.Popen([bin_, "serve", "--model", model, "--port", "0", "--quiet", "--max-batch",
-                                      str(max_batch), "--max-queue", "256"],
+                                      str(max_batch), "--max-queue", "256", *extra],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         line = self.proc.stderr.readline()
         m = re.search(r":(\d+) \(", line)
@@ -136,6 +136,47 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
+def phase(srv, n, requests, prompts, body, alone, detail=False):
+    """n clients, `requests` each; returns (table row with {ratio} to fill, tokens/s)."""
+    m0 = srv.metrics()
+    results, errors, lock = [], [], threading.Lock()
+
+    def client(c):
+        for k in range(requests):
+            i = (c + k) % len(prompts)
+            try:
+                r = srv.complete(body(i))
+                with lock:
+                    results.append((i, *r))
+            except Exception as e:  # noqa: BLE001 (counted and reported)
+                with lock:
+                    errors.append(str(e))
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(n)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    m1 = srv.metrics()
+    tokens = sum(r[2] for r in results)
+    rate = tokens / wall
+    mism = sum(1 for r in results if r[1] != alone[r[0]])
+    if detail:
+        return None, rate, mism, len(errors)
+    passes = m1["illada_forward_passes_total"] - m0["illada_forward_passes_total"]
+    seqs = m1["illada_batch_size_sum"] - m0["illada_batch_size_sum"]
+    lat = [r[3] for r in results]
+    ttft = [r[4] for r in results]
+    row = (f"| {n} | {len(results)} | {tokens} | {wall:.2f} | {rate:.1f} | {{ratio}} | "
+           f"{pct(lat, 50):.2f} / {pct(lat, 99):.2f} | {pct(ttft, 50):.2f} / {pct(ttft, 99):.2f} | "
+           f"{seqs / max(passes, 1):.1f} / {m1['illada_batch_size_max']:.0f} | {mism} | {len(errors)} | "
+           f"{srv.rss_mib():.0f} |")
+    for e in errors[:3]:
+        row += "\n  error: " + e
+    return row, rate
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("bin")
@@ -145,6 +186,8 @@ def main():
     ap.add_argument("--requests", type=int, default=2, help="requests per client")
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--block-length", type=int, default=32)
+    ap.add_argument("--invariance-clients", type=int, default=8,
+                    help="then compare with a --no-batch-invariant server at this many clients (0: no)")
     a = ap.parse_args()
     clients = [int(c) for c in a.clients.split(",")]
     os.makedirs(a.work, exist_ok=True)
@@ -173,41 +216,23 @@ def main():
             print("|---|---|---|---|---|---|---|---|---|---|---|---|")
             base = None
             for n in clients:
-                m0 = srv.metrics()
-                results, errors, lock = [], [], threading.Lock()
-
-                def client(c):
-                    for k in range(a.requests):
-                        i = (c + k) % len(prompts)
-                        try:
-                            r = srv.complete(body(i))
-                            with lock:
-                                results.append((i, *r))
-                        except Exception as e:  # noqa: BLE001 (counted and reported)
-                            with lock:
-                                errors.append(str(e))
-                threads = [threading.Thread(target=client, args=(c,)) for c in range(n)]
-                t0 = time.perf_counter()
-                for t in threads:
-                    t.start()
-                for t in threads:
-                    t.join()
-                wall = time.perf_counter() - t0
-                m1 = srv.metrics()
-                tokens = sum(r[2] for r in results)
-                rate = tokens / wall
+                row, rate = phase(srv, n, a.requests, prompts, body, alone)
                 base = base or rate
-                mism = sum(1 for r in results if r[1] != alone[r[0]])
-                passes = m1["illada_forward_passes_total"] - m0["illada_forward_passes_total"]
-                seqs = m1["illada_batch_size_sum"] - m0["illada_batch_size_sum"]
-                lat = [r[3] for r in results]
-                ttft = [r[4] for r in results]
-                print(f"| {n} | {len(results)} | {tokens} | {wall:.2f} | {rate:.1f} | {rate / base:.2f}x | "
-                      f"{pct(lat, 50):.2f} / {pct(lat, 99):.2f} | {pct(ttft, 50):.2f} / {pct(ttft, 99):.2f} | "
-                      f"{seqs / max(passes, 1):.1f} / {m1['illada_batch_size_max']:.0f} | {mism} | {len(errors)} | "
-                      f"{srv.rss_mib():.0f} |", flush=True)
-                for e in errors[:3]:
-                    print("  error:", e)
+                print(row.replace("{ratio}", f"{rate / base:.2f}x"), flush=True)
+            if a.invariance_clients:
+                n = a.invariance_clients
+                print(f"\nbatch invariance on/off, {n} clients, alternating servers (tokens/s; mismatches against "
+                      "the invariant sequential answers)")
+                print("| server | tokens/s | mismatches | errors |")
+                print("|---|---|---|---|")
+                srv2 = Server(a.bin, model, max(clients), ["--no-batch-invariant"])
+                try:
+                    for rnd in range(2):
+                        for name, sv in (("invariant (default)", srv), ("--no-batch-invariant", srv2)):
+                            _, rate, mism, errs = phase(sv, n, a.requests, prompts, body, alone, detail=True)
+                            print(f"| {name}, round {rnd + 1} | {rate:.1f} | {mism} | {errs} |", flush=True)
+                finally:
+                    srv2.stop()
         finally:
             srv.stop()
     print(f"load average at end {os.getloadavg()[0]:.2f}")
