@@ -171,7 +171,7 @@ def phase(srv, n, requests, prompts, body, alone, detail=False):
     row = (f"| {n} | {len(results)} | {tokens} | {wall:.2f} | {rate:.1f} | {{ratio}} | "
            f"{pct(lat, 50):.2f} / {pct(lat, 99):.2f} | {pct(ttft, 50):.2f} / {pct(ttft, 99):.2f} | "
            f"{seqs / max(passes, 1):.1f} / {m1['illada_batch_size_max']:.0f} | {mism} | {len(errors)} | "
-           f"{srv.rss_mib():.0f} |")
+           f"{srv.rss_mib():.0f} | {m1.get('illada_gemm_primitives', 0):.0f} |")
     for e in errors[:3]:
         row += "\n  error: " + e
     return row, rate
@@ -212,8 +212,8 @@ def main():
                   f"{a.block_length}, server defaults (variable length, dual cache, threshold 0.9, temperature 0); "
                   f"RSS after the sequential pass {rss0:.0f} MiB")
             print("| clients | requests | tokens | seconds | tokens/s | vs 1 client | p50 / p99 latency s | "
-                  "p50 / p99 first text s | mean / max batch | mismatches | errors | RSS MiB |")
-            print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+                  "p50 / p99 first text s | mean / max batch | mismatches | errors | RSS MiB | gemm primitives |")
+            print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
             base = None
             for n in clients:
                 row, rate = phase(srv, n, a.requests, prompts, body, alone)

@@ -42,7 +42,7 @@ CompletionPlan plan_completion(const CompletionRequest& r, const ServedModel& m)
                           "start the server with --chat-template NAME, or use /v1/completions", "messages");
     }
     const std::string text = m.chat->render(r.messages, {.bos_token = tok.config().bos_token.value_or("")});
-    plan.prompts.push_back(tok.encode(text, false));
+    plan.prompts.push_back(m.encode_text(text, false));
   } else {
     for (size_t i = 0; i < r.prompts.size(); ++i) {
       const PromptInput& in = r.prompts[i];
@@ -56,7 +56,7 @@ CompletionPlan plan_completion(const CompletionRequest& r, const ServedModel& m)
         }
         plan.prompts.push_back(in.ids);
       } else {
-        plan.prompts.push_back(tok.encode(in.text, true));
+        plan.prompts.push_back(m.encode_text(in.text, true));
       }
       if (plan.prompts.back().empty()) throw ApiError(400, "'" + param + "' encodes to no tokens", param);
     }

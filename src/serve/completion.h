@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +27,14 @@ struct ServedModel {
   std::optional<tokenizer::ChatTemplate> chat;  // none: /v1/chat/completions answers 400
   std::string name;                             // the id of GET /v1/models
   bool batch_invariant = true;
+  // Text to token ids; empty: tok->encode on the calling thread. The server runs it on one
+  // worker thread, because the tokenizer keeps a word cache of 6 MiB per calling thread and the
+  // HTTP thread pool has dozens of threads.
+  std::function<std::vector<int32_t>(const std::string& text, bool add_special)> encode;
+
+  std::vector<int32_t> encode_text(const std::string& text, bool add_special) const {
+    return encode ? encode(text, add_special) : tok->encode(text, add_special);
+  }
 };
 
 struct CompletionPlan {

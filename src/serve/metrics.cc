@@ -1,6 +1,8 @@
 // Prometheus text for the server's metrics (metrics.h).
 #include "serve/metrics.h"
 
+#include "kernels/gemm.h"
+
 #include <algorithm>
 #include <cstdio>
 
@@ -128,6 +130,9 @@ std::string Metrics::prometheus() const {
   out += "illada_committed_tokens_total " + std::to_string(committed_) + "\n";
   header(out, "illada_completion_tokens_total", "counter", "Completion tokens returned (usage.completion_tokens).");
   out += "illada_completion_tokens_total " + std::to_string(completion_tokens_) + "\n";
+  header(out, "illada_gemm_primitives", "gauge",
+         "oneDNN matrix-product primitives created (one per distinct product shape; they stay cached).");
+  out += "illada_gemm_primitives " + std::to_string(gemm_primitives_created()) + "\n";
   header(out, "illada_batch_size_max", "gauge", "Most sequences that shared one forward pass so far.");
   out += "illada_batch_size_max " + std::to_string(largest_batch_) + "\n";
   double rate = 0;

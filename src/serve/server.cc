@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <future>
 #include <cstdio>
 #include <cstring>
 #include <httplib.h>
@@ -109,14 +110,63 @@ bool constant_time_equal(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
+// Runs every text-to-ids encoding of the server on one thread (ServedModel::encode): the
+// tokenizer's per-thread word cache (6 MiB) then exists once, not once per HTTP thread.
+class EncodeWorker {
+ public:
+  explicit EncodeWorker(const tokenizer::Tokenizer& tok) : tok_(tok), thread_([this] { run(); }) {}
+  ~EncodeWorker() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  std::vector<int32_t> encode(const std::string& text, bool special) {
+    std::packaged_task<std::vector<int32_t>()> task([&] { return tok_.encode(text, special); });
+    auto result = task.get_future();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      tasks_.push_back(std::move(task));
+    }
+    cv_.notify_one();
+    return result.get();  // rethrows what encode threw
+  }
+
+ private:
+  void run() {
+    for (;;) {
+      std::packaged_task<std::vector<int32_t>()> task;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || !tasks_.empty(); });
+        if (tasks_.empty()) return;
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+      task();
+    }
+  }
+  const tokenizer::Tokenizer& tok_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::packaged_task<std::vector<int32_t>()>> tasks_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 struct Server::Impl {
   Impl(const ServedModel& s, ServeOptions o, Metrics& m)
-      : served(s), opts(std::move(o)), metrics(m), engine(*s.model, opts.engine, m) {}
+      : served(s), opts(std::move(o)), metrics(m), encoder(*s.tok), engine(*s.model, opts.engine, m) {
+    served.encode = [this](const std::string& text, bool special) { return encoder.encode(text, special); };
+  }
 
-  const ServedModel& served;
+  ServedModel served;  // a copy, with `encode` on the worker
   const ServeOptions opts;
   Metrics& metrics;
   httplib::Server http;
+  EncodeWorker encoder;
   Engine engine;
   std::atomic<bool> draining{false}, stopped{false};
   const int64_t created = unix_seconds();
@@ -386,7 +436,7 @@ void Server::Impl::routes() {
         special = j[k].get<bool>();
       }
     }
-    const auto ids = served.tok->encode(j[key].get<std::string>(), special);
+    const auto ids = served.encode_text(j[key].get<std::string>(), special);
     send_json(res, 200, {{"tokens", ids}, {"count", ids.size()}, {"max_model_len", served.model->config().max_sequence_length}});
   }));
   http.Post("/detokenize", guarded([this](const auto& req, auto& res) {
