@@ -16,5 +16,6 @@ void register_tokenize(CLI::App& app);  // tokenize, detokenize, tokenizer train
 void register_train(CLI::App& app);     // data prepare, train
 void register_demo(CLI::App& app);      // demo
 void register_quantize(CLI::App& app);  // quantize
+void register_serve(CLI::App& app);     // serve
 
 }  // namespace illada::cli

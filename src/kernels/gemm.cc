@@ -2,6 +2,7 @@
 // diffusion step) pay the primitive creation once.
 #include "kernels/gemm.h"
 
+#include <algorithm>
 #include <dnnl.hpp>
 #include <map>
 #include <mutex>
@@ -129,8 +130,8 @@ void execute(const Entry& e, const void* a, const void* b, void* c, const float*
 }
 
 template <class T, class C = float>
-void run(C* c, const T* a, const T* b, const GemmShape& s, bool bf, bool a_t = false,
-         const GemmBatch& batch = {}, const float* add = nullptr) {
+void run_direct(C* c, const T* a, const T* b, const GemmShape& s, bool bf, bool a_t = false,
+                const GemmBatch& batch = {}, const float* add = nullptr) {
   constexpr bool c_bf16 = std::is_same_v<C, bf16>;
   ProfileScope prof(bf ? "gemm_bf16" : "gemm_f32");
   ILLADA_CHECK(s.m > 0 && s.n > 0 && s.k > 0, "gemm of empty shape ", s.m, "x", s.n, "x", s.k);
@@ -149,7 +150,11 @@ struct PackedWeights::Impl {
   memory mem;  // owns the packed buffer
 };
 
-PackedWeights::PackedWeights(const bf16* w, int64_t n, int64_t k) : n_(n), k_(k) {
+PackedWeights::PackedWeights(const bf16* w, int64_t n, int64_t k, std::vector<PlainRows> plain_rows)
+    : n_(n), k_(k), plain_(std::move(plain_rows)) {
+  int64_t rows = 0;
+  for (const PlainRows& p : plain_) rows += p.rows;
+  ILLADA_CHECK(plain_.empty() || rows == n, "plain rows ", rows, " for a packed matrix of ", n);
   ILLADA_CHECK(n > 0 && k > 0);
   std::lock_guard<std::mutex> lock(g_mu);  // primitive creation shares the engine
   const memory::desc plain({k, n}, memory::data_type::bf16, memory::dims{1, k});
@@ -169,7 +174,7 @@ size_t PackedWeights::bytes() const { return impl_->desc.get_size(); }
 namespace {
 
 template <class C>
-void run_packed(C* c, const bf16* a, const PackedWeights& b, const GemmShape& s, const float* add) {
+void run_packed_direct(C* c, const bf16* a, const PackedWeights& b, const GemmShape& s, const float* add) {
   constexpr bool c_bf16 = std::is_same_v<C, bf16>;
   ProfileScope prof("gemm_bf16");
   ILLADA_CHECK(s.n == b.n() && s.k == b.k() && s.b_is_nk, "packed gemm shape mismatch");
@@ -178,6 +183,121 @@ void run_packed(C* c, const bf16* a, const PackedWeights& b, const GemmShape& s,
   ILLADA_CHECK(!add || !s.accumulate, "gemm_add writes C");
   const Entry& e = get_entry(s, true, &b.impl().desc, false, {}, c_bf16, add != nullptr);
   execute(e, a, b.impl().mem.get_data_handle(), c, add);
+}
+
+
+// ---- batch-invariant products (gemm.h, BatchInvariantScope)
+
+thread_local bool t_invariant = false;
+constexpr int64_t kInvariantRows = 8;  // fewer rows take another kernel (rows 1-4 measured)
+constexpr int64_t kInvariantK = 512;   // at most this many columns are reduced as one block
+
+// A plain operand B: [n, k] (nk) or [k, n] with row stride ldb, covering `rows` of C's columns.
+struct PlainB {
+  const void* data = nullptr;
+  int64_t ldb = 0;
+  bool nk = true;
+  int64_t rows = 0;
+};
+
+// The fp32 partial sums of a bf16 C, reused by the thread's next product.
+Buffer<float>& partial_sums() {
+  thread_local Buffer<float> partial;
+  return partial;
+}
+
+// fp32 C (+)= A·B over k in chunks of kInvariantK and over the column ranges of `parts`; the
+// residual `add` (C's shape and stride) enters with the first chunk.
+template <class T>
+void chunked_product(float* c, const T* a, const std::vector<PlainB>& parts, const GemmShape& s, const float* add,
+                     bool bf) {
+  int64_t n0 = 0;
+  for (const PlainB& part : parts) {
+    for (int64_t k0 = 0; k0 < s.k; k0 += kInvariantK) {
+      const GemmShape cs{.m = s.m, .n = part.rows, .k = std::min(kInvariantK, s.k - k0), .lda = s.lda,
+                         .ldb = part.ldb, .ldc = s.ldc, .b_is_nk = part.nk, .alpha = s.alpha,
+                         .accumulate = k0 > 0 || s.accumulate};
+      const T* b = static_cast<const T*>(part.data) + (part.nk ? k0 : k0 * part.ldb + n0);
+      run_direct(c + n0, a + k0, b, cs, bf, false, {}, k0 == 0 && add ? add + n0 : nullptr);
+    }
+    n0 += part.rows;
+  }
+}
+
+// C (+)= A·B (+ R) with each row computed in an order fixed by n and k alone: B is plain
+// (`plain`) or packed (`packed`, read through its PlainRows when k > kInvariantK).
+template <class T, class C>
+void run_invariant(C* c, const T* a, const GemmShape& s, const float* add, const PlainB* plain,
+                   const PackedWeights* packed, bool bf) {
+  constexpr bool c_bf16 = std::is_same_v<C, bf16>;
+  if (s.m < kInvariantRows) {  // pad to kInvariantRows rows (zeros) and copy the real ones back
+    Buffer<T> pa(static_cast<size_t>(kInvariantRows * s.k), T{});
+    Buffer<C> pc(static_cast<size_t>(kInvariantRows * s.n), C{});
+    Buffer<float> padd;
+    for (int64_t i = 0; i < s.m; ++i) {
+      std::copy(a + i * s.lda, a + i * s.lda + s.k, pa.begin() + i * s.k);
+      if (s.accumulate) std::copy(c + i * s.ldc, c + i * s.ldc + s.n, pc.begin() + i * s.n);
+    }
+    if (add) {
+      padd.assign(static_cast<size_t>(kInvariantRows * s.n), 0.0f);
+      for (int64_t i = 0; i < s.m; ++i) std::copy(add + i * s.ldc, add + i * s.ldc + s.n, padd.begin() + i * s.n);
+    }
+    GemmShape ps = s;
+    ps.m = kInvariantRows;
+    ps.lda = s.k;
+    ps.ldc = s.n;
+    run_invariant(pc.data(), pa.data(), ps, add ? padd.data() : nullptr, plain, packed, bf);
+    for (int64_t i = 0; i < s.m; ++i) std::copy(pc.begin() + i * s.n, pc.begin() + (i + 1) * s.n, c + i * s.ldc);
+    return;
+  }
+  if (s.k <= kInvariantK) {  // one reduction block whatever the rows: oneDNN as usual
+    if (packed) {
+      run_packed_direct(c, reinterpret_cast<const bf16*>(a), *packed, s, add);
+    } else {
+      run_direct(c, a, static_cast<const T*>(plain->data), s, bf, false, {}, add);
+    }
+    return;
+  }
+  std::vector<PlainB> parts;
+  if (plain) {
+    parts.push_back(*plain);
+  } else {
+    for (const PlainRows& p : packed->plain()) parts.push_back({p.data, packed->k(), true, p.rows});
+    if (parts.empty()) {
+      fail("batch-invariant product: this packed ", packed->n(), "x", packed->k(),
+           " matrix keeps no plain rows (k > ", kInvariantK, " is reduced in chunks over them)");
+    }
+  }
+  if constexpr (c_bf16) {  // fp32 partial sums, rounded once at the end
+    GemmShape fs = s;
+    fs.ldc = s.n;
+    float* partial = sized(partial_sums(), s.m * s.n);
+    chunked_product(partial, a, parts, fs, nullptr, bf);
+    for (int64_t i = 0; i < s.m; ++i) to_bf16(c + i * s.ldc, partial + i * s.n, static_cast<long>(s.n));
+  } else {
+    chunked_product(c, a, parts, s, add, bf);
+  }
+}
+
+template <class T, class C = float>
+void run(C* c, const T* a, const T* b, const GemmShape& s, bool bf, bool a_t = false, const GemmBatch& batch = {},
+         const float* add = nullptr) {
+  if (t_invariant && !a_t && batch.count == 1) {
+    const PlainB plain{b, s.ldb, s.b_is_nk, s.n};
+    run_invariant(c, a, s, add, &plain, static_cast<const PackedWeights*>(nullptr), bf);
+    return;
+  }
+  run_direct(c, a, b, s, bf, a_t, batch, add);
+}
+
+template <class C>
+void run_packed(C* c, const bf16* a, const PackedWeights& b, const GemmShape& s, const float* add) {
+  if (t_invariant) {
+    ILLADA_CHECK(s.n == b.n() && s.k == b.k() && s.b_is_nk, "packed gemm shape mismatch");
+    run_invariant(c, a, s, add, static_cast<const PlainB*>(nullptr), &b, true);
+    return;
+  }
+  run_packed_direct(c, a, b, s, add);
 }
 
 }  // namespace
@@ -214,6 +334,10 @@ void gemm_batched_at(float* c, const bf16* a, const bf16* b, const GemmShape& s,
                      const GemmBatch& batch) {
   run(c, a, b, s, true, true, batch);
 }
+
+BatchInvariantScope::BatchInvariantScope(bool on) : saved_(t_invariant) { t_invariant = on; }
+BatchInvariantScope::~BatchInvariantScope() { t_invariant = saved_; }
+bool batch_invariant_products() { return t_invariant; }
 
 int64_t gemm_primitives_created() {
   std::lock_guard<std::mutex> lock(g_mu);

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "util/bf16.h"
 
@@ -59,23 +60,33 @@ inline GemmShape linear_shape(int64_t m, int64_t n, int64_t k, bool accumulate =
                    .alpha = 1.0f, .accumulate = accumulate};
 }
 
+// Rows of a packed matrix that stay readable in the plain row-major layout [rows, k] (the
+// source a matrix was packed from, or each part of a stacked one, in order).
+struct PlainRows {
+  const bf16* data = nullptr;
+  int64_t rows = 0;
+};
+
 // A bf16 weight matrix [n, k] (a PyTorch Linear weight) reordered once into the blocked
 // layout oneDNN's AMX matmul reads fastest: 1.3-1.6x the plain layout's rate at 32-320 rows.
-// The layout is chosen for the matrix alone and serves any number of rows.
+// The layout is chosen for the matrix alone and serves any number of rows. `plain`, when given,
+// are the same rows in the plain layout, read by batch-invariant products with k > 512.
 class PackedWeights {
  public:
-  PackedWeights(const bf16* w, int64_t n, int64_t k);  // w: row-major [n, k]
+  PackedWeights(const bf16* w, int64_t n, int64_t k, std::vector<PlainRows> plain = {});  // w: row-major [n, k]
   ~PackedWeights();
   PackedWeights(const PackedWeights&) = delete;
   PackedWeights& operator=(const PackedWeights&) = delete;
   int64_t n() const { return n_; }
   int64_t k() const { return k_; }
   size_t bytes() const;
+  const std::vector<PlainRows>& plain() const { return plain_; }
   struct Impl;
   const Impl& impl() const { return *impl_; }
 
  private:
   int64_t n_, k_;
+  std::vector<PlainRows> plain_;
   std::unique_ptr<Impl> impl_;
 };
 
@@ -84,6 +95,28 @@ class PackedWeights {
 void gemm(float* c, const bf16* a, const PackedWeights& b, const GemmShape& s);
 void gemm(bf16* c, const bf16* a, const PackedWeights& b, const GemmShape& s);
 void gemm_add(float* c, const bf16* a, const PackedWeights& b, const float* r, const GemmShape& s);
+
+// Batch-invariant products. oneDNN picks its kernel and the blocking of the reduction over k
+// from the whole shape, so a row of C = A·B can come out in different bits when A has other
+// rows beside it (measured on AMX bf16: rows 1-4 take another kernel, and k > 512 is blocked
+// by the number of rows); fp32 was invariant in the same measurements. While a
+// BatchInvariantScope(true) lives on a thread, every product of gemm()/gemm_add() that thread
+// runs (not the batched or transposed forms) computes each row in an order fixed by n and k
+// alone: fewer than 8 rows are padded to 8, and k > 512 is reduced in chunks of 512 columns
+// over the plain weights (fp32 partial sums, each chunk one reduction block), packed matrices
+// through their PlainRows. Costs: the padding, and for k > 512 the plain layout plus a pass
+// over C per chunk (docs/serve.md has the measurement). Scopes nest; the default is off.
+class BatchInvariantScope {
+ public:
+  explicit BatchInvariantScope(bool on = true);
+  ~BatchInvariantScope();
+  BatchInvariantScope(const BatchInvariantScope&) = delete;
+  BatchInvariantScope& operator=(const BatchInvariantScope&) = delete;
+
+ private:
+  bool saved_;
+};
+bool batch_invariant_products();  // whether this thread is inside an active scope
 
 // Number of oneDNN primitives created so far (the cache keeps one per distinct shape).
 int64_t gemm_primitives_created();

@@ -281,7 +281,9 @@ void pack_matrices(ModelWeights& w) {
   };
   auto pack = [&](Matrix& m) {
     if (m.packed || !m.data) return;
-    m.packed = keep(std::make_shared<const PackedWeights>(m.b16(), m.rows, m.cols));
+    // The plain rows stay readable (released pages fault back in) for batch-invariant products.
+    m.packed = keep(std::make_shared<const PackedWeights>(m.b16(), m.rows, m.cols,
+                                                          std::vector<PlainRows>{{m.b16(), m.rows}}));
     release(m);
   };
   // Several matrices with the same input as one packed matrix (their rows stacked), so that the
@@ -291,14 +293,16 @@ void pack_matrices(ModelWeights& w) {
     const int64_t cols = (*parts.begin())->cols;
     for (const Matrix* m : parts) rows += m->rows;
     std::vector<bf16> stacked(static_cast<size_t>(rows * cols));
+    std::vector<PlainRows> plain;
     int64_t r = 0;
     for (const Matrix* m : parts) {
       std::copy(m->b16(), m->b16() + m->rows * cols, stacked.begin() + r * cols);
+      plain.push_back({m->b16(), m->rows});
       r += m->rows;
       release(*m);
     }
     fused = Matrix{rows, cols, nullptr};
-    fused.packed = keep(std::make_shared<const PackedWeights>(stacked.data(), rows, cols));
+    fused.packed = keep(std::make_shared<const PackedWeights>(stacked.data(), rows, cols, std::move(plain)));
   };
   for (LayerWeights& l : w.layers) {
     fuse(l.qkv, {&l.q_proj, &l.k_proj, &l.v_proj});

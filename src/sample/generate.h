@@ -74,6 +74,13 @@ struct GenerateOptions {
   // Off by default: a committed mask would be no decision at all.
   bool allow_mask_prediction = false;
   uint64_t seed = 0;
+  // Batch-invariant forward passes (kernels/gemm.h, BatchInvariantScope): a request's tokens
+  // are the same bits whether it runs alone or packed with others, which serving needs and
+  // which `illada generate` keeps so that both agree. Off: oneDNN picks its fastest kernel for
+  // each packed shape (measurably faster only for matrices wider than 512, docs/serve.md); a
+  // batch's results may then differ from single runs in the last bits (and so, rarely, a token).
+  bool batch_invariant = true;
+  // Called after each step of each request (on the thread that runs generate()).
   std::function<void(const StepInfo&)> on_step;
   // Asked before each step for every unfinished request: true stops that request where it is
   // (its result has cancelled set; the others go on). For clients that go away or time out.
@@ -101,9 +108,11 @@ struct StopMatch {
 };
 StopMatch find_stop(std::span<const int32_t> answer, const GenerateOptions& opts, int32_t eos_id);
 
-// Throws Error on inconsistent options (block length not dividing the length, steps not
-// divisible by the number of blocks, an empty prompt, a canvas beyond max_sequence_length,
-// CFG with a KV cache, ...).
+// Runs the step-wise engine (sampler.h) over all prompts until each is done: every step is one
+// forward pass packing every request that still decides positions. Throws Error on
+// inconsistent options (block length not dividing the length, steps not divisible by the
+// number of blocks, an empty prompt, a canvas beyond max_sequence_length, CFG with a KV
+// cache, ...).
 std::vector<GenerateResult> generate(const Model& model,
                                      const std::vector<std::vector<int32_t>>& prompts,
                                      const GenerateOptions& opts);

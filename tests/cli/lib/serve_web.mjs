@@ -1,0 +1,123 @@
+// The web page of `illada serve` in a real browser: Debian's headless Chromium driven by
+// playwright-core loads the page, sends a prompt, and the test reads from the DOM the denoising
+// view (a canvas per step with masked positions and that step's commits highlighted, replayed
+// with the slider frame by frame) and the final answer, which must equal the API's answer
+// for the same settings. Saves a screenshot to SCREENSHOT.
+// Usage: node serve_web.mjs ILLADA_BIN MODEL_DIR SCREENSHOT
+import { spawn } from "node:child_process";
+import { chromium } from "playwright-core";
+
+const [bin, model, screenshot] = process.argv.slice(2);
+const fail = (what) => {
+  console.error("FAIL: " + what);
+  process.exit(1);
+};
+const check = (cond, what) => {
+  if (!cond) fail(what);
+};
+
+const server = spawn(bin, ["serve", "--model", model, "--port", "0", "--model-name", "tiny-demo", "--quiet"],
+                     { stdio: ["ignore", "ignore", "pipe"] });
+process.on("exit", () => server.kill("SIGKILL"));  // also when a check fails (process.exit)
+let log = "";
+const port = await new Promise((resolve, reject) => {
+  const timer = setTimeout(() => reject(new Error("server did not start: " + log)), 60000);
+  server.stderr.on("data", (d) => {
+    log += d.toString();
+    const m = log.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
+    if (m) {
+      clearTimeout(timer);
+      resolve(Number(m[1]));
+    }
+  });
+  server.on("exit", (code) => reject(new Error(`server exited (${code}): ${log}`)));
+}).catch((e) => fail(e.message));
+
+let browser;
+try {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync"],  // playwright gives it a new empty profile
+  });
+  const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(`http://127.0.0.1:${port}/`);
+  await page.waitForFunction(() => document.getElementById("model").textContent.includes("tiny-demo"));
+
+  // settings: 48 tokens in blocks of 16, 16 steps each, no threshold: many visible steps
+  await page.fill("#max_tokens", "48");
+  await page.fill("#block_length", "16");
+  await page.fill("#steps", "16");
+  await page.uncheck("#threshold_on");
+  await page.selectOption("#cache", "prefix");
+  // record, while it runs, the most masked positions the canvas showed and whether commits were highlighted
+  await page.evaluate(() => {
+    window.seen = { masked: 0, fresh: 0, frames: 0 };
+    new MutationObserver(() => {
+      const c = document.querySelector(".msg.assistant .canvas");
+      if (!c) return;
+      window.seen.frames++;
+      window.seen.masked = Math.max(window.seen.masked, c.querySelectorAll(".tok.masked").length);
+      window.seen.fresh = Math.max(window.seen.fresh, c.querySelectorAll(".tok.fresh").length);
+    }).observe(document.getElementById("messages"), { childList: true, subtree: true });
+  });
+  const prompt = "The cat sat on";
+  await page.fill("#prompt", prompt);
+  await page.click("#send");
+  await page.waitForSelector(".msg.assistant.done", { timeout: 120000 });
+  const dom = await page.evaluate(() => {
+    const m = document.querySelector(".msg.assistant");
+    return {
+      error: m.querySelector(".error")?.textContent || "",
+      answer: m.querySelector(".answer").textContent,
+      finish: m.dataset.finish,
+      tokens: m.querySelectorAll(".canvas .tok").length,
+      maskedAtEnd: m.querySelectorAll(".canvas .tok.masked").length,
+      slider: m.querySelector(".frames input[type=range]")?.max,
+      speed: document.getElementById("speed").textContent,
+      seen: window.seen,
+    };
+  });
+  check(!dom.error, "the page shows an error: " + dom.error);
+  check(errors.length === 0, "JavaScript errors: " + errors.join("; "));
+  check(dom.tokens >= 16, `the canvas shows ${dom.tokens} positions`);
+  check(dom.maskedAtEnd === 0, "masked positions left at the end");
+  // (how many frames the browser painted while the answer ran depends on timing: the tiny model
+  // may deliver the whole stream in one read; the replay below checks every frame deterministically)
+  check(Number(dom.slider) >= 16, "no replay slider over the steps: " + dom.slider);
+  check(/\d+ forward passes/.test(dom.speed) && /tokens\/s/.test(dom.speed), "speed line: " + dom.speed);
+  // the first frame of the replay: the first block all masked but one position
+  await page.fill(".frames input[type=range]", "0");
+  const frame = () => page.evaluate(() => ({
+    masked: document.querySelectorAll(".msg.assistant .canvas .tok.masked").length,
+    fresh: document.querySelectorAll(".msg.assistant .canvas .tok.fresh").length,
+    label: document.querySelector(".msg.assistant .frames span:last-child").textContent,
+  }));
+  const first = await frame();
+  check(first.masked === 15 && first.fresh === 1, `first replayed frame: ${JSON.stringify(first)} (wanted 15 masked, 1 new)`);
+  check(first.label === `step 1 of ${Number(dom.slider) + 1}`, "slider label " + first.label);
+  await page.fill(".frames input[type=range]", "8");
+  const ninth = await frame();
+  check(ninth.masked === 7 && ninth.fresh === 1, `ninth replayed frame: ${JSON.stringify(ninth)} (wanted 7 masked, 1 new)`);
+  // the screenshot shows a frame in the middle of the third block: masks and a fresh commit
+  await page.fill(".frames input[type=range]", "37");
+
+  // the page's answer is the API's answer for the same settings
+  const r = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ messages: [{ role: "user", content: prompt }], max_tokens: 48, block_length: 16, steps: 16,
+                           threshold: false, cache: "prefix", temperature: 0, seed: 0, remasking: "low_confidence",
+                           cfg_scale: 0, variable_length: true }),
+  });
+  const api = await r.json();
+  check(api.choices[0].message.content === dom.answer,
+        `page answer ${JSON.stringify(dom.answer)} != API answer ${JSON.stringify(api.choices[0].message.content)}`);
+  check(api.choices[0].finish_reason === dom.finish, "finish_reason " + dom.finish);
+  if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
+  console.log(`serve_web: all checks passed (${dom.seen.frames} canvas updates, ${Number(dom.slider) + 1} steps, ${dom.speed})`);
+} finally {
+  if (browser) await browser.close();
+  server.kill("SIGTERM");
+}
