@@ -1,4 +1,4 @@
-// Every CPU backward kernel against its scalar twin (kernels/reference/reference_backward.h),
+// Every CPU backward kernel against its scalar twin (tests/kernels/reference/reference_backward.h),
 // and the twins themselves against finite differences of the forward twins.
 #include <gtest/gtest.h>
 
@@ -8,8 +8,8 @@
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/backward.h"
 #include "kernels/cpu/ops.h"
-#include "kernels/reference/reference.h"
-#include "kernels/reference/reference_backward.h"
+#include "reference/reference.h"
+#include "reference/reference_backward.h"
 #include "util/bf16.h"
 #include "util/rng.h"
 #include "../test_util.h"

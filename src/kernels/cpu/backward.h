@@ -1,6 +1,6 @@
 // Backward passes of the Transformer's ops on the CPU, for training: free functions on raw
 // buffers, output first, dimensions explicit. Each has a scalar twin in
-// kernels/reference/reference_backward.h. Parameter gradients (dw) are always accumulated
+// tests/kernels/reference/reference_backward.h. Parameter gradients (dw) are always accumulated
 // (+=), so micro-batches of one optimizer step add up in the same buffer; per-row reductions
 // are ordered so the result does not depend on the thread count.
 #pragma once
