@@ -37,7 +37,6 @@ struct Entry {
 
 std::mutex g_mu;
 std::map<Key, Entry> g_cache;
-int64_t g_created = 0;
 
 // The blocked weights layout the AMX matmul prefers for an [n, k] bf16 matrix.
 memory::desc packed_desc(int64_t n, int64_t k) {
@@ -79,7 +78,6 @@ const Entry& get_entry(const GemmShape& s, bool bf, const memory::desc* packed =
     attr.set_post_ops(po);
   }
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, cpu_engine());
-  ++g_created;
   return g_cache.emplace(key, Entry{dnnl::matmul(pd), a, b, c, add}).first->second;
 }
 
@@ -184,15 +182,6 @@ void gemm_batched(float* c, const float* a, const float* b, const GemmShape& s,
 void gemm_batched(float* c, const bf16* a, const bf16* b, const GemmShape& s,
                   const GemmBatch& batch) {
   run(c, a, b, s, true, false, batch);
-}
-void gemm_batched_at(float* c, const bf16* a, const bf16* b, const GemmShape& s,
-                     const GemmBatch& batch) {
-  run(c, a, b, s, true, true, batch);
-}
-
-int64_t gemm_primitives_created() {
-  std::lock_guard<std::mutex> lock(g_mu);
-  return g_created;
 }
 
 }  // namespace illada

@@ -49,9 +49,6 @@ void gemm_batched(float* c, const float* a, const float* b, const GemmShape& s,
                   const GemmBatch& batch);
 void gemm_batched(float* c, const bf16* a, const bf16* b, const GemmShape& s,
                   const GemmBatch& batch);
-// The same with every A read transposed, as gemm_at() reads it.
-void gemm_batched_at(float* c, const bf16* a, const bf16* b, const GemmShape& s,
-                     const GemmBatch& batch);
 
 // Convenience for activations [m, k] times a Linear weight [n, k], all dense.
 inline GemmShape linear_shape(int64_t m, int64_t n, int64_t k, bool accumulate = false) {
@@ -81,8 +78,5 @@ class PackedWeights {
 
 // C[m, n] (+)= A[m, k] · B^T with B packed; s.n and s.k must match B, s.ldb is ignored.
 void gemm(float* c, const bf16* a, const PackedWeights& b, const GemmShape& s);
-
-// Number of oneDNN primitives created so far (the cache keeps one per distinct shape).
-int64_t gemm_primitives_created();
 
 }  // namespace illada

@@ -142,21 +142,6 @@ TEST(EmbeddingBackward, ScatterAddsRepeatedIds) {
   EXPECT_EQ(max_abs_diff(dw, dw_ref), 0.0f);  // same order of additions
 }
 
-TEST(Transpose, Fp32AndBf16) {
-  const int64_t m = 45, n = 70;
-  auto a = randn(m * n, 17);
-  std::vector<float> t(n * m);
-  std::vector<bf16> tb(n * m);
-  cpu::transpose(t.data(), m, a.data(), n, m, n);
-  cpu::transpose(tb.data(), m, a.data(), n, m, n);
-  for (int64_t i = 0; i < m; ++i) {
-    for (int64_t j = 0; j < n; ++j) {
-      ASSERT_EQ(t[j * m + i], a[i * n + j]);
-      ASSERT_EQ(tb[j * m + i].bits, to_bf16(a[i * n + j]).bits);
-    }
-  }
-}
-
 struct AttnCase {
   int64_t n_heads, n_kv, hd;
   std::vector<int32_t> cu;

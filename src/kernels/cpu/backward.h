@@ -54,11 +54,6 @@ double cross_entropy_backward(float* dlogits, float* row_loss, const float* logi
 // row order (columns are split across threads, never rows: no races, fixed order).
 void embedding_backward(float* dwte, const float* dx, const int32_t* ids, int64_t rows, int64_t d);
 
-// out [n, m] = in [m, n]^T (row strides ld_in, ld_out), converting to bf16 or copying fp32:
-// the transposed operand of a weight-gradient product dW = dY^T X.
-void transpose(float* out, int64_t ld_out, const float* in, int64_t ld_in, int64_t m, int64_t n);
-void transpose(bf16* out, int64_t ld_out, const float* in, int64_t ld_in, int64_t m, int64_t n);
-
 struct AttentionBackwardShape {
   int64_t n_heads = 0;
   int64_t n_kv_heads = 0;
