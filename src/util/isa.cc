@@ -59,6 +59,11 @@ CpuFeatures detect() {
 constexpr Isa kNoCap = static_cast<Isa>(100);
 std::atomic<int> g_cap{-1};  // -1: not read yet
 
+Isa capped(Isa cap) {
+  const Isa s = isa_supported();
+  return static_cast<int>(s) < static_cast<int>(cap) ? s : cap;
+}
+
 Isa env_cap() {
   const char* v = std::getenv("ILLADA_ISA");
   if (!v || !*v) return kNoCap;
@@ -110,8 +115,12 @@ Isa isa_level() {
     cap = static_cast<int>(env_cap());
     g_cap.store(cap, std::memory_order_relaxed);
   }
-  const Isa s = isa_supported();
-  return static_cast<int>(s) < cap ? s : static_cast<Isa>(cap);
+  return capped(static_cast<Isa>(cap));
+}
+
+Isa isa_env_level() {
+  static const Isa level = capped(env_cap());
+  return level;
 }
 
 Isa set_isa_cap(Isa cap) {
