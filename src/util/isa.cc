@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 
 #include "util/check.h"
@@ -70,8 +71,11 @@ Isa env_cap() {
   try {
     return parse_isa(v);
   } catch (const Error& e) {
-    // A typo must not silently run the fastest path: stop with the message.
-    check_failed("ILLADA_ISA", __FILE__, __LINE__, e.what());
+    // A typo must not silently run the fastest path: stop with the message and exit status 2.
+    // (Not an exception: the first isa_level() call may be inside a parallel loop, where an
+    // exception would abort the process.)
+    std::fprintf(stderr, "illada: ILLADA_ISA: %s\n", e.what());
+    std::exit(2);
   }
 }
 
