@@ -1,5 +1,5 @@
 // `illada score` (one prompt, several choices) and `illada eval` (a task file): the
-// likelihood and confidence rules of SPEC §4 and generation tasks.
+// likelihood and confidence rules of docs/numerics.md §4 and generation tasks.
 #include <chrono>
 #include <cmath>
 #include <cstdio>

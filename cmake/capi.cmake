@@ -52,14 +52,14 @@ if(ILLADA_BUILD_TESTS)
   if(NOT ILLADA_PYTHON)
     find_program(ILLADA_PYTHON NAMES python3 REQUIRED)
   endif()
-  set(_prefix ${CMAKE_BINARY_DIR}/capi_test_prefix)
+  set(_prefix ${PROJECT_BINARY_DIR}/capi_test_prefix)
   add_test(NAME capi.install
-           COMMAND bash ${PROJECT_SOURCE_DIR}/tests/capi/install.sh ${CMAKE_BINARY_DIR} ${_prefix})
+           COMMAND bash ${PROJECT_SOURCE_DIR}/tests/capi/install.sh ${PROJECT_BINARY_DIR} ${_prefix})
   set_tests_properties(capi.install PROPERTIES FIXTURES_SETUP illada_installed)
   foreach(kind cmake pkgconfig)
     add_test(NAME capi.consumer_${kind}
              COMMAND bash ${PROJECT_SOURCE_DIR}/tests/capi/consumer.sh ${kind} ${_prefix}
-                     ${PROJECT_SOURCE_DIR} ${CMAKE_BINARY_DIR}/capi_consumer_${kind})
+                     ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/capi_consumer_${kind})
     set_tests_properties(capi.consumer_${kind} PROPERTIES FIXTURES_REQUIRED illada_installed
                          ENVIRONMENT "OMP_WAIT_POLICY=passive")
   endforeach()

@@ -13,14 +13,14 @@ if(TARGET illada_shared)
   install(FILES ${PROJECT_SOURCE_DIR}/include/illada/illada.h DESTINATION include/illada)
   install(EXPORT illadaTargets NAMESPACE illada:: DESTINATION lib/cmake/illada)
   configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/illadaConfig.cmake.in
-    ${CMAKE_BINARY_DIR}/illadaConfig.cmake INSTALL_DESTINATION lib/cmake/illada)
+    ${PROJECT_BINARY_DIR}/illadaConfig.cmake INSTALL_DESTINATION lib/cmake/illada)
   # Before 1.0 a minor version may change the ABI (the SONAME says which).
-  write_basic_package_version_file(${CMAKE_BINARY_DIR}/illadaConfigVersion.cmake
+  write_basic_package_version_file(${PROJECT_BINARY_DIR}/illadaConfigVersion.cmake
     VERSION ${ILLADA_VERSION} COMPATIBILITY SameMinorVersion)
-  install(FILES ${CMAKE_BINARY_DIR}/illadaConfig.cmake ${CMAKE_BINARY_DIR}/illadaConfigVersion.cmake
+  install(FILES ${PROJECT_BINARY_DIR}/illadaConfig.cmake ${PROJECT_BINARY_DIR}/illadaConfigVersion.cmake
           DESTINATION lib/cmake/illada)
-  configure_file(${PROJECT_SOURCE_DIR}/cmake/illada.pc.in ${CMAKE_BINARY_DIR}/illada.pc @ONLY)
-  install(FILES ${CMAKE_BINARY_DIR}/illada.pc DESTINATION lib/pkgconfig)
+  configure_file(${PROJECT_SOURCE_DIR}/cmake/illada.pc.in ${PROJECT_BINARY_DIR}/illada.pc @ONLY)
+  install(FILES ${PROJECT_BINARY_DIR}/illada.pc DESTINATION lib/pkgconfig)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/python/illada DESTINATION python
           PATTERN __pycache__ EXCLUDE PATTERN "*.pyc" EXCLUDE)
 endif()

@@ -2,7 +2,8 @@
 # Installs every build, test and reference dependency of illada from Debian packages.
 # Idempotent; run as root (or with sudo). Skips apt entirely when everything is present.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config git libdnnl-dev nlohmann-json3-dev libpcre2-dev
+# qemu-user: tests/cli/portable_qemu.sh runs the binary as older x86-64 CPUs would.
+pkgs=(build-essential cmake pkg-config git libdnnl-dev nlohmann-json3-dev libpcre2-dev qemu-user
       libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
       libopenmpi-dev openmpi-bin python3 python3-numpy time
       libcpp-httplib-dev chromium  # the server (illada serve) and its web page test

@@ -94,11 +94,6 @@ Communicator& world() {
   return *w;
 }
 
-Communicator& single_process() {
-  static SingleProcess s;
-  return s;
-}
-
 bool built_with_mpi() {
 #ifdef ILLADA_WITH_MPI
   return true;

@@ -31,7 +31,4 @@ Communicator& world();
 // Whether this build can run data parallel with MPI.
 bool built_with_mpi();
 
-// A process group of one (tests, and runs that must not communicate).
-Communicator& single_process();
-
 }  // namespace illada::dist

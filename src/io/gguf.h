@@ -141,7 +141,6 @@ class GgufWriter {
   void add_tensor(const std::string& name, std::vector<int64_t> ne, GgmlType type, Fill fill);
   void add_tensor(const std::string& name, std::vector<int64_t> ne, GgmlType type,
                   std::span<const std::byte> data);
-  size_t tensor_count() const { return tensors_.size(); }
 
   // Writes the file (temporary file + rename). Tensors are padded to the alignment that
   // general.alignment gives (a power-of-two u32) or 32. `progress(i, n, name)` is called

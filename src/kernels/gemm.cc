@@ -1,5 +1,6 @@
 // oneDNN matmul primitives, cached by shape so repeated shapes (every layer, every
-// diffusion step) pay the primitive creation once.
+// diffusion step) pay the primitive creation once. Where oneDNN has no bf16 products
+// (onednn.h), bf16 products run as fp32 products on operands widened here.
 #include "kernels/gemm.h"
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <unordered_map>
 #include <type_traits>
 
+#include "kernels/onednn.h"
 #include "util/aligned.h"
 #include "util/check.h"
 #include "util/profile.h"
@@ -20,11 +22,7 @@ using dnnl::memory;
 
 namespace {
 
-
-dnnl::engine& cpu_engine() {
-  static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
-  return eng;
-}
+dnnl::engine& cpu_engine() { return onednn::engine(); }
 
 // (m, n, k, lda, ldb, ldc, b_is_nk, alpha, accumulate, bf16, packed, a transposed, batch
 // count, batch strides of a, b, c, bf16 C, an added matrix)
@@ -39,8 +37,8 @@ struct Entry {
 };
 
 std::mutex g_mu;
+int64_t g_created = 0;  // primitives created (serve's /metrics)
 std::map<Key, Entry> g_cache;
-int64_t g_created = 0;
 
 // The blocked weights layout the AMX matmul prefers for an [n, k] bf16 matrix.
 memory::desc packed_desc(int64_t n, int64_t k) {
@@ -129,18 +127,85 @@ void execute(const Entry& e, const void* a, const void* b, void* c, const float*
   ts.stream.wait();
 }
 
+// Elements from the first to the last one a strided [rows, cols] matrix (ld >= cols) touches,
+// over a batch of count matrices batch_stride apart.
+int64_t extent(int64_t rows, int64_t cols, int64_t ld, int64_t count = 1,
+               int64_t batch_stride = 0) {
+  return (count - 1) * batch_stride + (rows - 1) * ld + cols;
+}
+
+// Columns of B widened per fp32 product in the fallback: a panel of at most 1M floats (4 MB),
+// so that a large weight (a vocabulary-sized head) is never widened whole.
+int64_t panel_columns(int64_t n, int64_t k) {
+  return std::clamp<int64_t>((int64_t{1} << 20) / k, 16, n);
+}
+
+template <class C>
+void run_bf16_as_f32(C* c, const bf16* a, const bf16* b, const GemmShape& s, bool a_t,
+                     const GemmBatch& batch, const float* add);
+
 template <class T, class C = float>
 void run_direct(C* c, const T* a, const T* b, const GemmShape& s, bool bf, bool a_t = false,
                 const GemmBatch& batch = {}, const float* add = nullptr) {
   constexpr bool c_bf16 = std::is_same_v<C, bf16>;
-  ProfileScope prof(bf ? "gemm_bf16" : "gemm_f32");
   ILLADA_CHECK(s.m > 0 && s.n > 0 && s.k > 0, "gemm of empty shape ", s.m, "x", s.n, "x", s.k);
   ILLADA_CHECK(s.lda >= (a_t ? s.m : s.k) && s.ldc >= s.n && s.ldb >= (s.b_is_nk ? s.k : s.n),
                "bad strides");
   ILLADA_CHECK(batch.count >= 1, "gemm batch of ", batch.count);
   ILLADA_CHECK(!c_bf16 || !s.accumulate, "a bf16 C cannot be accumulated into");
+  if constexpr (std::is_same_v<T, bf16>) {
+    if (!onednn::bf16_products()) return run_bf16_as_f32(c, a, b, s, a_t, batch, add);
+  }
+  ProfileScope prof(bf ? "gemm_bf16" : "gemm_f32");
   const Entry& e = get_entry(s, bf, nullptr, a_t, batch, c_bf16, add != nullptr);
   execute(e, a, b, c, add);
+}
+
+// The bf16 product as fp32 products: A widened whole, B one panel of columns at a time (a
+// batch, attention-sized, whole), C written directly or, when bf16, through an fp32 panel.
+template <class C>
+void run_bf16_as_f32(C* c, const bf16* a, const bf16* b, const GemmShape& s, bool a_t,
+                     const GemmBatch& batch, const float* add) {
+  constexpr bool c_bf16 = std::is_same_v<C, bf16>;
+  thread_local Buffer<float> a32, b32, c32;
+  const float* aw = onednn::widened(
+      a, a_t ? extent(s.k, s.m, s.lda, batch.count, batch.a)
+             : extent(s.m, s.k, s.lda, batch.count, batch.a), a32, true);
+  if (batch.count > 1) {
+    if constexpr (c_bf16) {
+      ILLADA_CHECK(false, "batched products write fp32 C");
+    } else {
+      const float* bw = onednn::widened(
+          b, s.b_is_nk ? extent(s.n, s.k, s.ldb, batch.count, batch.b)
+                       : extent(s.k, s.n, s.ldb, batch.count, batch.b), b32, true);
+      run_direct(c, aw, bw, s, false, a_t, batch, add);
+    }
+    return;
+  }
+  const int64_t nb = panel_columns(s.n, s.k);
+  for (int64_t n0 = 0; n0 < s.n; n0 += nb) {
+    const int64_t cols = std::min(nb, s.n - n0);
+    GemmShape ps = s;
+    ps.n = cols;
+    float* bw = sized(b32, cols * s.k);
+    if (s.b_is_nk) {  // rows n0.. of B [n, k] -> dense [cols, k]
+#pragma omp parallel for schedule(static) if (cols * s.k >= (1 << 16))
+      for (int64_t j = 0; j < cols; ++j) to_float(bw + j * s.k, b + (n0 + j) * s.ldb, s.k);
+      ps.ldb = s.k;
+    } else {  // columns n0.. of B [k, n] -> dense [k, cols]
+#pragma omp parallel for schedule(static) if (cols * s.k >= (1 << 16))
+      for (int64_t p = 0; p < s.k; ++p) to_float(bw + p * cols, b + p * s.ldb + n0, cols);
+      ps.ldb = cols;
+    }
+    if constexpr (c_bf16) {
+      ps.ldc = cols;
+      float* cw = sized(c32, s.m * cols);
+      run_direct(cw, aw, static_cast<const float*>(bw), ps, false, a_t);
+      for (int64_t i = 0; i < s.m; ++i) to_bf16(c + i * s.ldc + n0, cw + i * cols, cols);
+    } else {
+      run_direct(c + n0, aw, static_cast<const float*>(bw), ps, false, a_t, {}, add ? add + n0 : nullptr);
+    }
+  }
 }
 
 }  // namespace
@@ -148,6 +213,8 @@ void run_direct(C* c, const T* a, const T* b, const GemmShape& s, bool bf, bool 
 struct PackedWeights::Impl {
   memory::desc desc;
   memory mem;  // owns the packed buffer
+  // Without oneDNN bf16 products (onednn.h) when packed: the plain [n, k] copy instead.
+  Buffer<bf16> plain;
 };
 
 PackedWeights::PackedWeights(const bf16* w, int64_t n, int64_t k, std::vector<PlainRows> plain_rows)
@@ -156,6 +223,11 @@ PackedWeights::PackedWeights(const bf16* w, int64_t n, int64_t k, std::vector<Pl
   for (const PlainRows& p : plain_) rows += p.rows;
   ILLADA_CHECK(plain_.empty() || rows == n, "plain rows ", rows, " for a packed matrix of ", n);
   ILLADA_CHECK(n > 0 && k > 0);
+  if (!onednn::bf16_products()) {
+    impl_ = std::make_unique<Impl>();
+    impl_->plain.assign(w, w + n * k);
+    return;
+  }
   std::lock_guard<std::mutex> lock(g_mu);  // primitive creation shares the engine
   const memory::desc plain({k, n}, memory::data_type::bf16, memory::dims{1, k});
   const memory::desc desc = packed_desc(n, k);
@@ -169,18 +241,25 @@ PackedWeights::PackedWeights(const bf16* w, int64_t n, int64_t k, std::vector<Pl
 
 PackedWeights::~PackedWeights() = default;
 
-size_t PackedWeights::bytes() const { return impl_->desc.get_size(); }
+size_t PackedWeights::bytes() const {
+  return impl_->plain.empty() ? impl_->desc.get_size() : impl_->plain.size() * sizeof(bf16);
+}
 
 namespace {
 
 template <class C>
 void run_packed_direct(C* c, const bf16* a, const PackedWeights& b, const GemmShape& s, const float* add) {
   constexpr bool c_bf16 = std::is_same_v<C, bf16>;
-  ProfileScope prof("gemm_bf16");
   ILLADA_CHECK(s.n == b.n() && s.k == b.k() && s.b_is_nk, "packed gemm shape mismatch");
   ILLADA_CHECK(s.m > 0 && s.lda >= s.k && s.ldc >= s.n, "bad strides");
   ILLADA_CHECK(!c_bf16 || !s.accumulate, "a bf16 C cannot be accumulated into");
   ILLADA_CHECK(!add || !s.accumulate, "gemm_add writes C");
+  if (!b.impl().plain.empty()) {  // no oneDNN bf16 products: the plain copy, as fp32 products
+    GemmShape plain = s;
+    plain.ldb = s.k;
+    return run_direct(c, a, b.impl().plain.data(), plain, true, false, {}, add);
+  }
+  ProfileScope prof("gemm_bf16");
   const Entry& e = get_entry(s, true, &b.impl().desc, false, {}, c_bf16, add != nullptr);
   execute(e, a, b.impl().mem.get_data_handle(), c, add);
 }
@@ -330,11 +409,6 @@ void gemm_batched(float* c, const bf16* a, const bf16* b, const GemmShape& s,
                   const GemmBatch& batch) {
   run(c, a, b, s, true, false, batch);
 }
-void gemm_batched_at(float* c, const bf16* a, const bf16* b, const GemmShape& s,
-                     const GemmBatch& batch) {
-  run(c, a, b, s, true, true, batch);
-}
-
 BatchInvariantScope::BatchInvariantScope(bool on) : saved_(t_invariant) { t_invariant = on; }
 BatchInvariantScope::~BatchInvariantScope() { t_invariant = saved_; }
 bool batch_invariant_products() { return t_invariant; }

@@ -50,9 +50,6 @@ void gemm_batched(float* c, const float* a, const float* b, const GemmShape& s,
                   const GemmBatch& batch);
 void gemm_batched(float* c, const bf16* a, const bf16* b, const GemmShape& s,
                   const GemmBatch& batch);
-// The same with every A read transposed, as gemm_at() reads it.
-void gemm_batched_at(float* c, const bf16* a, const bf16* b, const GemmShape& s,
-                     const GemmBatch& batch);
 
 // Convenience for activations [m, k] times a Linear weight [n, k], all dense.
 inline GemmShape linear_shape(int64_t m, int64_t n, int64_t k, bool accumulate = false) {

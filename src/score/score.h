@@ -1,6 +1,6 @@
 // Scoring an answer given a prompt: LLaDA's Monte-Carlo likelihood (an ELBO on
 // log p(answer | prompt), as the official get_log_likelihood.py) and iLLaDA's confidence-based
-// score (SPEC §4), for multiple-choice evaluation.
+// score (docs/numerics.md §4), for multiple-choice evaluation.
 #pragma once
 
 #include <cstdint>

@@ -71,7 +71,6 @@ class BpeModel {
   // When the pre-tokenizer's last step is ByteLevel, words arrive as raw bytes instead of
   // byte-level characters; the model then maps bytes to ids directly.
   void set_raw_byte_input(bool on);
-  bool raw_byte_input() const { return raw_bytes_; }
 
   // Appends the ids of one pre-token.
   void encode_word(std::string_view word, std::vector<int32_t>& out) const;
@@ -79,7 +78,6 @@ class BpeModel {
   int32_t token_to_id(std::string_view token) const;  // -1 if absent
   const std::string* id_to_token(int32_t id) const;    // nullptr if absent
   const StringIdMap& vocab() const { return vocab_; }
-  size_t merge_count() const { return merges_.size(); }
   int32_t max_id() const { return static_cast<int32_t>(id_to_token_.size()) - 1; }
 
  private:

@@ -1,6 +1,6 @@
 // Training data: a tokenized dataset directory (token shards + dataset.json), read back into
 // one in-memory stream, and the loader that samples windows of seq_len tokens from it, splits
-// some of them in two (SPEC §2), and packs them with cumulative offsets, never padded.
+// some of them in two (docs/numerics.md §2), and packs them with cumulative offsets, never padded.
 #pragma once
 
 #include <cstdint>
@@ -44,7 +44,7 @@ struct LoaderOptions {
   int64_t seq_len = 0;            // tokens per window
   int64_t batch_size = 1;         // windows per step
   uint64_t seed = 0;
-  double split_prob = 0.3;        // a window is cut in two at a uniform point (SPEC §2)
+  double split_prob = 0.3;        // a window is cut in two at a uniform point (docs/numerics.md §2)
   bool split_documents = false;   // also cut after every EOS inside a window
   int32_t eos_token_id = -1;      // needed by split_documents
   int64_t begin = 0, end = -1;    // the part of the stream to sample from (end -1: all)

@@ -1,4 +1,4 @@
-// The masked-diffusion training objective of SPEC §2: per packed sequence (document) draw
+// The masked-diffusion training objective of docs/numerics.md §2: per packed sequence (document) draw
 // t ~ U(0,1), p = (1 - eps) t + eps, replace each token by the mask token with probability p,
 // and score cross-entropy on the masked positions weighted 1/p, summed and divided by the
 // number of tokens in the batch. This file turns clean packed ids into a LossBatch.

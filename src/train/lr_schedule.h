@@ -1,4 +1,4 @@
-// Learning-rate schedules of the iLLaDA recipe (SPEC §2). Steps count from 0; lr(step) is the
+// Learning-rate schedules of the iLLaDA recipe (docs/numerics.md §2). Steps count from 0; lr(step) is the
 // rate used by the update of that step.
 #pragma once
 

@@ -1,7 +1,13 @@
-// Bulk precision conversions (vectorised by the compiler) and IEEE half support.
+// Bulk precision conversions (vectorised by the compiler, once per instruction set: the loops
+// are in bf16_isa.inc) and IEEE half support.
 #include "util/bf16.h"
 
 #include <cmath>
+
+#include "util/isa_dispatch.h"
+
+#define ILLADA_ISA_BODY "util/bf16_isa.inc"
+#include "util/foreach_isa.inc"
 
 namespace illada {
 
@@ -40,14 +46,8 @@ uint16_t float_to_half(float f) {
   return static_cast<uint16_t>(sign | (exp << 10) | mant);
 }
 
-void to_float(float* out, const bf16* in, long n) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-  for (long i = 0; i < n; ++i) out[i] = to_float(in[i]);
-}
+void to_float(float* out, const bf16* in, long n) { ILLADA_DISPATCH(to_float, out, in, n) }
 
-void to_bf16(bf16* out, const float* in, long n) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-  for (long i = 0; i < n; ++i) out[i] = to_bf16(in[i]);
-}
+void to_bf16(bf16* out, const float* in, long n) { ILLADA_DISPATCH(to_bf16, out, in, n) }
 
 }  // namespace illada

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 
 #include "util/check.h"
@@ -59,14 +60,22 @@ CpuFeatures detect() {
 constexpr Isa kNoCap = static_cast<Isa>(100);
 std::atomic<int> g_cap{-1};  // -1: not read yet
 
+Isa capped(Isa cap) {
+  const Isa s = isa_supported();
+  return static_cast<int>(s) < static_cast<int>(cap) ? s : cap;
+}
+
 Isa env_cap() {
   const char* v = std::getenv("ILLADA_ISA");
   if (!v || !*v) return kNoCap;
   try {
     return parse_isa(v);
   } catch (const Error& e) {
-    // A typo must not silently run the fastest path: stop with the message.
-    check_failed("ILLADA_ISA", __FILE__, __LINE__, e.what());
+    // A typo must not silently run the fastest path: stop with the message and exit status 2.
+    // (Not an exception: the first isa_level() call may be inside a parallel loop, where an
+    // exception would abort the process.)
+    std::fprintf(stderr, "illada: ILLADA_ISA: %s\n", e.what());
+    std::exit(2);
   }
 }
 
@@ -110,8 +119,12 @@ Isa isa_level() {
     cap = static_cast<int>(env_cap());
     g_cap.store(cap, std::memory_order_relaxed);
   }
-  const Isa s = isa_supported();
-  return static_cast<int>(s) < cap ? s : static_cast<Isa>(cap);
+  return capped(static_cast<Isa>(cap));
+}
+
+Isa isa_env_level() {
+  static const Isa level = capped(env_cap());
+  return level;
 }
 
 Isa set_isa_cap(Isa cap) {

@@ -35,5 +35,8 @@ Isa isa_supported();
 Isa isa_level();
 // Tests: cap the level (and undo with the returned previous cap). Not for concurrent use.
 Isa set_isa_cap(Isa cap);
+// isa_supported() capped by ILLADA_ISA alone (set_isa_cap() left out): what a library that
+// dispatches once per process, such as oneDNN, is told to use.
+Isa isa_env_level();
 
 }  // namespace illada

@@ -34,8 +34,6 @@ class Rng {
   double normal();
   // Uniform integer in [0, n).
   uint64_t below(uint64_t n) { return next_bits() % n; }
-  uint64_t counter() const { return counter_; }
-  void set_counter(uint64_t c) { counter_ = c; }
 
  private:
   uint64_t seed_, stream_, counter_ = 0;

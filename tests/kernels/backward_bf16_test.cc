@@ -9,8 +9,8 @@
 #include "kernels/cpu/backward.h"
 #include "kernels/cpu/bf16_ops.h"
 #include "kernels/cpu/ops.h"
-#include "kernels/reference/reference.h"
-#include "kernels/reference/reference_backward.h"
+#include "reference/reference.h"
+#include "reference/reference_backward.h"
 #include "util/bf16.h"
 #include "../test_util.h"
 

@@ -1,4 +1,4 @@
-// Every CPU backward kernel against its scalar twin (kernels/reference/reference_backward.h),
+// Every CPU backward kernel against its scalar twin (tests/kernels/reference/reference_backward.h),
 // and the twins themselves against finite differences of the forward twins.
 #include <gtest/gtest.h>
 
@@ -8,8 +8,8 @@
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/backward.h"
 #include "kernels/cpu/ops.h"
-#include "kernels/reference/reference.h"
-#include "kernels/reference/reference_backward.h"
+#include "reference/reference.h"
+#include "reference/reference_backward.h"
 #include "util/bf16.h"
 #include "util/rng.h"
 #include "../test_util.h"
@@ -140,21 +140,6 @@ TEST(EmbeddingBackward, ScatterAddsRepeatedIds) {
   cpu::embedding_backward(dw.data(), dx.data(), ids.data(), rows, d);
   reference::embedding_backward(dw_ref.data(), dx.data(), ids.data(), rows, d);
   EXPECT_EQ(max_abs_diff(dw, dw_ref), 0.0f);  // same order of additions
-}
-
-TEST(Transpose, Fp32AndBf16) {
-  const int64_t m = 45, n = 70;
-  auto a = randn(m * n, 17);
-  std::vector<float> t(n * m);
-  std::vector<bf16> tb(n * m);
-  cpu::transpose(t.data(), m, a.data(), n, m, n);
-  cpu::transpose(tb.data(), m, a.data(), n, m, n);
-  for (int64_t i = 0; i < m; ++i) {
-    for (int64_t j = 0; j < n; ++j) {
-      ASSERT_EQ(t[j * m + i], a[i * n + j]);
-      ASSERT_EQ(tb[j * m + i].bits, to_bf16(a[i * n + j]).bits);
-    }
-  }
 }
 
 struct AttnCase {

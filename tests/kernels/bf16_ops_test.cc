@@ -1,5 +1,5 @@
 // The fused bf16-output kernels of the inference forward against their scalar
-// twins in kernels/reference followed by one rounding to bf16.
+// twins in tests/kernels/reference followed by one rounding to bf16.
 #include "kernels/cpu/bf16_ops.h"
 
 #include <gtest/gtest.h>
@@ -10,7 +10,7 @@
 #include "../test_util.h"
 #include "kernels/cpu/attention_bf16.h"
 #include "kernels/cpu/ops.h"
-#include "kernels/reference/reference.h"
+#include "reference/reference.h"
 
 namespace illada {
 namespace {

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "kernels/gemm.h"
-#include "kernels/reference/reference.h"
+#include "reference/reference.h"
 #include "../test_util.h"
 
 namespace illada {

@@ -1,4 +1,4 @@
-// Every optimised CPU kernel against its scalar twin in kernels/reference.
+// Every optimised CPU kernel against its scalar twin in tests/kernels/reference.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -7,7 +7,7 @@
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/gemm.h"
-#include "kernels/reference/reference.h"
+#include "reference/reference.h"
 #include "util/rng.h"
 #include "../test_util.h"
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "kernels/cpu/task_gemm.h"
-#include "kernels/reference/reference.h"
+#include "reference/reference.h"
 #include "../test_util.h"
 
 namespace illada {

@@ -1,4 +1,4 @@
-"""Reference ports of the LLaDA / Fast-dLLM samplers, driving `llada_ref` (SPEC section 3).
+"""Reference ports of the LLaDA / Fast-dLLM samplers, driving `llada_ref` (docs/numerics.md section 3).
 
     /usr/bin/python3 tools/reference/llada_generate.py      # self-checks (~10 s)
 

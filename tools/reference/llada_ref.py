@@ -1,4 +1,4 @@
-"""Independent PyTorch reference of the LLaDA / iLLaDA forward pass (SPEC section 1).
+"""Independent PyTorch reference of the LLaDA / iLLaDA forward pass (docs/numerics.md section 1).
 
 The model is a set of plain functions over a dict of tensors keyed by the Hugging Face
 names (`model.transformer.blocks.{i}.q_proj.weight`, ...). Inputs are packed: `ids [T]`

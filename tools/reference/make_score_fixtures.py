@@ -1,4 +1,4 @@
-"""Write tests/fixtures/score/cases.json: scoring fixtures (SPEC section 4) for the C++ tests.
+"""Write tests/fixtures/score/cases.json: scoring fixtures (docs/numerics.md section 4) for the C++ tests.
 
     /usr/bin/python3 tools/reference/make_score_fixtures.py [out_dir]   # default tests/fixtures/score
     /usr/bin/python3 tools/reference/make_score_fixtures.py --check     # regenerate in memory, compare

@@ -1,4 +1,4 @@
-"""Scoring references (SPEC section 4) on top of llada_ref.
+"""Scoring references (docs/numerics.md section 4) on top of llada_ref.
 
 (a) A line-by-line port of the official ML-GSAI/LLaDA `get_log_likelihood.py` Monte-Carlo
     estimator (`forward_process`, `get_logits`, `get_log_likelihood`); identical functions are in
@@ -12,7 +12,7 @@
     the summed cross-entropy on S given S masked:
         E = -(1/A) sum_k (1/b) sum_i (A / x_i) L(x_i).
     Optionally with the official unsupervised CFG on the logits.
-(c) `confidence_score`: iLLaDA confidence scoring exactly as SPEC section 4: mask the whole
+(c) `confidence_score`: iLLaDA confidence scoring exactly as docs/numerics.md section 4: mask the whole
     answer; A times run the model, among the still-masked answer positions take the one where
     log p(own token) is highest (lowest index on exact ties), add it, unmask it; it also
     returns the unmasking order and each step's margin. `get_loglikelihood_confidence` is the
@@ -227,7 +227,7 @@ def exact_expectation(model, prompt, answer, batch_size, cfg_scale=0.0, L=None, 
 
 @torch.no_grad()
 def confidence_score(model, prompt, answer, cfg_scale=0.0, padd_eos=False):
-    """iLLaDA confidence scoring (SPEC section 4). Returns (sum, normalized, order, gaps):
+    """iLLaDA confidence scoring (docs/numerics.md section 4). Returns (sum, normalized, order, gaps):
     order = answer positions in the order they were unmasked, gaps = at each step the margin
     between the best and the second-best candidate log-probability (inf at the last step)."""
     mask_id = model.mask_id

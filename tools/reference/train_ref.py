@@ -1,4 +1,4 @@
-"""PyTorch reference of the masked-diffusion training step (SPEC section 2), float64 autograd.
+"""PyTorch reference of the masked-diffusion training step (docs/numerics.md section 2), float64 autograd.
 
 Builds on llada_ref.py's forward (fp64 mode). Everything here mirrors src/train/:
   masking    x_t from clean ids, a given t per packed sequence and given mask flags

@@ -1,7 +1,8 @@
 // Blocked attention. For sequence b and a block of B query rows, with G = n_heads/n_kv:
 //   Qg [n_kv, G*B, hd]  (query heads of kv group g stacked row-wise), Kg, Vg [n_kv, Lk, hd]
 //   S = Qg Kg^T (one batched matmul), softmax rows (fp32), O = P Vg (one batched matmul),
-// then O is scattered back to the row-major output.
+// then O is scattered back to the row-major output. The products and their cache are here;
+// the gathers, softmax and scatter are in attention_isa.inc, compiled once per instruction set.
 #include "kernels/cpu/attention.h"
 
 #include <algorithm>
@@ -11,8 +12,9 @@
 #include <mutex>
 #include <tuple>
 
-#include "kernels/cpu/head_layout.h"
+#include "util/isa_dispatch.h"
 #include "kernels/cpu/ops.h"
+#include "kernels/onednn.h"
 #include "util/check.h"
 #include "util/profile.h"
 
@@ -23,10 +25,7 @@ constexpr int64_t kMaxScoreFloats = int64_t{1} << 22;  // 16 MB of scores per bl
 
 using dnnl::memory;
 
-dnnl::engine& engine() {
-  static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
-  return eng;
-}
+dnnl::engine& engine() { return onednn::engine(); }
 
 // Batched dense matmul dst[b] = alpha * src[b] · (trans_b ? wei[b]^T : wei[b]), cached by shape.
 struct BatchedKey {
@@ -63,8 +62,14 @@ const Batched& batched(const BatchedKey& key) {
   return cache.emplace(key, Batched{dnnl::matmul(pd), a, b, c, pd.scratchpad_desc()}).first->second;
 }
 
-void run_batched(const BatchedKey& key, float* c, const void* a, const void* b) {
+void run_batched(BatchedKey key, float* c, const void* a, const void* b) {
   ProfileScope prof("attn_matmul");
+  if (key.bf && !onednn::bf16_products()) {  // the fp32 product on widened operands
+    thread_local Buffer<float> a32, b32;
+    key.bf = false;
+    a = onednn::widened(static_cast<const bf16*>(a), key.batch * key.m * key.k, a32, true);
+    b = onednn::widened(static_cast<const bf16*>(b), key.batch * key.k * key.n, b32, true);
+  }
   const Batched& e = batched(key);
   memory ma(e.a, engine(), const_cast<void*>(a));
   memory mb(e.b, engine(), const_cast<void*>(b));
@@ -77,92 +82,18 @@ void run_batched(const BatchedKey& key, float* c, const void* a, const void* b) 
   strm.wait();
 }
 
-template <class T>
-void attention_impl(float* out, const float* q, const float* k, const float* v,
-                    const AttentionShape& s, AttentionWorkspace& ws, Buffer<T>& qbuf,
-                    Buffer<T>& kbuf, Buffer<T>& vbuf, Buffer<T>& pbuf) {
-  const int32_t* cu_kv = s.cu_seqlens_kv ? s.cu_seqlens_kv : s.cu_seqlens;
-  const int64_t hd = s.head_dim, kv = s.n_kv_heads, group = s.n_heads / kv;
-  const int64_t ldq = s.n_heads * hd;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  constexpr bool kBf = std::is_same_v<T, bf16>;
-  for (int64_t b = 0; b < s.n_seqs;) {
-    const int64_t q0 = s.cu_seqlens[b], lq = s.cu_seqlens[b + 1] - q0;
-    const int64_t k0 = cu_kv[b], lk = cu_kv[b + 1] - k0;
-    if (lq == 0) {
-      ++b;
-      continue;
-    }
-    ILLADA_CHECK(lk > 0, "sequence ", b, " has queries but no keys");
-    const int64_t block = std::clamp<int64_t>(kMaxScoreFloats / (s.n_heads * lk), 1, lq);
-    // A run of consecutive sequences with the same lengths (a batch of equal prompts, CFG
-    // twins, Monte-Carlo samples) goes through the same two matmuls, batched over
-    // (sequence, kv head), as long as their scores fit in one block.
-    int64_t run = 1;
-    if (block == lq) {
-      while (b + run < s.n_seqs && s.cu_seqlens[b + run + 1] - s.cu_seqlens[b + run] == lq &&
-             cu_kv[b + run + 1] - cu_kv[b + run] == lk &&
-             (run + 1) * s.n_heads * lq * lk <= kMaxScoreFloats) {
-        ++run;
-      }
-    }
-    T* kh = sized(kbuf, run * kv * lk * hd);
-    T* vh = sized(vbuf, run * kv * lk * hd);
-    for (int64_t i = 0; i < run; ++i) {
-      const float* kb = s.k_seq ? s.k_seq[b + i] : k + cu_kv[b + i] * kv * hd;
-      const float* vb = s.v_seq ? s.v_seq[b + i] : v + cu_kv[b + i] * kv * hd;
-      gather_heads(kh + i * kv * lk * hd, kb, 0, lk, kv, hd);
-      gather_heads(vh + i * kv * lk * hd, vb, 0, lk, kv, hd);
-    }
-    for (int64_t r0 = 0; r0 < lq; r0 += block) {
-      const int64_t rows = std::min(block, lq - r0);
-      const int64_t m = group * rows;  // rows of one kv group: (query head j, row r)
-      const int64_t nb = run * kv;     // matmul batch: (sequence, kv head)
-      // Head-major queries: head h = g*group + j lands at rows [(g*group + j)*rows, ...).
-      T* qh = sized(qbuf, run * s.n_heads * rows * hd);
-      for (int64_t i = 0; i < run; ++i) {
-        gather_heads(qh + i * s.n_heads * rows * hd, q, s.cu_seqlens[b + i] + r0, rows, s.n_heads, hd);
-      }
-      float* sc = sized(ws.scores, nb * m * lk);
-      run_batched({nb, m, lk, hd, true, kBf, 1.0f}, sc, qh, kh);
-      {
-        ProfileScope prof("attn_softmax");
-        softmax_rows(sc, lk, nb * m, lk, scale);
-      }
-      const void* probs = sc;
-      if constexpr (kBf) {
-        bf16* p = sized(pbuf, nb * m * lk);
-        to_bf16(p, sc, nb * m * lk);
-        probs = p;
-      }
-      float* o = sized(ws.out, nb * m * hd);
-      run_batched({nb, m, hd, lk, false, kBf, 1.0f}, o, probs, vh);
-      // Scatter [run, n_heads, rows, hd] back to rows of out [T, n_heads*hd].
-      const int64_t heads_total = run * s.n_heads;
-#pragma omp parallel for collapse(2) schedule(static) if (heads_total * rows * hd >= (1 << 15))
-      for (int64_t sh = 0; sh < heads_total; ++sh) {
-        for (int64_t r = 0; r < rows; ++r) {
-          const int64_t i = sh / s.n_heads, h = sh % s.n_heads;
-          std::copy_n(o + (sh * rows + r) * hd, hd,
-                      out + (s.cu_seqlens[b + i] + r0 + r) * ldq + h * hd);
-        }
-      }
-    }
-    b += run;
-  }
-}
-
 }  // namespace
+}  // namespace illada::cpu
+
+#define ILLADA_ISA_BODY "kernels/cpu/attention_isa.inc"
+#include "util/foreach_isa.inc"
+
+namespace illada::cpu {
 
 void attention(float* out, const float* q, const float* k, const float* v,
                const AttentionShape& s, AttentionWorkspace& ws) {
   ILLADA_CHECK(s.n_heads > 0 && s.n_kv_heads > 0 && s.n_heads % s.n_kv_heads == 0);
-  if (s.bf16) {
-    attention_impl<bf16>(out, q, k, v, s, ws, ws.qb, ws.kb, ws.vb, ws.probs);
-  } else {
-    Buffer<float> unused;
-    attention_impl<float>(out, q, k, v, s, ws, ws.qf, ws.kf, ws.vf, unused);
-  }
+  ILLADA_DISPATCH(attention, out, q, k, v, s, ws)
 }
 
 }  // namespace illada::cpu

@@ -1,11 +1,13 @@
 // AVX-512 versions of fast_exp() and the bf16 rounding store, 16 lanes at a
-// time, for the exp-bound inference loops (softmax, SiLU). GCC keeps those
-// loops at 256 bits on this CPU and their exp and bf16 stores dominate; these
-// are 2x wider with the same arithmetic.
+// time, for the exp-bound inference loops (softmax, SiLU): 2x the width GCC picks for these
+// loops on its own, with the same arithmetic. Only the avx512 copies of the kernels call them
+// (util/isa_dispatch.h); each function carries that copy's target, so the header compiles in any
+// translation unit.
 #pragma once
 
-#if defined(__AVX512F__) && defined(__AVX512BW__)
-#define ILLADA_HAVE_AVX512 1
+#include "util/isa_dispatch.h"
+
+#if ILLADA_MULTI_ISA
 // GCC 12 reports its own _mm512_undefined_*() placeholders as maybe
 // uninitialised.
 #pragma GCC diagnostic push
@@ -17,7 +19,9 @@
 
 #include "util/bf16.h"
 
-namespace illada::cpu::avx512 {
+#define ILLADA_AVX512_INLINE [[gnu::always_inline, gnu::target(ILLADA_TARGET_AVX512)]] inline
+
+namespace illada::cpu::simd512 {
 
 // fast_exp() on 16 lanes: the same clamp, Cody-Waite reduction and degree-7
 // polynomial; 2^n is applied with vscalefps instead of building the exponent
@@ -25,7 +29,7 @@ namespace illada::cpu::avx512 {
 // operand when either is NaN, so x goes second and a NaN stays a NaN, as in the
 // scalar twin (with x first, NaN became exp(-87.3) and NaN weights gave finite
 // garbage instead of the non-finite logits the forward pass reports).
-inline __m512 exp(__m512 x) {
+ILLADA_AVX512_INLINE __m512 exp(__m512 x) {
   x = _mm512_min_ps(_mm512_set1_ps(88.0f), _mm512_max_ps(_mm512_set1_ps(-87.3f), x));
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -44,7 +48,7 @@ inline __m512 exp(__m512 x) {
 
 // 16 floats rounded to bf16 exactly as to_bf16(float) does (nearest even, NaN
 // kept quiet), stored to dst under mask m (lanes off are not written).
-inline void store_bf16(bf16* dst, __m512 v, __mmask16 m = 0xffff) {
+ILLADA_AVX512_INLINE void store_bf16(bf16* dst, __m512 v, __mmask16 m = 0xffff) {
   const __m512i u = _mm512_castps_si512(v);
   const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
   __m512i r =
@@ -56,15 +60,16 @@ inline void store_bf16(bf16* dst, __m512 v, __mmask16 m = 0xffff) {
 }
 
 // 16 bf16 values widened to floats (exact), lanes off m read as 0.
-inline __m512 load_bf16(const bf16* src, __mmask16 m = 0xffff) {
+ILLADA_AVX512_INLINE __m512 load_bf16(const bf16* src, __mmask16 m = 0xffff) {
   const __m256i h = _mm256_maskz_loadu_epi16(m, src);
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-inline __mmask16 tail_mask(int64_t left) {
+ILLADA_AVX512_INLINE __mmask16 tail_mask(int64_t left) {
   return left >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << left) - 1);
 }
 
-}  // namespace illada::cpu::avx512
+}  // namespace illada::cpu::simd512
 
+#undef ILLADA_AVX512_INLINE
 #endif

@@ -1,6 +1,6 @@
 // Backward passes of the Transformer's ops on the CPU, for training: free functions on raw
 // buffers, output first, dimensions explicit. Each has a scalar twin in
-// kernels/reference/reference_backward.h. Parameter gradients (dw) are always accumulated
+// tests/kernels/reference/reference_backward.h. Parameter gradients (dw) are always accumulated
 // (+=), so micro-batches of one optimizer step add up in the same buffer; per-row reductions
 // are ordered so the result does not depend on the thread count.
 #pragma once
@@ -53,11 +53,6 @@ double cross_entropy_backward(float* dlogits, float* row_loss, const float* logi
 // dwte[ids[r], :] += dx[r, :]. dwte [vocab, d], dx [rows, d]. Rows repeated in ids add up in
 // row order (columns are split across threads, never rows: no races, fixed order).
 void embedding_backward(float* dwte, const float* dx, const int32_t* ids, int64_t rows, int64_t d);
-
-// out [n, m] = in [m, n]^T (row strides ld_in, ld_out), converting to bf16 or copying fp32:
-// the transposed operand of a weight-gradient product dW = dY^T X.
-void transpose(float* out, int64_t ld_out, const float* in, int64_t ld_in, int64_t m, int64_t n);
-void transpose(bf16* out, int64_t ld_out, const float* in, int64_t ld_in, int64_t m, int64_t n);
 
 struct AttentionBackwardShape {
   int64_t n_heads = 0;

@@ -26,6 +26,5 @@ void swiglu(float* out, const float* gate, const float* up, int64_t n);
 // Row-wise softmax in place, with the logits scaled first: x [rows, n] (row stride ld).
 void softmax_rows(float* x, int64_t ld, int64_t rows, int64_t n, float scale);
 
-void add(float* x, const float* y, int64_t n);        // x += y
 
 }  // namespace illada::cpu

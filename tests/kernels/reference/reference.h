@@ -1,5 +1,6 @@
 // Plain scalar twins of the optimised kernels: the definition each optimised kernel is tested
-// against, written for clarity (double accumulation where the sum is long).
+// against, written for clarity (double accumulation where the sum is long). Test code only:
+// compiled into kernels_tests, never into the library.
 #pragma once
 
 #include <cstdint>

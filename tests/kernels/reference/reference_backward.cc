@@ -1,5 +1,5 @@
 // Scalar backward kernels (see reference_backward.h); slow on purpose, obviously correct.
-#include "kernels/reference/reference_backward.h"
+#include "reference_backward.h"
 
 #include <cmath>
 #include <vector>

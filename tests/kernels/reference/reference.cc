@@ -1,5 +1,5 @@
 // Scalar reference kernels (see reference.h); slow on purpose, obviously correct.
-#include "kernels/reference/reference.h"
+#include "reference.h"
 
 #include <cmath>
 #include <vector>
