@@ -1,0 +1,255 @@
+// qgemm on 256-bit vectors: the activation quantiser and the panel unpacker that every SIMD
+// kernel set uses (AVX2 + F16C), and the tile with vpmaddubsw (AVX2) or vpdpbusd (AVX-VNNI).
+// Functions get their instruction sets from target pragmas, never from -m flags.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "kernels/cpu/qgemm_impl.h"
+
+namespace illada::qgemm_impl {
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+
+namespace avx2 {
+
+constexpr bool kVnni = false;
+#include "kernels/cpu/qgemm_tile256.inc"
+
+inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load8(const bf16* p) {
+  const __m256i h = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(h, 16));
+}
+
+inline int32_t hsum(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return _mm_cvtsi128_si32(s);
+}
+
+inline uint32_t hmax_u32(__m256i v) {
+  __m128i m = _mm_max_epu32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  m = _mm_max_epu32(m, _mm_shuffle_epi32(m, 0x4e));
+  m = _mm_max_epu32(m, _mm_shuffle_epi32(m, 0xb1));
+  return static_cast<uint32_t>(_mm_cvtsi128_si32(m));
+}
+
+// One block of n values (32 or 256) of one row: q[n] and the sums of every 16 values.
+template <class X>
+float quantize_block(const X* x, int n, int8_t* q, int32_t* sums16) {
+  const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff);
+  __m256i m = _mm256_setzero_si256();
+  for (int i = 0; i < n; i += 8) {
+    m = _mm256_max_epu32(m, _mm256_and_si256(_mm256_castps_si256(load8(x + i)), abs_mask));
+  }
+  const uint32_t amax_bits = hmax_u32(m);
+  float amax;
+  std::memcpy(&amax, &amax_bits, 4);
+  if (amax_bits >= 0x7f800000u || amax < kTinyBlock) {
+    std::memset(q, 0, n);
+    for (int i = 0; i < n / 16; ++i) sums16[i] = 0;
+    return amax_bits >= 0x7f800000u ? std::numeric_limits<float>::quiet_NaN() : 0.0f;
+  }
+  const float d = amax / 127.0f;
+  const __m256 id = _mm256_set1_ps(1.0f / d);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int i = 0; i < n; i += 32) {
+    const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(load8(x + i), id));
+    const __m256i i1 = _mm256_cvtps_epi32(_mm256_mul_ps(load8(x + i + 8), id));
+    const __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(load8(x + i + 16), id));
+    const __m256i i3 = _mm256_cvtps_epi32(_mm256_mul_ps(load8(x + i + 24), id));
+    sums16[i / 16] = hsum(_mm256_add_epi32(i0, i1));
+    sums16[i / 16 + 1] = hsum(_mm256_add_epi32(i2, i3));
+    const __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + i), _mm256_permutevar8x32_epi32(b, order));
+  }
+  return d;
+}
+
+template <class X>
+void quantize(const Format& f, const X* x, int64_t ldx, int rows, int64_t g, int offset, Acts& a) {
+  const int n = f.act_block;
+  const int64_t k = a.k, nab = k / n, nsub = k / f.sub, n32 = k / 32;
+  int8_t* qg = a.q + g * a.q_stride();
+  float* d = a.d + g * nab * kGroup;
+  int32_t* corr = a.corr ? a.corr + g * nsub * kGroup : nullptr;
+  float* bsum = a.bsum ? a.bsum + g * n32 * kGroup : nullptr;
+  alignas(32) int8_t tmp[kGroup][256];
+  int32_t sums[kGroup][16];
+  const __m256i rows_lo = _mm256_setr_epi32(0, 256, 512, 768, 1024, 1280, 1536, 1792);
+  for (int64_t b = 0; b < nab; ++b) {
+    for (int r = 0; r < kGroup; ++r) {
+      if (r < rows) {
+        d[b * kGroup + r] = quantize_block(x + r * ldx + b * n, n, tmp[r], sums[r]);
+      } else {
+        std::memset(tmp[r], 0, n);
+        std::fill_n(sums[r], n / 16, 0);
+        d[b * kGroup + r] = 0.0f;
+      }
+    }
+    // Rows -> lines of 4 values x 16 rows.
+    int8_t* out = qg + b * n * kGroup;
+    for (int kq = 0; kq < n / 4; ++kq) {
+      const int* base = reinterpret_cast<const int*>(&tmp[0][4 * kq]);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(out + 64 * kq), _mm256_i32gather_epi32(base, rows_lo, 1));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(out + 64 * kq + 32),
+                         _mm256_i32gather_epi32(base + 8 * 64, rows_lo, 1));
+    }
+    for (int r = 0; r < kGroup; ++r) {
+      if (corr) {
+        for (int s = 0; s < n / f.sub; ++s) {
+          const int32_t sum = f.sub == 16 ? sums[r][s] : sums[r][2 * s] + sums[r][2 * s + 1];
+          corr[((b * n) / f.sub + s) * kGroup + r] = -offset * sum;
+        }
+      }
+      if (bsum) {
+        for (int s = 0; s < n / 32; ++s) {
+          bsum[((b * n) / 32 + s) * kGroup + r] = static_cast<float>(sums[r][2 * s] + sums[r][2 * s + 1]);
+        }
+      }
+    }
+  }
+}
+
+inline void store32(int8_t* p, __m256i v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
+
+// q8_0 / q4_0 block scales of 16 full panel rows, 8 at a time with gathers.
+void unpack_block_scales(const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc, Panel& p) {
+  const int64_t row_bytes = static_cast<int64_t>(ggml_row_bytes(w.type, w.k));
+  const int ts = static_cast<int>(ggml_traits(w.type).type_size);
+  const __m256i rows = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                          _mm256_set1_epi32(static_cast<int>(row_bytes)));
+  const std::byte* base = w.data + n0 * row_bytes + (k0 / 32) * ts;
+  for (int64_t b = 0; b < kc / 32; ++b) {
+    for (int h = 0; h < 2; ++h) {
+      const int* at = reinterpret_cast<const int*>(base + b * ts + 8 * h * row_bytes);
+      // The dword at each block's start holds its half-precision scale in the low 16 bits.
+      const __m256i v = _mm256_and_si256(_mm256_i32gather_epi32(at, rows, 1), _mm256_set1_epi32(0xffff));
+      const __m128i halves = _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+      _mm256_storeu_ps(p.s + b * kGroup + 8 * h, _mm256_cvtph_ps(halves));
+    }
+  }
+}
+
+void unpack(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc, bool unsigned_enc,
+            Panel& p) {
+  const bool full = n0 + kGroup <= w.n;
+  if (full && f.block == 32 && static_cast<int64_t>(ggml_row_bytes(w.type, w.k)) * 8 < (int64_t{1} << 31)) {
+    unpack_block_scales(w, n0, k0, kc, p);
+  } else {
+    unpack_scales(f, w, n0, k0, kc, p);
+  }
+  const uint64_t row_bytes = ggml_row_bytes(w.type, w.k);
+  const uint32_t ts = ggml_traits(w.type).type_size;
+  const __m256i low4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
+  const __m256i off = _mm256_set1_epi8(static_cast<char>(unsigned_enc ? 0 : f.offset));
+  for (int nn = 0; nn < kGroup; ++nn) {
+    const int64_t n = n0 + nn;
+    int8_t* dst = p.q + nn * 32;  // value kk at dst[(kk/32)*512 + kk%32]
+    if (n >= w.n) {
+      for (int64_t kk = 0; kk < kc; kk += 32) std::memset(dst + (kk / 32) * 512, 0, 32);
+      continue;
+    }
+    const auto* row = reinterpret_cast<const uint8_t*>(w.data + n * row_bytes) + (k0 / f.block) * ts;
+    for (int64_t b = 0; b < kc / f.block; ++b) {
+      const uint8_t* blk = row + b * ts;
+      int8_t* o = dst + b * (f.block / 32) * 512;
+      switch (f.type) {
+        case GgmlType::Q8_0: {
+          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+          store32(o, unsigned_enc ? _mm256_xor_si256(v, _mm256_set1_epi8(static_cast<char>(0x80))) : v);
+          break;
+        }
+        case GgmlType::Q4_0: {
+          const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+          const __m256i both = _mm256_set_m128i(_mm_srli_epi16(v, 4), v);
+          store32(o, _mm256_sub_epi8(_mm256_and_si256(both, low4), off));
+          break;
+        }
+        case GgmlType::Q4_K:
+          for (int h = 0; h < 4; ++h) {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * h));
+            store32(o + (2 * h) * 512, _mm256_and_si256(v, low4));
+            store32(o + (2 * h + 1) * 512, _mm256_and_si256(_mm256_srli_epi16(v, 4), low4));
+          }
+          break;
+        case GgmlType::Q6_K:
+          for (int h = 0; h < 2; ++h) {
+            const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * h));
+            const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * h + 32));
+            const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 128 + 32 * h));
+            const __m256i v0 = _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+            const __m256i v1 = _mm256_or_si256(_mm256_and_si256(ql1, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+            const __m256i v2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4), _mm256_and_si256(qh, m30));
+            const __m256i v3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                                               _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+            int8_t* oh = o + (4 * h) * 512;
+            store32(oh, _mm256_sub_epi8(v0, off));
+            store32(oh + 512, _mm256_sub_epi8(v1, off));
+            store32(oh + 1024, _mm256_sub_epi8(v2, off));
+            store32(oh + 1536, _mm256_sub_epi8(v3, off));
+          }
+          break;
+        default:
+          break;
+      }
+    }
+  }
+}
+
+}  // namespace avx2
+
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,avxvnni")
+
+namespace avx_vnni {
+constexpr bool kVnni = true;
+#include "kernels/cpu/qgemm_tile256.inc"
+}  // namespace avx_vnni
+
+#pragma GCC pop_options
+
+void quantize_avx2_f32(const Format& f, const float* x, int64_t ldx, int rows, int64_t g, int offset,
+                       Acts& a) {
+  avx2::quantize(f, x, ldx, rows, g, offset, a);
+}
+void quantize_avx2_bf16(const Format& f, const bf16* x, int64_t ldx, int rows, int64_t g, int offset,
+                        Acts& a) {
+  avx2::quantize(f, x, ldx, rows, g, offset, a);
+}
+void unpack_avx2(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc, bool unsigned_enc,
+                 Panel& p) {
+  avx2::unpack(f, w, n0, k0, kc, unsigned_enc, p);
+}
+
+KernelSet kernels_avx2() {
+  return KernelSet{.quantize_f32 = quantize_avx2_f32,
+                   .quantize_bf16 = quantize_avx2_bf16,
+                   .unpack = unpack_avx2,
+                   .tile = avx2::tile,
+                   .unsigned_enc = true,
+                   .q8_0_signed = true,
+                   .k_chunk = 1024,
+                   .needs_amx_state = false};
+}
+
+KernelSet kernels_avx_vnni() {
+  return KernelSet{.quantize_f32 = quantize_avx2_f32,
+                   .quantize_bf16 = quantize_avx2_bf16,
+                   .unpack = unpack_avx2,
+                   .tile = avx_vnni::tile,
+                   .unsigned_enc = true,
+                   .q8_0_signed = false,
+                   .k_chunk = 1024,
+                   .needs_amx_state = false};
+}
+
+}  // namespace illada::qgemm_impl

@@ -1,0 +1,117 @@
+// Internals of qgemm (kernels/qgemm.h) shared by its per-instruction-set files: the layouts of
+// the quantised activations and of an unpacked weight panel, and the kernels' entry points.
+// Each qgemm_<isa>.cc compiles its functions with target attributes (no -m flags), so the
+// library runs on any x86-64 and picks the widest kernel at run time.
+#pragma once
+
+#include <cstdint>
+
+#include "io/ggml_types.h"
+#include "kernels/qgemm.h"
+#include "util/bf16.h"
+
+namespace illada::qgemm_impl {
+
+constexpr int kGroup = 16;  // activation rows per group: zmm lanes, an AMX tile's columns
+constexpr float kTinyBlock = 0x1p-100f;  // activation blocks smaller than this are zero
+
+// What a weight type asks of the product.
+struct Format {
+  GgmlType type;
+  int block;      // values per weight block (32; 256 for the k-quants)
+  int act_block;  // values per activation scale (32 as ggml's q8_0; 256 as its q8_K)
+  int sub;        // values per exact integer sum (32; 16 for q6_K)
+  int offset;     // added to w_int by the unsigned encoding (q8_0 128, q4_0 8, q6_K 32, q4_K 0)
+  bool mins;      // q4_K: sub-block minimums, Σq per 32 values needed
+};
+const Format& format_of(GgmlType t);  // t must be supported
+
+// The quantised activations of one call. Rows come in groups of 16 (the last one padded with
+// zero rows); inside a group the 4 values k..k+3 of the 16 rows make one 64-byte line: the
+// layout of an AMX B tile and of a 512-bit vpdpbusd operand (rows in lanes).
+struct Acts {
+  int64_t t = 0, groups = 0, k = 0;
+  int8_t* q = nullptr;      // [groups][k/4][16][4]
+  float* d = nullptr;       // [groups][k/act_block][16] block scales
+  int32_t* corr = nullptr;  // [groups][k/sub][16] -offset * Σq per sub-block (or nullptr)
+  float* bsum = nullptr;    // [groups][k/32][16] Σq per 32 values (q4_K, else nullptr)
+  int64_t q_stride() const { return k * kGroup; }  // bytes per group
+};
+
+// Quantises rows [16*g, 16*g + rows) of x (row stride ldx) into group g of `a`; rows < 16 pads
+// with zero rows. offset: the weight encoding's (Format::offset, or 0 for signed encodings).
+using QuantizeF32 = void (*)(const Format& f, const float* x, int64_t ldx, int rows, int64_t g,
+                             int offset, Acts& a);
+using QuantizeBf16 = void (*)(const Format& f, const bf16* x, int64_t ldx, int rows, int64_t g,
+                              int offset, Acts& a);
+
+// 16 weight rows (outputs n0..n0+15) over the values [k0, k0 + kc), unpacked for the kernels:
+// q holds per 32 values the 16 rows' integers side by side (an AMX A tile: 16 rows x 32 bytes),
+// signed (w_int) or unsigned (w_int + Format::offset, for vpdpbusd's unsigned operand).
+// Rows beyond the matrix are zero.
+struct Panel {
+  int8_t* q = nullptr;  // [kc/32][16][32]
+  float* s = nullptr;   // [kc/sub][16] sub-block scales: dw (q8_0, q4_0), d*sc (k-quants)
+  float* m = nullptr;   // [kc/32][16] q4_K: dmin*m
+};
+using UnpackFn = void (*)(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0,
+                          int64_t kc, bool unsigned_enc, Panel& p);
+
+// One panel times groups [g0, g0 + ng) of the activations over the panel's values
+// [k0, k0 + kc), added into acc[n * acc_ld + 16 * (g - g0) + lane] (n < 16), which holds the
+// running sums between calls (k0 advances in steps that are whole super-blocks).
+struct Tile {
+  const Format* f = nullptr;
+  const Panel* p = nullptr;
+  const Acts* a = nullptr;
+  int64_t k0 = 0, kc = 0;
+  int64_t g0 = 0, ng = 0;
+  float* acc = nullptr;
+  int64_t acc_ld = 0;
+};
+using TileFn = void (*)(const Tile& t);
+
+// The per-instruction-set pieces; an entry is null where the file was built without it.
+struct KernelSet {
+  QuantizeF32 quantize_f32;
+  QuantizeBf16 quantize_bf16;
+  UnpackFn unpack;
+  TileFn tile;
+  bool unsigned_enc;     // the panel encoding the tile function reads ...
+  bool q8_0_signed;      // ... except q8_0, signed where set (AVX2's sign trick)
+  int64_t k_chunk;       // values per panel chunk (a multiple of 256)
+  bool needs_amx_state;  // tiles configured per thread (and released after the call)
+};
+
+// Whether kernel set `ks` reads format f's panels unsigned (w_int + offset).
+inline bool unsigned_panel(const KernelSet& ks, const Format& f) {
+  return ks.unsigned_enc && !(ks.q8_0_signed && f.type == GgmlType::Q8_0);
+}
+
+KernelSet kernels_scalar();
+KernelSet kernels_avx2();
+KernelSet kernels_avx_vnni();
+KernelSet kernels_avx512_vnni();
+KernelSet kernels_amx();
+
+// Shared by the kernel files.
+void quantize_scalar_f32(const Format& f, const float* x, int64_t ldx, int rows, int64_t g,
+                         int offset, Acts& a);
+void quantize_scalar_bf16(const Format& f, const bf16* x, int64_t ldx, int rows, int64_t g,
+                          int offset, Acts& a);
+void unpack_scalar(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc,
+                   bool unsigned_enc, Panel& p);
+// The sub-block scales (and q4_K mins) of a panel: scalar, shared by every unpacker.
+void unpack_scales(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc,
+                   Panel& p);
+// AVX2 pieces that the wider kernel sets reuse.
+void quantize_avx2_f32(const Format& f, const float* x, int64_t ldx, int rows, int64_t g,
+                       int offset, Acts& a);
+void quantize_avx2_bf16(const Format& f, const bf16* x, int64_t ldx, int rows, int64_t g,
+                        int offset, Acts& a);
+void unpack_avx2(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc,
+                 bool unsigned_enc, Panel& p);
+// AMX: release the tile state of the calling thread (after a call's last tile).
+void amx_release();
+
+}  // namespace illada::qgemm_impl

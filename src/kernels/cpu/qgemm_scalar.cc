@@ -1,0 +1,288 @@
+// qgemm's plain C++ pieces: the formats, the activation quantiser and the panel unpacker that
+// every instruction set shares or reproduces, and the scalar tile for CPUs without AVX2.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "kernels/cpu/qgemm_impl.h"
+#include "kernels/quant.h"
+#include "util/check.h"
+
+namespace illada::qgemm_impl {
+namespace {
+
+constexpr Format kFormats[] = {
+    {GgmlType::Q8_0, 32, 32, 32, 128, false},
+    {GgmlType::Q4_0, 32, 32, 32, 8, false},
+    {GgmlType::Q4_K, 256, 256, 32, 0, true},
+    {GgmlType::Q6_K, 256, 256, 16, 32, false},
+};
+
+uint32_t float_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+float half_at(const std::byte* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return fp16_to_fp32(h);
+}
+
+inline float to_f32(float v) { return v; }
+inline float to_f32(bf16 v) { return to_float(v); }
+
+// Offset of value kk of lane r in a group's q (see Acts).
+inline int64_t act_at(int64_t kk, int r) { return (kk / 4) * 64 + r * 4 + kk % 4; }
+
+template <class X>
+void quantize_group(const Format& f, const X* x, int64_t ldx, int rows, int64_t g, int offset,
+                    Acts& a) {
+  const int64_t k = a.k, nab = k / f.act_block, nsub = k / f.sub, n32 = k / 32;
+  int8_t* q = a.q + g * a.q_stride();
+  float* d = a.d + g * nab * kGroup;
+  int32_t* corr = a.corr ? a.corr + g * nsub * kGroup : nullptr;
+  float* bsum = a.bsum ? a.bsum + g * n32 * kGroup : nullptr;
+  float v[256];
+  int8_t qv[256];
+  for (int r = 0; r < kGroup; ++r) {
+    const X* xr = x + r * ldx;
+    for (int64_t b = 0; b < nab; ++b) {
+      const int n = f.act_block;
+      if (r < rows) {
+        // The magnitude's bit pattern orders like the magnitude, and NaN above Inf above any
+        // finite value: an integer maximum that no NaN can hide from.
+        uint32_t amax_bits = 0;
+        for (int i = 0; i < n; ++i) {
+          v[i] = to_f32(xr[b * n + i]);
+          amax_bits = std::max(amax_bits, float_bits(v[i]) & 0x7fffffffu);
+        }
+        float amax;
+        std::memcpy(&amax, &amax_bits, 4);
+        float db = 0.0f;
+        if (amax_bits >= 0x7f800000u) {
+          db = std::numeric_limits<float>::quiet_NaN();
+          for (int i = 0; i < n; ++i) qv[i] = 0;
+        } else if (amax < kTinyBlock) {
+          for (int i = 0; i < n; ++i) qv[i] = 0;
+        } else {
+          db = amax / 127.0f;
+          const float id = 1.0f / db;
+          for (int i = 0; i < n; ++i) qv[i] = static_cast<int8_t>(std::nearbyint(v[i] * id));
+        }
+        d[b * kGroup + r] = db;
+      } else {
+        for (int i = 0; i < n; ++i) qv[i] = 0;
+        d[b * kGroup + r] = 0.0f;
+      }
+      for (int i = 0; i < n; ++i) q[act_at(b * n + i, r)] = qv[i];
+      // Sums over the sub-blocks and the 32-value groups of this block.
+      for (int s0 = 0; s0 < n; s0 += f.sub) {
+        int32_t sum = 0;
+        for (int i = 0; i < f.sub; ++i) sum += qv[s0 + i];
+        if (corr) corr[((b * n + s0) / f.sub) * kGroup + r] = -offset * sum;
+      }
+      if (bsum) {
+        for (int s0 = 0; s0 < n; s0 += 32) {
+          int32_t sum = 0;
+          for (int i = 0; i < 32; ++i) sum += qv[s0 + i];
+          bsum[((b * n + s0) / 32) * kGroup + r] = static_cast<float>(sum);
+        }
+      }
+    }
+  }
+}
+
+// The 6-bit scale and min of sub-block j of a q4_K block's 12 scale bytes.
+inline void q4k_scale_min(int j, const uint8_t* s, int* sc, int* m) {
+  if (j < 4) {
+    *sc = s[j] & 63;
+    *m = s[j + 4] & 63;
+  } else {
+    *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
+    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
+void tile_scalar(const Tile& t) {
+  const Format& f = *t.f;
+  const Acts& a = *t.a;
+  const Panel& p = *t.p;
+  const int64_t nab = a.k / f.act_block;
+  for (int64_t g = t.g0; g < t.g0 + t.ng; ++g) {
+    const int8_t* q = a.q + g * a.q_stride();
+    const float* d = a.d + g * nab * kGroup;
+    const float* bsum = a.bsum ? a.bsum + g * (a.k / 32) * kGroup : nullptr;
+    for (int n = 0; n < kGroup; ++n) {
+      for (int r = 0; r < kGroup; ++r) {
+        float& acc = t.acc[n * t.acc_ld + (g - t.g0) * kGroup + r];
+        // c: the exact integer sum of sub-block `sb` (of the panel's kc values).
+        auto sub_sum = [&](int64_t sb) {
+          int32_t c = 0;
+          for (int i = 0; i < f.sub; ++i) {
+            const int64_t kk = sb * f.sub + i;  // within the chunk
+            c += p.q[(kk / 32) * 512 + n * 32 + kk % 32] * q[act_at(t.k0 + kk, r)];
+          }
+          return c;
+        };
+        if (f.block == 32) {
+          for (int64_t b = 0; b < t.kc / 32; ++b) {
+            const float s = d[(t.k0 / 32 + b) * kGroup + r] * p.s[b * kGroup + n];
+            acc = std::fma(s, static_cast<float>(sub_sum(b)), acc);
+          }
+          continue;
+        }
+        const int per_sb = 256 / f.sub;
+        for (int64_t sb = 0; sb < t.kc / 256; ++sb) {
+          float s = 0.0f;
+          for (int j = 0; j < per_sb; ++j) {
+            const int64_t js = sb * per_sb + j;
+            s = std::fma(p.s[js * kGroup + n], static_cast<float>(sub_sum(js)), s);
+            if (f.mins) {
+              s = std::fma(-p.m[js * kGroup + n], bsum[(t.k0 / 32 + js) * kGroup + r], s);
+            }
+          }
+          acc = std::fma(d[(t.k0 / 256 + sb) * kGroup + r], s, acc);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+const Format& format_of(GgmlType t) {
+  for (const Format& f : kFormats) {
+    if (f.type == t) return f;
+  }
+  ILLADA_CHECK(false, "qgemm: no format for ", ggml_type_name(t));
+  return kFormats[0];
+}
+
+void quantize_scalar_f32(const Format& f, const float* x, int64_t ldx, int rows, int64_t g,
+                         int offset, Acts& a) {
+  quantize_group(f, x, ldx, rows, g, offset, a);
+}
+void quantize_scalar_bf16(const Format& f, const bf16* x, int64_t ldx, int rows, int64_t g,
+                          int offset, Acts& a) {
+  quantize_group(f, x, ldx, rows, g, offset, a);
+}
+
+void unpack_scales(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc,
+                   Panel& p) {
+  const uint64_t row_bytes = ggml_row_bytes(w.type, w.k);
+  const uint32_t type_size = ggml_traits(w.type).type_size;
+  for (int nn = 0; nn < kGroup; ++nn) {
+    const int64_t n = n0 + nn;
+    if (n >= w.n) {
+      for (int64_t j = 0; j < kc / f.sub; ++j) p.s[j * kGroup + nn] = 0.0f;
+      if (p.m) {
+        for (int64_t j = 0; j < kc / 32; ++j) p.m[j * kGroup + nn] = 0.0f;
+      }
+      continue;
+    }
+    const std::byte* row = w.data + n * row_bytes + (k0 / f.block) * type_size;
+    for (int64_t b = 0; b < kc / f.block; ++b) {
+      const std::byte* blk = row + b * type_size;
+      switch (f.type) {
+        case GgmlType::Q8_0:
+        case GgmlType::Q4_0:
+          p.s[b * kGroup + nn] = half_at(blk);
+          break;
+        case GgmlType::Q4_K: {
+          const float d = half_at(blk), dmin = half_at(blk + 2);
+          const auto* sc = reinterpret_cast<const uint8_t*>(blk + 4);
+          for (int j = 0; j < 8; ++j) {
+            int s, m;
+            q4k_scale_min(j, sc, &s, &m);
+            p.s[(b * 8 + j) * kGroup + nn] = d * static_cast<float>(s);
+            p.m[(b * 8 + j) * kGroup + nn] = dmin * static_cast<float>(m);
+          }
+          break;
+        }
+        case GgmlType::Q6_K: {
+          const float d = half_at(blk + 208);
+          const auto* sc = reinterpret_cast<const int8_t*>(blk + 192);
+          for (int j = 0; j < 16; ++j) p.s[(b * 16 + j) * kGroup + nn] = d * static_cast<float>(sc[j]);
+          break;
+        }
+        default:
+          break;
+      }
+    }
+  }
+}
+
+void unpack_scalar(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc,
+                   bool unsigned_enc, Panel& p) {
+  unpack_scales(f, w, n0, k0, kc, p);
+  const uint64_t row_bytes = ggml_row_bytes(w.type, w.k);
+  const uint32_t type_size = ggml_traits(w.type).type_size;
+  const int off = unsigned_enc ? f.offset : 0;
+  for (int nn = 0; nn < kGroup; ++nn) {
+    const int64_t n = n0 + nn;
+    // Value kk of the chunk goes to q[(kk/32)*512 + nn*32 + kk%32].
+    auto put = [&](int64_t kk, int w_int) {
+      p.q[(kk / 32) * 512 + nn * 32 + kk % 32] = static_cast<int8_t>(static_cast<uint8_t>(w_int + off));
+    };
+    if (n >= w.n) {
+      for (int64_t kk = 0; kk < kc; ++kk) p.q[(kk / 32) * 512 + nn * 32 + kk % 32] = 0;
+      continue;
+    }
+    const auto* row = reinterpret_cast<const uint8_t*>(w.data + n * row_bytes) +
+                      (k0 / f.block) * type_size;
+    for (int64_t b = 0; b < kc / f.block; ++b) {
+      const uint8_t* blk = row + b * type_size;
+      const int64_t kb = b * f.block;
+      switch (f.type) {
+        case GgmlType::Q8_0:
+          for (int i = 0; i < 32; ++i) put(kb + i, static_cast<int8_t>(blk[2 + i]));
+          break;
+        case GgmlType::Q4_0:
+          for (int i = 0; i < 16; ++i) {
+            put(kb + i, (blk[2 + i] & 0xF) - 8);
+            put(kb + i + 16, (blk[2 + i] >> 4) - 8);
+          }
+          break;
+        case GgmlType::Q4_K:
+          // Bytes 32h..32h+31 hold values 64h..64h+31 (low nibbles) and 64h+32.. (high).
+          for (int h = 0; h < 4; ++h) {
+            for (int l = 0; l < 32; ++l) {
+              put(kb + 64 * h + l, blk[16 + 32 * h + l] & 0xF);
+              put(kb + 64 * h + 32 + l, blk[16 + 32 * h + l] >> 4);
+            }
+          }
+          break;
+        case GgmlType::Q6_K:
+          for (int h = 0; h < 2; ++h) {
+            const uint8_t* ql = blk + 64 * h;
+            const uint8_t* qh = blk + 128 + 32 * h;
+            for (int l = 0; l < 32; ++l) {
+              put(kb + 128 * h + l, ((ql[l] & 0xF) | ((qh[l] & 3) << 4)) - 32);
+              put(kb + 128 * h + l + 32, ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+              put(kb + 128 * h + l + 64, ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+              put(kb + 128 * h + l + 96, ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+            }
+          }
+          break;
+        default:
+          break;
+      }
+    }
+  }
+}
+
+KernelSet kernels_scalar() {
+  return KernelSet{.quantize_f32 = quantize_scalar_f32,
+                   .quantize_bf16 = quantize_scalar_bf16,
+                   .unpack = unpack_scalar,
+                   .tile = tile_scalar,
+                   .unsigned_enc = false,
+                   .q8_0_signed = false,
+                   .k_chunk = 1024,
+                   .needs_amx_state = false};
+}
+
+}  // namespace illada::qgemm_impl
