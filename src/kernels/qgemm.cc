@@ -1,5 +1,5 @@
 // qgemm's driver: checks the call, quantises the activations once, then runs tasks of 16-64
-// outputs x up to 256 rows in parallel. A task unpacks its weights one chunk of k at a time
+// outputs x up to 512 rows in parallel. A task unpacks its weights one chunk of k at a time
 // (at most 64 rows x 1024 values: the only expanded copy of the weights) and runs the chosen
 // instruction set's tile function over it. Every output is summed in one fixed order, so the
 // thread count and the task split never change a bit.
@@ -23,7 +23,7 @@ using namespace qgemm_impl;
 namespace {
 
 constexpr int kPanelsPerTask = 4;   // 64 outputs
-constexpr int kGroupsPerTask = 16;  // 256 rows
+constexpr int kGroupsPerTask = 32;  // 512 rows
 
 const KernelSet& kernel_set(QuantKernel k) {
   static const KernelSet scalar = kernels_scalar(), avx2 = kernels_avx2(),
@@ -103,7 +103,7 @@ void run(float* y, const X* x, const QuantMatrix& w, int64_t t, const QGemmOptio
     }
   }
 
-  // 2. Tasks: up to 64 outputs x 256 rows each; fewer outputs per task when the matrix is
+  // 2. Tasks: up to 64 outputs x 512 rows each; fewer outputs per task when the matrix is
   // narrow, so that both cores get work.
   const int64_t panels = (w.n + kGroup - 1) / kGroup;
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
@@ -142,18 +142,9 @@ void run(float* y, const X* x, const QuantMatrix& w, int64_t t, const QGemmOptio
                        .acc = acc + i * kGroup * acc_ld, .acc_ld = acc_ld});
         }
       }
-      // acc[n][row] -> y[row][n]
-      const int64_t n0 = p0 * kGroup, n1 = std::min(w.n, (p0 + np) * kGroup);
-      const int64_t r0 = g0 * kGroup, r1 = std::min(t, (g0 + ng) * kGroup);
-      for (int64_t r = r0; r < r1; ++r) {
-        float* yr = y + r * ldy;
-        const float* ar = acc + (r - r0);
-        if (o.accumulate) {
-          for (int64_t n = n0; n < n1; ++n) yr[n] += ar[(n - n0) * acc_ld];
-        } else {
-          for (int64_t n = n0; n < n1; ++n) yr[n] = ar[(n - n0) * acc_ld];
-        }
-      }
+      const int64_t n0 = p0 * kGroup, r0 = g0 * kGroup;
+      ks.store(acc, acc_ld, std::min(w.n, (p0 + np) * kGroup) - n0, std::min(t, (g0 + ng) * kGroup) - r0,
+               y + r0 * ldy + n0, ldy, o.accumulate);
     }
     if (ks.needs_amx_state) amx_release();
   }

@@ -119,36 +119,114 @@ void quantize(const Format& f, const X* x, int64_t ldx, int rows, int64_t g, int
 
 inline void store32(int8_t* p, __m256i v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
 
-// q8_0 / q4_0 block scales of 16 full panel rows, 8 at a time with gathers.
-void unpack_block_scales(const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc, Panel& p) {
+// Gathers of 8 dwords at base + lane * row_bytes + off (lane < 8).
+struct RowGather {
+  const std::byte* base;
+  __m256i rows;
+  __m256i at(int64_t off) const {
+    return _mm256_i32gather_epi32(reinterpret_cast<const int*>(base + off), rows, 1);
+  }
+};
+
+inline __m256 half_lo(__m256i v) {  // the low 16 bits of each lane, as half precision
+  v = _mm256_and_si256(v, _mm256_set1_epi32(0xffff));
+  return _mm256_cvtph_ps(_mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
+}
+inline __m256 half_hi(__m256i v) { return half_lo(_mm256_srli_epi32(v, 16)); }
+
+// The scales of 16 full panel rows, 8 rows per gather: the same products as unpack_scales.
+void unpack_scales_vec(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc, Panel& p) {
   const int64_t row_bytes = static_cast<int64_t>(ggml_row_bytes(w.type, w.k));
-  const int ts = static_cast<int>(ggml_traits(w.type).type_size);
+  const int64_t ts = ggml_traits(w.type).type_size;
   const __m256i rows = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                                           _mm256_set1_epi32(static_cast<int>(row_bytes)));
-  const std::byte* base = w.data + n0 * row_bytes + (k0 / 32) * ts;
-  for (int64_t b = 0; b < kc / 32; ++b) {
-    for (int h = 0; h < 2; ++h) {
-      const int* at = reinterpret_cast<const int*>(base + b * ts + 8 * h * row_bytes);
-      // The dword at each block's start holds its half-precision scale in the low 16 bits.
-      const __m256i v = _mm256_and_si256(_mm256_i32gather_epi32(at, rows, 1), _mm256_set1_epi32(0xffff));
-      const __m128i halves = _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-      _mm256_storeu_ps(p.s + b * kGroup + 8 * h, _mm256_cvtph_ps(halves));
+  for (int h = 0; h < 2; ++h) {
+    const RowGather g{w.data + (n0 + 8 * h) * row_bytes + (k0 / f.block) * ts, rows};
+    float* s = p.s + 8 * h;
+    float* m = p.m ? p.m + 8 * h : nullptr;
+    const GgmlType type = f.type;  // locals: the stores below may alias anything
+    const int64_t nb = kc / f.block;
+    for (int64_t b = 0; b < nb; ++b) {
+      const int64_t at = b * ts;
+      switch (type) {
+        case GgmlType::Q8_0:
+        case GgmlType::Q4_0:
+          _mm256_storeu_ps(s + b * kGroup, half_lo(g.at(at)));
+          break;
+        case GgmlType::Q4_K: {
+          const __m256i dd = g.at(at), s0 = g.at(at + 4), s1 = g.at(at + 8), s2 = g.at(at + 12);
+          const __m256 d = half_lo(dd), dmin = half_hi(dd);
+          const __m256i m63 = _mm256_set1_epi32(63), m15 = _mm256_set1_epi32(15), m3 = _mm256_set1_epi32(3);
+          for (int j = 0; j < 8; ++j) {
+            __m256i sc, mn;
+            if (j < 4) {
+              sc = _mm256_and_si256(_mm256_srli_epi32(s0, 8 * j), m63);
+              mn = _mm256_and_si256(_mm256_srli_epi32(s1, 8 * j), m63);
+            } else {
+              const int jj = 8 * (j - 4);
+              sc = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(s2, jj), m15),
+                                   _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(s0, jj + 6), m3), 4));
+              mn = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(s2, jj + 4), m15),
+                                   _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(s1, jj + 6), m3), 4));
+            }
+            _mm256_storeu_ps(s + (b * 8 + j) * kGroup, _mm256_mul_ps(d, _mm256_cvtepi32_ps(sc)));
+            _mm256_storeu_ps(m + (b * 8 + j) * kGroup, _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(mn)));
+          }
+          break;
+        }
+        case GgmlType::Q6_K: {
+          // Bytes 192..207 are the 16 signed scales, 208..209 d: read 206..209 to stay inside.
+          const __m256 d = half_hi(g.at(at + 206));
+          for (int q = 0; q < 4; ++q) {
+            const __m256i v = g.at(at + 192 + 4 * q);
+            for (int i = 0; i < 4; ++i) {
+              const __m256i sc = _mm256_srai_epi32(_mm256_slli_epi32(v, 24 - 8 * i), 24);
+              _mm256_storeu_ps(s + (b * 16 + 4 * q + i) * kGroup, _mm256_mul_ps(d, _mm256_cvtepi32_ps(sc)));
+            }
+          }
+          break;
+        }
+        default:
+          break;
+      }
     }
+  }
+}
+
+// Asks for the next chunk's bytes of the panel's rows while this one is multiplied.
+void prefetch_next(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc) {
+  const int64_t k1 = k0 + kc, k2 = std::min(w.k, k1 + kc);
+  if (k1 >= w.k) return;
+  const int64_t row_bytes = static_cast<int64_t>(ggml_row_bytes(w.type, w.k));
+  const int64_t ts = ggml_traits(w.type).type_size;
+  const int64_t from = (k1 / f.block) * ts, to = (k2 / f.block) * ts;
+  for (int64_t n = n0; n < std::min(w.n, n0 + kGroup); ++n) {
+    const char* row = reinterpret_cast<const char*>(w.data + n * row_bytes);
+    for (int64_t o = from; o < to; o += 64) _mm_prefetch(row + o, _MM_HINT_T1);
+  }
+}
+
+void scales(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc, Panel& p) {
+  prefetch_next(f, w, n0, k0, kc);
+  if (n0 + kGroup <= w.n && static_cast<int64_t>(ggml_row_bytes(w.type, w.k)) * 8 < (int64_t{1} << 31)) {
+    unpack_scales_vec(f, w, n0, k0, kc, p);
+  } else {
+    unpack_scales(f, w, n0, k0, kc, p);
   }
 }
 
 void unpack(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc, bool unsigned_enc,
             Panel& p) {
-  const bool full = n0 + kGroup <= w.n;
-  if (full && f.block == 32 && static_cast<int64_t>(ggml_row_bytes(w.type, w.k)) * 8 < (int64_t{1} << 31)) {
-    unpack_block_scales(w, n0, k0, kc, p);
-  } else {
-    unpack_scales(f, w, n0, k0, kc, p);
-  }
+  scales(f, w, n0, k0, kc, p);
+  p.direct = nullptr;
   const uint64_t row_bytes = ggml_row_bytes(w.type, w.k);
   const uint32_t ts = ggml_traits(w.type).type_size;
   const __m256i low4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
   const __m256i off = _mm256_set1_epi8(static_cast<char>(unsigned_enc ? 0 : f.offset));
+  // Locals: the int8_t stores below may alias anything, so fields read in the loops would be
+  // reloaded (and kc / block divided) at every block.
+  const GgmlType type = f.type;
+  const int64_t block = f.block, nb = kc / f.block;
   for (int nn = 0; nn < kGroup; ++nn) {
     const int64_t n = n0 + nn;
     int8_t* dst = p.q + nn * 32;  // value kk at dst[(kk/32)*512 + kk%32]
@@ -156,11 +234,11 @@ void unpack(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64
       for (int64_t kk = 0; kk < kc; kk += 32) std::memset(dst + (kk / 32) * 512, 0, 32);
       continue;
     }
-    const auto* row = reinterpret_cast<const uint8_t*>(w.data + n * row_bytes) + (k0 / f.block) * ts;
-    for (int64_t b = 0; b < kc / f.block; ++b) {
+    const auto* row = reinterpret_cast<const uint8_t*>(w.data + n * row_bytes) + (k0 / block) * ts;
+    for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* blk = row + b * ts;
-      int8_t* o = dst + b * (f.block / 32) * 512;
-      switch (f.type) {
+      int8_t* o = dst + b * (block / 32) * 512;
+      switch (type) {
         case GgmlType::Q8_0: {
           const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
           store32(o, unsigned_enc ? _mm256_xor_si256(v, _mm256_set1_epi8(static_cast<char>(0x80))) : v);
@@ -229,12 +307,16 @@ void unpack_avx2(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, 
                  Panel& p) {
   avx2::unpack(f, w, n0, k0, kc, unsigned_enc, p);
 }
+void unpack_scales_avx2(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc, Panel& p) {
+  avx2::scales(f, w, n0, k0, kc, p);
+}
 
 KernelSet kernels_avx2() {
   return KernelSet{.quantize_f32 = quantize_avx2_f32,
                    .quantize_bf16 = quantize_avx2_bf16,
                    .unpack = unpack_avx2,
                    .tile = avx2::tile,
+                   .store = store_scalar,
                    .unsigned_enc = true,
                    .q8_0_signed = true,
                    .k_chunk = 1024,
@@ -246,6 +328,7 @@ KernelSet kernels_avx_vnni() {
                    .quantize_bf16 = quantize_avx2_bf16,
                    .unpack = unpack_avx2,
                    .tile = avx_vnni::tile,
+                   .store = store_scalar,
                    .unsigned_enc = true,
                    .q8_0_signed = false,
                    .k_chunk = 1024,

@@ -134,7 +134,51 @@ void tile(const Tile& t) {
   }
 }
 
+// r[i][j] -> r[j][i] for a 16 x 16 block of floats.
+inline void transpose16(__m512 (&r)[16]) {
+  __m512 t[16], u[16];
+  for (int p = 0; p < 8; ++p) {
+    t[2 * p] = _mm512_unpacklo_ps(r[2 * p], r[2 * p + 1]);
+    t[2 * p + 1] = _mm512_unpackhi_ps(r[2 * p], r[2 * p + 1]);
+  }
+  // u[4q + c], 128-bit lane L: rows 4q..4q+3 of column 4L + c.
+  for (int q = 0; q < 4; ++q) {
+    u[4 * q] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], 0x44);
+    u[4 * q + 1] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], 0xee);
+    u[4 * q + 2] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0x44);
+    u[4 * q + 3] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0xee);
+  }
+  for (int c = 0; c < 4; ++c) {
+    const __m512 ab_even = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);
+    const __m512 ab_odd = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xdd);
+    const __m512 cd_even = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
+    const __m512 cd_odd = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xdd);
+    r[c] = _mm512_shuffle_f32x4(ab_even, cd_even, 0x88);
+    r[8 + c] = _mm512_shuffle_f32x4(ab_even, cd_even, 0xdd);
+    r[4 + c] = _mm512_shuffle_f32x4(ab_odd, cd_odd, 0x88);
+    r[12 + c] = _mm512_shuffle_f32x4(ab_odd, cd_odd, 0xdd);
+  }
+}
+
 }  // namespace
+
+void store_avx512(const float* acc, int64_t acc_ld, int64_t cols, int64_t rows, float* y, int64_t ldy,
+                  bool accumulate) {
+  // acc holds whole panels and groups: a 16 x 16 block is always readable.
+  for (int64_t c0 = 0; c0 < cols; c0 += 16) {
+    const __mmask16 mask = static_cast<__mmask16>(cols - c0 >= 16 ? 0xffff : (1u << (cols - c0)) - 1);
+    for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+      __m512 b[16];
+      for (int i = 0; i < 16; ++i) b[i] = _mm512_loadu_ps(acc + (c0 + i) * acc_ld + r0);
+      transpose16(b);
+      for (int j = 0; j < 16 && r0 + j < rows; ++j) {
+        float* yr = y + (r0 + j) * ldy + c0;
+        const __m512 v = accumulate ? _mm512_add_ps(_mm512_maskz_loadu_ps(mask, yr), b[j]) : b[j];
+        _mm512_mask_storeu_ps(yr, mask, v);
+      }
+    }
+  }
+}
 
 #pragma GCC pop_options
 
@@ -143,6 +187,7 @@ KernelSet kernels_avx512_vnni() {
                    .quantize_bf16 = quantize_avx2_bf16,
                    .unpack = unpack_avx2,
                    .tile = tile,
+                   .store = store_avx512,
                    .unsigned_enc = true,
                    .q8_0_signed = false,
                    .k_chunk = 1024,

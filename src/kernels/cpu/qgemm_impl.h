@@ -53,6 +53,10 @@ struct Panel {
   int8_t* q = nullptr;  // [kc/32][16][32]
   float* s = nullptr;   // [kc/sub][16] sub-block scales: dw (q8_0, q4_0), d*sc (k-quants)
   float* m = nullptr;   // [kc/32][16] q4_K: dmin*m
+  // AMX, q8_0: the integers are read where the matrix holds them (rows `direct_stride` bytes
+  // apart, block b's 32 values at direct + 34 * b) and q is not filled.
+  const int8_t* direct = nullptr;
+  int64_t direct_stride = 0;
 };
 using UnpackFn = void (*)(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0,
                           int64_t kc, bool unsigned_enc, Panel& p);
@@ -71,12 +75,17 @@ struct Tile {
 };
 using TileFn = void (*)(const Tile& t);
 
+// The finished sums acc[c * acc_ld + r] (c < cols, r < rows) into y[r * ldy + c] (+=).
+using StoreFn = void (*)(const float* acc, int64_t acc_ld, int64_t cols, int64_t rows, float* y,
+                         int64_t ldy, bool accumulate);
+
 // The per-instruction-set pieces; an entry is null where the file was built without it.
 struct KernelSet {
   QuantizeF32 quantize_f32;
   QuantizeBf16 quantize_bf16;
   UnpackFn unpack;
   TileFn tile;
+  StoreFn store;
   bool unsigned_enc;     // the panel encoding the tile function reads ...
   bool q8_0_signed;      // ... except q8_0, signed where set (AVX2's sign trick)
   int64_t k_chunk;       // values per panel chunk (a multiple of 256)
@@ -99,6 +108,10 @@ void quantize_scalar_f32(const Format& f, const float* x, int64_t ldx, int rows,
                          int offset, Acts& a);
 void quantize_scalar_bf16(const Format& f, const bf16* x, int64_t ldx, int rows, int64_t g,
                           int offset, Acts& a);
+void store_scalar(const float* acc, int64_t acc_ld, int64_t cols, int64_t rows, float* y,
+                  int64_t ldy, bool accumulate);
+void store_avx512(const float* acc, int64_t acc_ld, int64_t cols, int64_t rows, float* y,
+                  int64_t ldy, bool accumulate);
 void unpack_scalar(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc,
                    bool unsigned_enc, Panel& p);
 // The sub-block scales (and q4_K mins) of a panel: scalar, shared by every unpacker.
@@ -111,6 +124,9 @@ void quantize_avx2_bf16(const Format& f, const bf16* x, int64_t ldx, int rows, i
                         int offset, Acts& a);
 void unpack_avx2(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc,
                  bool unsigned_enc, Panel& p);
+// Only the scales (and a prefetch of the next chunk's rows).
+void unpack_scales_avx2(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc,
+                        Panel& p);
 // AMX: release the tile state of the calling thread (after a call's last tile).
 void amx_release();
 

@@ -274,11 +274,24 @@ void unpack_scalar(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0
   }
 }
 
+void store_scalar(const float* acc, int64_t acc_ld, int64_t cols, int64_t rows, float* y,
+                  int64_t ldy, bool accumulate) {
+  for (int64_t c = 0; c < cols; ++c) {
+    const float* a = acc + c * acc_ld;
+    if (accumulate) {
+      for (int64_t r = 0; r < rows; ++r) y[r * ldy + c] += a[r];
+    } else {
+      for (int64_t r = 0; r < rows; ++r) y[r * ldy + c] = a[r];
+    }
+  }
+}
+
 KernelSet kernels_scalar() {
   return KernelSet{.quantize_f32 = quantize_scalar_f32,
                    .quantize_bf16 = quantize_scalar_bf16,
                    .unpack = unpack_scalar,
                    .tile = tile_scalar,
+                   .store = store_scalar,
                    .unsigned_enc = false,
                    .q8_0_signed = false,
                    .k_chunk = 1024,
