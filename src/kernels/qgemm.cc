@@ -41,14 +41,15 @@ const KernelSet& kernel_set(QuantKernel k) {
 // The calling thread's activation buffers (qgemm may be called from several threads at once).
 struct ActScratch {
   Buffer<int8_t> q;
-  Buffer<float> d, bsum;
-  Buffer<int32_t> corr;
+  Buffer<float> d;
+  Buffer<int32_t> corr, bs2;
 };
 
 // A worker's panel and accumulators.
 struct TaskScratch {
-  Buffer<int8_t> q;
+  Buffer<int8_t> q, qh;
   Buffer<float> s, m, acc;
+  Buffer<int32_t> sc, mp;
 };
 
 QuantKernel resolve(QuantKernel k) {
@@ -92,7 +93,7 @@ void run(float* y, const X* x, const QuantMatrix& w, int64_t t, const QGemmOptio
   a.q = sized(as.q, a.groups * a.q_stride());
   a.d = sized(as.d, a.groups * (w.k / f.act_block) * kGroup);
   a.corr = offset ? sized(as.corr, a.groups * (w.k / f.sub) * kGroup) : nullptr;
-  a.bsum = f.mins ? sized(as.bsum, a.groups * (w.k / 32) * kGroup) : nullptr;
+  a.bs2 = f.mins ? sized(as.bs2, a.groups * (w.k / 64) * kGroup) : nullptr;
 #pragma omp parallel for schedule(static) if (a.groups > 1 && t * w.k >= (int64_t{1} << 15))
   for (int64_t g = 0; g < a.groups; ++g) {
     const int rows = static_cast<int>(std::min<int64_t>(kGroup, t - g * kGroup));
@@ -118,11 +119,15 @@ void run(float* y, const X* x, const QuantMatrix& w, int64_t t, const QGemmOptio
   {
     thread_local TaskScratch ts;
     Panel panel[kPanelsPerTask];
+    // Room for every layout of every format (see Panel): kc_max values of 16 rows.
+    const int64_t nq = kc_max * kGroup, nblk = (kc_max / 16) * kGroup;
     for (int64_t i = 0; i < ppt; ++i) {
-      panel[i].q = sized(ts.q, ppt * kc_max * kGroup) + i * kc_max * kGroup;
-      panel[i].s = sized(ts.s, ppt * (kc_max / f.sub) * kGroup) + i * (kc_max / f.sub) * kGroup;
-      panel[i].m = f.mins ? sized(ts.m, ppt * (kc_max / 32) * kGroup) + i * (kc_max / 32) * kGroup
-                          : nullptr;
+      panel[i].q = sized(ts.q, ppt * nq) + i * nq;
+      panel[i].qh = sized(ts.qh, ppt * nq) + i * nq;
+      panel[i].s = sized(ts.s, ppt * nblk) + i * nblk;
+      panel[i].m = sized(ts.m, ppt * nblk) + i * nblk;
+      panel[i].sc = sized(ts.sc, ppt * nblk) + i * nblk;
+      panel[i].mp = sized(ts.mp, ppt * nblk) + i * nblk;
     }
 #pragma omp for schedule(dynamic)
     for (int64_t task = 0; task < n_tasks; ++task) {

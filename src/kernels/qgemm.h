@@ -14,9 +14,9 @@
 // - Per sub-block of the weights (32 values; 16 for q6_K) the integer sum c = Σ w_int * q is
 //   exact (w_int: the stored integer minus its offset: q8_0 q, q4_0 q - 8, q4_K q, q6_K q - 32).
 // - q8_0, q4_0: acc = fma(dx * dw, c, acc) block after block.
-//   q4_K: per super-block of 256, s = 0; for each sub-block j: s = fma(d*sc_j, c_j, s);
-//   s = fma(-(dmin*m_j), Σq_j, s); then acc = fma(dx, s, acc).
-//   q6_K: per super-block, s = fma(d*sc_j, c_j, s) over the 16 sub-blocks; acc = fma(dx, s, acc).
+//   k-quants, per super-block of 256 (as ggml: integers first, then d and dmin in float):
+//   q4_K: P = Σ_j sc_j c_j, Q = Σ_j m_j Σq_j (exact int32); acc = fma(dx, fma(-dmin, Q, d*P), acc).
+//   q6_K: P = Σ_j sc_j c_j over the 16 sub-blocks; acc = fma(dx, d*P, acc).
 // - y = acc, or y += acc with accumulate.
 #pragma once
 

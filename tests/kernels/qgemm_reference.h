@@ -108,25 +108,24 @@ inline float dot(GgmlType t, const uint8_t* wrow, int64_t k, const ActRow& xr) {
         break;
       }
       case GgmlType::Q4_K: {
-        float s = 0.0f;
+        // ggml's order: integer sums over the super-block, then d and dmin in float.
+        int32_t p = 0, qm = 0;
         for (int j = 0; j < 8; ++j) {
           int sc, m;
           q4k_scale_min(blk + 4, j, &sc, &m);
           int qsum = 0;
           for (int i = 0; i < 32; ++i) qsum += q[32 * j + i];
-          s = std::fma(half(blk) * static_cast<float>(sc), static_cast<float>(isum(32 * j, 32)), s);
-          s = std::fma(-(half(blk + 2) * static_cast<float>(m)), static_cast<float>(qsum), s);
+          p += sc * isum(32 * j, 32);
+          qm += m * qsum;
         }
-        acc = std::fma(xr.d[b], s, acc);
+        const float u = std::fma(-half(blk + 2), static_cast<float>(qm), half(blk) * static_cast<float>(p));
+        acc = std::fma(xr.d[b], u, acc);
         break;
       }
       case GgmlType::Q6_K: {
-        float s = 0.0f;
-        for (int j = 0; j < 16; ++j) {
-          const float scale = half(blk + 208) * static_cast<float>(static_cast<int8_t>(blk[192 + j]));
-          s = std::fma(scale, static_cast<float>(isum(16 * j, 16)), s);
-        }
-        acc = std::fma(xr.d[b], s, acc);
+        int32_t p = 0;
+        for (int j = 0; j < 16; ++j) p += static_cast<int8_t>(blk[192 + j]) * isum(16 * j, 16);
+        acc = std::fma(xr.d[b], half(blk + 208) * static_cast<float>(p), acc);
         break;
       }
       default:

@@ -1,8 +1,12 @@
-// qgemm on AMX-int8: the tile multiply computes each sub-block's exact integer sums for 16
-// outputs x 16 activation rows at once (C[n][row] = A[n][k] · B[k][row], A a panel of signed
-// weights, B the activations' lines as they are stored), and AVX-512 applies the scales.
-// Two C tiles alternate, so the multiply of one sub-block runs while the previous one is
-// scaled. Instruction sets come from a target pragma, not -m flags.
+// qgemm on AMX-int8: the tile multiply computes exact integer sums for 16 outputs x 16
+// activation rows at once (C[n][row] = A[n][k] · B[k][row], A a panel of signed weights, B the
+// activations' lines as they are stored) and AVX-512 applies the scales.
+// - q8_0, q4_0: one tile sum per 32-value block (its scales differ from the next block's);
+//   four C tiles rotate, so that three multiplies run while one tile is stored and scaled.
+// - k-quants: the panel holds v = sc_j * w_int split into two bytes (lo + 128 hi), so two tile
+//   sums over 64 values at a time cover a whole super-block of 256 (P = lo + 128 hi): a
+//   quarter of the stores and scaling of a sum per sub-block.
+// Instruction sets come from a target pragma, not -m flags.
 #include <immintrin.h>
 
 #include <cstring>
@@ -27,13 +31,13 @@ struct alignas(64) TileConfig {
   uint8_t rows[16];
 };
 
-// The configuration this thread has loaded: the values per sub-block (32 or 16), 0 for none.
+// The configuration this thread has loaded: values per tile sum (32 or 64), 0 for none.
 thread_local int g_loaded = 0;
 
-// tmm0-3: C, 16 outputs x 16 rows of int32; tmm4, tmm5: A, 16 outputs x ksub bytes;
-// tmm6, tmm7: B, ksub/4 lines of 4 values x 16 rows.
-void configure(int ksub) {
-  if (g_loaded == ksub) return;
+// tmm0-3: C, 16 outputs x 16 rows of int32; tmm4, tmm5: A, 16 outputs x kt bytes; tmm6, tmm7:
+// B, kt/4 lines of 4 values x 16 rows.
+void configure(int kt) {
+  if (g_loaded == kt) return;
   TileConfig c;
   std::memset(&c, 0, sizeof(c));
   c.palette_id = 1;
@@ -43,88 +47,55 @@ void configure(int ksub) {
   }
   for (int i = 4; i < 6; ++i) {
     c.rows[i] = 16;
-    c.colsb[i] = static_cast<uint16_t>(ksub);
-    c.rows[i + 2] = static_cast<uint8_t>(ksub / 4);
+    c.colsb[i] = static_cast<uint16_t>(kt);
+    c.rows[i + 2] = static_cast<uint8_t>(kt / 4);
     c.colsb[i + 2] = 64;
   }
   _tile_loadconfig(&c);
-  g_loaded = ksub;
+  g_loaded = kt;
 }
 
-// What one group's pass needs to scale a sub-block's integer sums.
-struct Scaler {
-  const Panel* p;
-  const float* xd;  // activation scales of the group, from the tile's first value
-  const float* xb;  // q4_K: Σq per 32 values
-  float* accg;      // accg[n * acc_ld + lane]
-  int64_t acc_ld;
-};
+// ---- q8_0, q4_0 ----
 
-// Sub-block js's sums c[n][lane] into acc (kBlock 32: the running sums; 256: the super-block's,
-// moved into accg at its last sub-block).
-template <int kBlock, int kSub, bool kMins>
-__attribute__((always_inline)) inline void scale(const Scaler& sc, int64_t js, const int32_t (*c)[16],
-                                                 __m512 (&acc)[16]) {
-  const Panel& p = *sc.p;
-  if constexpr (kBlock == 32) {
-    const __m512 dx = _mm512_loadu_ps(sc.xd + js * kGroup);
-    for (int n = 0; n < 16; ++n) {
-      const __m512 s = _mm512_mul_ps(dx, _mm512_set1_ps(p.s[js * kGroup + n]));
-      acc[n] = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(_mm512_load_si512(c[n])), acc[n]);
-    }
-  } else {
-    constexpr int kPerBlock = kBlock / kSub;
-    const __m512 bs = kMins ? _mm512_loadu_ps(sc.xb + js * kGroup) : _mm512_setzero_ps();
-    for (int n = 0; n < 16; ++n) {
-      acc[n] = _mm512_fmadd_ps(_mm512_set1_ps(p.s[js * kGroup + n]), _mm512_cvtepi32_ps(_mm512_load_si512(c[n])),
-                               acc[n]);
-      if constexpr (kMins) acc[n] = _mm512_fnmadd_ps(_mm512_set1_ps(p.m[js * kGroup + n]), bs, acc[n]);
-    }
-    if (js % kPerBlock == kPerBlock - 1) {
-      const __m512 dx = _mm512_loadu_ps(sc.xd + (js / kPerBlock) * kGroup);
-      for (int n = 0; n < 16; ++n) {
-        float* ar = sc.accg + n * sc.acc_ld;
-        _mm512_storeu_ps(ar, _mm512_fmadd_ps(dx, acc[n], _mm512_loadu_ps(ar)));
-        acc[n] = _mm512_setzero_ps();
-      }
-    }
+// Block js's sums c[n][lane] into acc: acc = fma(dx * dw, c, acc).
+__attribute__((always_inline)) inline void scale_block(const Panel& p, const float* xd, int64_t js,
+                                                       const int32_t (*c)[16], __m512 (&acc)[16]) {
+  const __m512 dx = _mm512_loadu_ps(xd + js * kGroup);
+  for (int n = 0; n < 16; ++n) {
+    const __m512 s = _mm512_mul_ps(dx, _mm512_set1_ps(p.s[js * kGroup + n]));
+    acc[n] = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(_mm512_load_si512(c[n])), acc[n]);
   }
 }
 
-template <int kBlock, int kSub, bool kMins>
-void tile_impl(const Tile& t) {
-  configure(kSub);
+void tile_blocks(const Tile& t) {
+  configure(32);
   const Acts& a = *t.a;
   const Panel& p = *t.p;
-  const int64_t nab = a.k / kBlock, n32 = a.k / 32;
-  const int64_t ns = t.kc / kSub;
+  const int64_t nab = a.k / 32;
+  const int64_t ns = t.kc / 32;
   alignas(64) int32_t cbuf[4][16][16];
   for (int64_t g = t.g0; g < t.g0 + t.ng; ++g) {
     const int8_t* xq = a.q + g * a.q_stride() + t.k0 * kGroup;
-    const Scaler sc{&p, a.d + (g * nab + t.k0 / kBlock) * kGroup,
-                    kMins ? a.bsum + (g * n32 + t.k0 / 32) * kGroup : nullptr,
-                    t.acc + (g - t.g0) * kGroup, t.acc_ld};
+    const float* xd = a.d + (g * nab + t.k0 / 32) * kGroup;
+    float* accg = t.acc + (g - t.g0) * kGroup;  // accg[n * acc_ld + lane]
     __m512 acc[16];
-    for (int n = 0; n < 16; ++n) {
-      acc[n] = kBlock == 32 ? _mm512_loadu_ps(sc.accg + n * t.acc_ld) : _mm512_setzero_ps();
-    }
-    // Sub-block js multiplies into C tile js % 4 (A and B tiles alternate), so that three
-    // multiplies are in flight while one tile is stored and scaled.
-#define ILLADA_AMX_ISSUE(c, at, bt, js)                                                \
-  do {                                                                                \
-    if (p.direct) {                                                                   \
-      _tile_loadd(at, p.direct + (js) * 34, p.direct_stride);                         \
-    } else {                                                                          \
-      _tile_loadd(at, p.q + ((js) * kSub / 32) * 512 + ((js) * kSub) % 32, 32);       \
-    }                                                                                 \
-    _tile_loadd(bt, xq + (js) * kSub * kGroup, 64);                                   \
-    _tile_zero(c);                                                                    \
-    _tile_dpbssd(c, at, bt);                                                          \
+    for (int n = 0; n < 16; ++n) acc[n] = _mm512_loadu_ps(accg + n * t.acc_ld);
+    // Block js multiplies into C tile js % 4 (A and B tiles alternate).
+#define ILLADA_AMX_ISSUE(c, at, bt, js)                                 \
+  do {                                                                 \
+    if (p.direct) {                                                    \
+      _tile_loadd(at, p.direct + (js) * 34, p.direct_stride);          \
+    } else {                                                           \
+      _tile_loadd(at, p.q + (js) * 512, 32);                           \
+    }                                                                  \
+    _tile_loadd(bt, xq + (js) * 32 * kGroup, 64);                      \
+    _tile_zero(c);                                                     \
+    _tile_dpbssd(c, at, bt);                                           \
   } while (0)
-#define ILLADA_AMX_DRAIN(c, js)                                                        \
-  do {                                                                                \
-    _tile_stored(c, cbuf[c], 64);                                                     \
-    scale<kBlock, kSub, kMins>(sc, js, cbuf[c], acc);                                 \
+#define ILLADA_AMX_DRAIN(c, js)                                         \
+  do {                                                                 \
+    _tile_stored(c, cbuf[c], 64);                                      \
+    scale_block(p, xd, js, cbuf[c], acc);                              \
   } while (0)
     if (ns > 0) ILLADA_AMX_ISSUE(0, 4, 6, 0);
     if (ns > 1) ILLADA_AMX_ISSUE(1, 5, 7, 1);
@@ -145,31 +116,186 @@ void tile_impl(const Tile& t) {
     }
 #undef ILLADA_AMX_ISSUE
 #undef ILLADA_AMX_DRAIN
-    if constexpr (kBlock == 32) {
-      for (int n = 0; n < 16; ++n) _mm512_storeu_ps(sc.accg + n * t.acc_ld, acc[n]);
+    for (int n = 0; n < 16; ++n) _mm512_storeu_ps(accg + n * t.acc_ld, acc[n]);
+  }
+}
+
+// ---- q4_K, q6_K ----
+
+// Super-block sb's sums (lo, hi) into acc: P = lo + 128 hi; u = d * P [; u = fma(-dmin, Q, u)
+// with Q = Σ_i m pairs · Σq pairs]; acc = fma(dx, u, acc).
+template <bool kMins>
+__attribute__((always_inline)) inline void scale_superblock(const Panel& p, const float* xd, const int32_t* xb,
+                                                            int64_t sb, const int32_t (*lo)[16],
+                                                            const int32_t (*hi)[16], __m512 (&acc)[16]) {
+  const __m512 dx = _mm512_loadu_ps(xd + sb * kGroup);
+  __m512i bp[4];
+  if constexpr (kMins) {
+    for (int i = 0; i < 4; ++i) bp[i] = _mm512_loadu_si512(xb + (sb * 4 + i) * kGroup);
+  }
+  for (int n = 0; n < 16; ++n) {
+    const __m512i pi = _mm512_add_epi32(_mm512_load_si512(lo[n]), _mm512_slli_epi32(_mm512_load_si512(hi[n]), 7));
+    __m512 u = _mm512_mul_ps(_mm512_set1_ps(p.s[sb * kGroup + n]), _mm512_cvtepi32_ps(pi));
+    if constexpr (kMins) {
+      __m512i qm = _mm512_setzero_si512();
+      for (int i = 0; i < 4; ++i) qm = _mm512_dpwssd_epi32(qm, _mm512_set1_epi32(p.mp[(sb * 4 + i) * kGroup + n]), bp[i]);
+      u = _mm512_fnmadd_ps(_mm512_set1_ps(p.m[sb * kGroup + n]), _mm512_cvtepi32_ps(qm), u);
+    }
+    acc[n] = _mm512_fmadd_ps(dx, u, acc[n]);
+  }
+}
+
+template <bool kMins>
+void tile_superblocks(const Tile& t) {
+  configure(64);
+  const Acts& a = *t.a;
+  const Panel& p = *t.p;
+  const int64_t nab = a.k / 256;
+  const int64_t nsb = t.kc / 256;
+  alignas(64) int32_t cbuf[4][16][16];
+  for (int64_t g = t.g0; g < t.g0 + t.ng; ++g) {
+    const int8_t* xq = a.q + g * a.q_stride() + t.k0 * kGroup;
+    const float* xd = a.d + (g * nab + t.k0 / 256) * kGroup;
+    const int32_t* xb = kMins ? a.bs2 + (g * (a.k / 64) + t.k0 / 64) * kGroup : nullptr;
+    float* accg = t.acc + (g - t.g0) * kGroup;
+    __m512 acc[16];
+    for (int n = 0; n < 16; ++n) acc[n] = _mm512_loadu_ps(accg + n * t.acc_ld);
+    // Super-block sb sums into C tiles (lo, hi) = (0, 1) or (2, 3), alternately.
+#define ILLADA_AMX_ISSUE(clo, chi, sb)                                            \
+  do {                                                                           \
+    _tile_zero(clo);                                                             \
+    _tile_zero(chi);                                                             \
+    for (int q = 0; q < 4; ++q) {                                                \
+      const int64_t k64 = (sb) * 4 + q;                                          \
+      _tile_loadd(4, p.q + k64 * 1024, 64);                                      \
+      _tile_loadd(5, p.qh + k64 * 1024, 64);                                     \
+      if (q % 2 == 0) {                                                          \
+        _tile_loadd(6, xq + k64 * 64 * kGroup, 64);                              \
+        _tile_dpbssd(clo, 4, 6);                                                 \
+        _tile_dpbssd(chi, 5, 6);                                                 \
+      } else {                                                                   \
+        _tile_loadd(7, xq + k64 * 64 * kGroup, 64);                              \
+        _tile_dpbssd(clo, 4, 7);                                                 \
+        _tile_dpbssd(chi, 5, 7);                                                 \
+      }                                                                          \
+    }                                                                            \
+  } while (0)
+#define ILLADA_AMX_DRAIN(clo, chi, sb)                                            \
+  do {                                                                           \
+    _tile_stored(clo, cbuf[clo], 64);                                            \
+    _tile_stored(chi, cbuf[chi], 64);                                            \
+    scale_superblock<kMins>(p, xd, xb, sb, cbuf[clo], cbuf[chi], acc);           \
+  } while (0)
+    if (nsb > 0) ILLADA_AMX_ISSUE(0, 1, 0);
+    for (int64_t sb = 0; sb < nsb; sb += 2) {
+      if (sb + 1 < nsb) ILLADA_AMX_ISSUE(2, 3, sb + 1);
+      ILLADA_AMX_DRAIN(0, 1, sb);
+      if (sb + 1 >= nsb) break;
+      if (sb + 2 < nsb) ILLADA_AMX_ISSUE(0, 1, sb + 2);
+      ILLADA_AMX_DRAIN(2, 3, sb + 1);
+    }
+#undef ILLADA_AMX_ISSUE
+#undef ILLADA_AMX_DRAIN
+    for (int n = 0; n < 16; ++n) _mm512_storeu_ps(accg + n * t.acc_ld, acc[n]);
+  }
+}
+
+// 64 signed integers w (one row's values 64i..64i+63, two scales: sc_a for the first 32 or 16
+// values, sc_b for the rest, per `half`) times their scales, split v = lo + 128 hi.
+inline void split_store(__m512i w16a, __m512i w16b, __m512i sca, __m512i scb, int8_t* lo, int8_t* hi) {
+  const __m512i va = _mm512_mullo_epi16(w16a, sca), vb = _mm512_mullo_epi16(w16b, scb);
+  const __m512i c64 = _mm512_set1_epi16(64);
+  const __m512i ha = _mm512_srai_epi16(_mm512_add_epi16(va, c64), 7), hb = _mm512_srai_epi16(_mm512_add_epi16(vb, c64), 7);
+  const __m512i la = _mm512_sub_epi16(va, _mm512_slli_epi16(ha, 7)), lb = _mm512_sub_epi16(vb, _mm512_slli_epi16(hb, 7));
+  _mm512_storeu_si512(lo, _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi16_epi8(la)), _mm512_cvtepi16_epi8(lb), 1));
+  _mm512_storeu_si512(hi, _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi16_epi8(ha)), _mm512_cvtepi16_epi8(hb), 1));
+}
+
+// Two int16 scales, each over 16 lanes: a for lanes 0-15, b for 16-31.
+inline __m512i scale_pair(int32_t a, int32_t b) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(static_cast<int16_t>(a))),
+                            _mm256_set1_epi16(static_cast<int16_t>(b)), 1);
+}
+
+// The k-quants' lo/hi panel: value kk of row nn at [(kk/64)*16 + nn]*64 + kk%64.
+void unpack_superblocks(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc, Panel& p) {
+  unpack_scales_avx2(f, w, n0, k0, kc, p);
+  p.direct = nullptr;
+  const uint64_t row_bytes = ggml_row_bytes(w.type, w.k);
+  const int64_t nsb = kc / 256;
+  const GgmlType type = f.type;  // locals: the int8_t stores below may alias anything
+  const __m256i low4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30), c32 = _mm256_set1_epi8(32);
+  for (int nn = 0; nn < kGroup; ++nn) {
+    const int64_t n = n0 + nn;
+    int8_t* lo = p.q + nn * 64;
+    int8_t* hi = p.qh + nn * 64;
+    if (n >= w.n) {
+      for (int64_t k64 = 0; k64 < kc / 64; ++k64) {
+        std::memset(lo + k64 * 1024, 0, 64);
+        std::memset(hi + k64 * 1024, 0, 64);
+      }
+      continue;
+    }
+    const auto* row = reinterpret_cast<const uint8_t*>(w.data + n * row_bytes) + (k0 / 256) * (type == GgmlType::Q4_K ? 144 : 210);
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+      const int32_t* sc = p.sc + sb * (type == GgmlType::Q4_K ? 8 : 16) * kGroup + nn;  // sc[j * 16]
+      if (type == GgmlType::Q4_K) {
+        const uint8_t* blk = row + sb * 144;
+        for (int h = 0; h < 4; ++h) {
+          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * h));
+          const __m256i qa = _mm256_and_si256(v, low4), qb = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+          const int64_t at = (sb * 4 + h) * 1024;
+          split_store(_mm512_cvtepu8_epi16(qa), _mm512_cvtepu8_epi16(qb), _mm512_set1_epi16(static_cast<int16_t>(sc[(2 * h) * kGroup])),
+                      _mm512_set1_epi16(static_cast<int16_t>(sc[(2 * h + 1) * kGroup])), lo + at, hi + at);
+        }
+      } else {
+        const uint8_t* blk = row + sb * 210;
+        for (int h = 0; h < 2; ++h) {
+          const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * h));
+          const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * h + 32));
+          const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 128 + 32 * h));
+          __m256i v[4];
+          v[0] = _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+          v[1] = _mm256_or_si256(_mm256_and_si256(ql1, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+          v[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4), _mm256_and_si256(qh, m30));
+          v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                                 _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+          // v[i] holds values 128h + 32i .. +31 (sub-blocks 8h + 2i and 8h + 2i + 1).
+          for (int pair = 0; pair < 2; ++pair) {
+            const int j = 8 * h + 4 * pair;
+            const int64_t at = (sb * 4 + 2 * h + pair) * 1024;
+            split_store(_mm512_cvtepi8_epi16(_mm256_sub_epi8(v[2 * pair], c32)),
+                        _mm512_cvtepi8_epi16(_mm256_sub_epi8(v[2 * pair + 1], c32)),
+                        scale_pair(sc[j * kGroup], sc[(j + 1) * kGroup]),
+                        scale_pair(sc[(j + 2) * kGroup], sc[(j + 3) * kGroup]), lo + at, hi + at);
+          }
+        }
+      }
     }
   }
 }
 
-// q8_0 panels of 16 rows read the matrix in place (A tiles take a row stride); others unpack.
+// q8_0 panels of 16 rows read the matrix in place (A tiles take a row stride).
 void unpack(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc, bool unsigned_enc,
             Panel& p) {
-  if (f.type == GgmlType::Q8_0 && n0 + kGroup <= w.n) {
+  if (f.block == 256) {
+    unpack_superblocks(f, w, n0, k0, kc, p);
+  } else if (f.type == GgmlType::Q8_0 && n0 + kGroup <= w.n) {
     unpack_scales_avx2(f, w, n0, k0, kc, p);
     const int64_t row_bytes = static_cast<int64_t>(ggml_row_bytes(w.type, w.k));
     p.direct = reinterpret_cast<const int8_t*>(w.data + n0 * row_bytes + (k0 / 32) * 34 + 2);
     p.direct_stride = row_bytes;
-    return;
+  } else {
+    unpack_avx2(f, w, n0, k0, kc, unsigned_enc, p);
   }
-  unpack_avx2(f, w, n0, k0, kc, unsigned_enc, p);
 }
 
 void tile(const Tile& t) {
   switch (t.f->type) {
     case GgmlType::Q8_0:
-    case GgmlType::Q4_0: tile_impl<32, 32, false>(t); break;
-    case GgmlType::Q4_K: tile_impl<256, 32, true>(t); break;
-    case GgmlType::Q6_K: tile_impl<256, 16, false>(t); break;
+    case GgmlType::Q4_0: tile_blocks(t); break;
+    case GgmlType::Q4_K: tile_superblocks<true>(t); break;
+    case GgmlType::Q6_K: tile_superblocks<false>(t); break;
     default: break;
   }
 }

@@ -75,11 +75,11 @@ float quantize_block(const X* x, int n, int8_t* q, int32_t* sums16) {
 template <class X>
 void quantize(const Format& f, const X* x, int64_t ldx, int rows, int64_t g, int offset, Acts& a) {
   const int n = f.act_block;
-  const int64_t k = a.k, nab = k / n, nsub = k / f.sub, n32 = k / 32;
+  const int64_t k = a.k, nab = k / n, nsub = k / f.sub;
   int8_t* qg = a.q + g * a.q_stride();
   float* d = a.d + g * nab * kGroup;
   int32_t* corr = a.corr ? a.corr + g * nsub * kGroup : nullptr;
-  float* bsum = a.bsum ? a.bsum + g * n32 * kGroup : nullptr;
+  int32_t* bs2 = a.bs2 ? a.bs2 + g * (k / 64) * kGroup : nullptr;
   alignas(32) int8_t tmp[kGroup][256];
   int32_t sums[kGroup][16];
   const __m256i rows_lo = _mm256_setr_epi32(0, 256, 512, 768, 1024, 1280, 1536, 1792);
@@ -108,9 +108,11 @@ void quantize(const Format& f, const X* x, int64_t ldx, int rows, int64_t g, int
           corr[((b * n) / f.sub + s) * kGroup + r] = -offset * sum;
         }
       }
-      if (bsum) {
-        for (int s = 0; s < n / 32; ++s) {
-          bsum[((b * n) / 32 + s) * kGroup + r] = static_cast<float>(sums[r][2 * s] + sums[r][2 * s + 1]);
+      if (bs2) {
+        for (int s = 0; s < n / 64; ++s) {
+          const uint32_t lo = static_cast<uint32_t>(sums[r][4 * s] + sums[r][4 * s + 1]) & 0xffffu;
+          const uint32_t hi = static_cast<uint32_t>(sums[r][4 * s + 2] + sums[r][4 * s + 3]);
+          bs2[((b * n) / 64 + s) * kGroup + r] = static_cast<int32_t>(lo | (hi << 16));
         }
       }
     }
@@ -143,7 +145,9 @@ void unpack_scales_vec(const Format& f, const QuantMatrix& w, int64_t n0, int64_
   for (int h = 0; h < 2; ++h) {
     const RowGather g{w.data + (n0 + 8 * h) * row_bytes + (k0 / f.block) * ts, rows};
     float* s = p.s + 8 * h;
-    float* m = p.m ? p.m + 8 * h : nullptr;
+    float* m = p.m + 8 * h;
+    int32_t* isc = p.sc + 8 * h;
+    int32_t* mp = p.mp + 8 * h;
     const GgmlType type = f.type;  // locals: the stores below may alias anything
     const int64_t nb = kc / f.block;
     for (int64_t b = 0; b < nb; ++b) {
@@ -155,33 +159,38 @@ void unpack_scales_vec(const Format& f, const QuantMatrix& w, int64_t n0, int64_
           break;
         case GgmlType::Q4_K: {
           const __m256i dd = g.at(at), s0 = g.at(at + 4), s1 = g.at(at + 8), s2 = g.at(at + 12);
-          const __m256 d = half_lo(dd), dmin = half_hi(dd);
+          _mm256_storeu_ps(s + b * kGroup, half_lo(dd));
+          _mm256_storeu_ps(m + b * kGroup, half_hi(dd));
           const __m256i m63 = _mm256_set1_epi32(63), m15 = _mm256_set1_epi32(15), m3 = _mm256_set1_epi32(3);
+          __m256i mn[8];
           for (int j = 0; j < 8; ++j) {
-            __m256i sc, mn;
+            __m256i sc;
             if (j < 4) {
               sc = _mm256_and_si256(_mm256_srli_epi32(s0, 8 * j), m63);
-              mn = _mm256_and_si256(_mm256_srli_epi32(s1, 8 * j), m63);
+              mn[j] = _mm256_and_si256(_mm256_srli_epi32(s1, 8 * j), m63);
             } else {
               const int jj = 8 * (j - 4);
               sc = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(s2, jj), m15),
                                    _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(s0, jj + 6), m3), 4));
-              mn = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(s2, jj + 4), m15),
-                                   _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(s1, jj + 6), m3), 4));
+              mn[j] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(s2, jj + 4), m15),
+                                      _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(s1, jj + 6), m3), 4));
             }
-            _mm256_storeu_ps(s + (b * 8 + j) * kGroup, _mm256_mul_ps(d, _mm256_cvtepi32_ps(sc)));
-            _mm256_storeu_ps(m + (b * 8 + j) * kGroup, _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(mn)));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(isc + (b * 8 + j) * kGroup), sc);
+          }
+          for (int i = 0; i < 4; ++i) {
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(mp + (b * 4 + i) * kGroup),
+                                _mm256_or_si256(mn[2 * i], _mm256_slli_epi32(mn[2 * i + 1], 16)));
           }
           break;
         }
         case GgmlType::Q6_K: {
           // Bytes 192..207 are the 16 signed scales, 208..209 d: read 206..209 to stay inside.
-          const __m256 d = half_hi(g.at(at + 206));
+          _mm256_storeu_ps(s + b * kGroup, half_hi(g.at(at + 206)));
           for (int q = 0; q < 4; ++q) {
             const __m256i v = g.at(at + 192 + 4 * q);
             for (int i = 0; i < 4; ++i) {
-              const __m256i sc = _mm256_srai_epi32(_mm256_slli_epi32(v, 24 - 8 * i), 24);
-              _mm256_storeu_ps(s + (b * 16 + 4 * q + i) * kGroup, _mm256_mul_ps(d, _mm256_cvtepi32_ps(sc)));
+              _mm256_storeu_si256(reinterpret_cast<__m256i*>(isc + (b * 16 + 4 * q + i) * kGroup),
+                                  _mm256_srai_epi32(_mm256_slli_epi32(v, 24 - 8 * i), 24));
             }
           }
           break;

@@ -31,17 +31,17 @@ template <int kBlock, int kSub, bool kMins, int C>
 void pass(const Tile& t, int64_t g, int n0) {
   const Acts& a = *t.a;
   const Panel& p = *t.p;
-  const int64_t nab = a.k / kBlock, nsub = a.k / kSub, n32 = a.k / 32;
+  const int64_t nab = a.k / kBlock, nsub = a.k / kSub;
   const int8_t* xq[C];
   const float* xd[C];
   const int32_t* xc[C];
-  const float* xb[C];
+  const int32_t* xb[C];
   float* acc_at[C];
   for (int c = 0; c < C; ++c) {
     xq[c] = a.q + (g + c) * a.q_stride() + t.k0 * kGroup;
     xd[c] = a.d + ((g + c) * nab + t.k0 / kBlock) * kGroup;
     xc[c] = a.corr ? a.corr + ((g + c) * nsub + t.k0 / kSub) * kGroup : nullptr;
-    xb[c] = kMins ? a.bsum + ((g + c) * n32 + t.k0 / 32) * kGroup : nullptr;
+    xb[c] = kMins ? a.bs2 + ((g + c) * (a.k / 64) + t.k0 / 64) * kGroup : nullptr;
     acc_at[c] = t.acc + n0 * t.acc_ld + (g + c - t.g0) * kGroup;  // + r * acc_ld
   }
   __m512 acc[kR][C];
@@ -51,10 +51,10 @@ void pass(const Tile& t, int64_t g, int n0) {
     }
   }
   for (int64_t blk = 0; blk < t.kc / kBlock; ++blk) {
-    __m512 sb[kR][C];
+    __m512i sp[kR][C];  // k-quants: P = Σ sc_j c_j
     if constexpr (kBlock == 256) {
       for (int r = 0; r < kR; ++r) {
-        for (int c = 0; c < C; ++c) sb[r][c] = _mm512_setzero_ps();
+        for (int c = 0; c < C; ++c) sp[r][c] = _mm512_setzero_si512();
       }
     }
     for (int j = 0; j < kBlock / kSub; ++j) {
@@ -85,23 +85,30 @@ void pass(const Tile& t, int64_t g, int n0) {
         }
       } else {
         for (int r = 0; r < kR; ++r) {
-          const __m512 sc = _mm512_set1_ps(p.s[js * kGroup + n0 + r]);
-          for (int c = 0; c < C; ++c) sb[r][c] = _mm512_fmadd_ps(sc, _mm512_cvtepi32_ps(isum[r][c]), sb[r][c]);
-          if constexpr (kMins) {
-            const __m512 m = _mm512_set1_ps(p.m[js * kGroup + n0 + r]);
-            for (int c = 0; c < C; ++c) {
-              sb[r][c] = _mm512_fnmadd_ps(m, _mm512_loadu_ps(xb[c] + js * kGroup), sb[r][c]);
-            }
-          }
+          const __m512i sc = _mm512_set1_epi32(p.sc[js * kGroup + n0 + r]);
+          for (int c = 0; c < C; ++c) sp[r][c] = _mm512_add_epi32(sp[r][c], _mm512_mullo_epi32(isum[r][c], sc));
         }
       }
     }
     if constexpr (kBlock == 256) {
+      // u = d * P [; u = fma(-dmin, Q, u)]; acc = fma(dx, u, acc)
       for (int c = 0; c < C; ++c) {
+        __m512i qm[kR];
+        if constexpr (kMins) {
+          for (int r = 0; r < kR; ++r) qm[r] = _mm512_setzero_si512();
+          for (int i = 0; i < 4; ++i) {
+            const __m512i bp = _mm512_loadu_si512(xb[c] + (blk * 4 + i) * kGroup);
+            for (int r = 0; r < kR; ++r) {
+              qm[r] = _mm512_dpwssd_epi32(qm[r], _mm512_set1_epi32(p.mp[(blk * 4 + i) * kGroup + n0 + r]), bp);
+            }
+          }
+        }
         const __m512 dx = _mm512_loadu_ps(xd[c] + blk * kGroup);
         for (int r = 0; r < kR; ++r) {
+          __m512 u = _mm512_mul_ps(_mm512_set1_ps(p.s[blk * kGroup + n0 + r]), _mm512_cvtepi32_ps(sp[r][c]));
+          if constexpr (kMins) u = _mm512_fnmadd_ps(_mm512_set1_ps(p.m[blk * kGroup + n0 + r]), _mm512_cvtepi32_ps(qm[r]), u);
           float* ar = acc_at[c] + r * t.acc_ld;
-          _mm512_storeu_ps(ar, _mm512_fmadd_ps(dx, sb[r][c], _mm512_loadu_ps(ar)));
+          _mm512_storeu_ps(ar, _mm512_fmadd_ps(dx, u, _mm512_loadu_ps(ar)));
         }
       }
     }
@@ -118,8 +125,11 @@ void tile_impl(const Tile& t) {
   for (int n0 = 0; n0 < kGroup; n0 += kR) {
     int64_t g = t.g0;
     const int64_t end = t.g0 + t.ng;
-    for (; g + 3 <= end; g += 3) pass<kBlock, kSub, kMins, 3>(t, g, n0);
-    if (end - g == 2) pass<kBlock, kSub, kMins, 2>(t, g, n0);
+    // Three groups per pass where the registers allow (the k-quants' P needs more).
+    if constexpr (kBlock == 32) {
+      for (; g + 3 <= end; g += 3) pass<kBlock, kSub, kMins, 3>(t, g, n0);
+    }
+    for (; g + 2 <= end; g += 2) pass<kBlock, kSub, kMins, 2>(t, g, n0);
     if (end - g == 1) pass<kBlock, kSub, kMins, 1>(t, g, n0);
   }
 }

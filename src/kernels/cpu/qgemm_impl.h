@@ -22,7 +22,7 @@ struct Format {
   int act_block;  // values per activation scale (32 as ggml's q8_0; 256 as its q8_K)
   int sub;        // values per exact integer sum (32; 16 for q6_K)
   int offset;     // added to w_int by the unsigned encoding (q8_0 128, q4_0 8, q6_K 32, q4_K 0)
-  bool mins;      // q4_K: sub-block minimums, Σq per 32 values needed
+  bool mins;      // q4_K: sub-block minimums (Σq per 32 values needed)
 };
 const Format& format_of(GgmlType t);  // t must be supported
 
@@ -34,7 +34,8 @@ struct Acts {
   int8_t* q = nullptr;      // [groups][k/4][16][4]
   float* d = nullptr;       // [groups][k/act_block][16] block scales
   int32_t* corr = nullptr;  // [groups][k/sub][16] -offset * Σq per sub-block (or nullptr)
-  float* bsum = nullptr;    // [groups][k/32][16] Σq per 32 values (q4_K, else nullptr)
+  int32_t* bs2 = nullptr;   // q4_K: [groups][k/64][16] Σq over values 64i..64i+31 (low 16 bits)
+                            // and 64i+32..64i+63 (high 16 bits), for vpdpwssd with min pairs
   int64_t q_stride() const { return k * kGroup; }  // bytes per group
 };
 
@@ -45,14 +46,19 @@ using QuantizeF32 = void (*)(const Format& f, const float* x, int64_t ldx, int r
 using QuantizeBf16 = void (*)(const Format& f, const bf16* x, int64_t ldx, int rows, int64_t g,
                               int offset, Acts& a);
 
-// 16 weight rows (outputs n0..n0+15) over the values [k0, k0 + kc), unpacked for the kernels:
-// q holds per 32 values the 16 rows' integers side by side (an AMX A tile: 16 rows x 32 bytes),
-// signed (w_int) or unsigned (w_int + Format::offset, for vpdpbusd's unsigned operand).
+// 16 weight rows (outputs n0..n0+15) over the values [k0, k0 + kc), unpacked for the kernels.
+// q holds per 32 values the 16 rows' integers side by side, signed (w_int) or unsigned
+// (w_int + Format::offset, for vpdpbusd's unsigned operand). AMX reads the k-quants as
+// v = sc_j * w_int split into two signed bytes, v = lo + 128 * hi, 64 values per row: q holds
+// lo and qh hi, [kc/64][16][64] each, so that one tile sum covers a whole super-block.
 // Rows beyond the matrix are zero.
 struct Panel {
-  int8_t* q = nullptr;  // [kc/32][16][32]
-  float* s = nullptr;   // [kc/sub][16] sub-block scales: dw (q8_0, q4_0), d*sc (k-quants)
-  float* m = nullptr;   // [kc/32][16] q4_K: dmin*m
+  int8_t* q = nullptr;    // [kc/32][16][32] (AMX k-quants: lo, [kc/64][16][64])
+  int8_t* qh = nullptr;   // AMX k-quants: hi, [kc/64][16][64]
+  float* s = nullptr;     // q8_0, q4_0: [kc/32][16] dw; k-quants: [kc/256][16] d
+  float* m = nullptr;     // q4_K: [kc/256][16] dmin
+  int32_t* sc = nullptr;  // k-quants: [kc/sub][16] sub-block scales
+  int32_t* mp = nullptr;  // q4_K: [kc/64][16] min pairs m_2i | m_2i+1 << 16
   // AMX, q8_0: the integers are read where the matrix holds them (rows `direct_stride` bytes
   // apart, block b's 32 values at direct + 34 * b) and q is not filled.
   const int8_t* direct = nullptr;

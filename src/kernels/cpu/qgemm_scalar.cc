@@ -31,6 +31,13 @@ float half_at(const std::byte* p) {
   return fp16_to_fp32(h);
 }
 
+// Two signed 16-bit values in one int32 lane (vpdpwssd's operand).
+inline int32_t pack_pair(int32_t lo, int32_t hi) {
+  return static_cast<int32_t>((static_cast<uint32_t>(lo) & 0xffffu) | (static_cast<uint32_t>(hi) << 16));
+}
+inline int32_t pair_lo(int32_t v) { return static_cast<int16_t>(v & 0xffff); }
+inline int32_t pair_hi(int32_t v) { return static_cast<int16_t>(static_cast<uint32_t>(v) >> 16); }
+
 inline float to_f32(float v) { return v; }
 inline float to_f32(bf16 v) { return to_float(v); }
 
@@ -40,11 +47,11 @@ inline int64_t act_at(int64_t kk, int r) { return (kk / 4) * 64 + r * 4 + kk % 4
 template <class X>
 void quantize_group(const Format& f, const X* x, int64_t ldx, int rows, int64_t g, int offset,
                     Acts& a) {
-  const int64_t k = a.k, nab = k / f.act_block, nsub = k / f.sub, n32 = k / 32;
+  const int64_t k = a.k, nab = k / f.act_block, nsub = k / f.sub;
   int8_t* q = a.q + g * a.q_stride();
   float* d = a.d + g * nab * kGroup;
   int32_t* corr = a.corr ? a.corr + g * nsub * kGroup : nullptr;
-  float* bsum = a.bsum ? a.bsum + g * n32 * kGroup : nullptr;
+  int32_t* bs2 = a.bs2 ? a.bs2 + g * (k / 64) * kGroup : nullptr;
   float v[256];
   int8_t qv[256];
   for (int r = 0; r < kGroup; ++r) {
@@ -84,11 +91,12 @@ void quantize_group(const Format& f, const X* x, int64_t ldx, int rows, int64_t 
         for (int i = 0; i < f.sub; ++i) sum += qv[s0 + i];
         if (corr) corr[((b * n + s0) / f.sub) * kGroup + r] = -offset * sum;
       }
-      if (bsum) {
-        for (int s0 = 0; s0 < n; s0 += 32) {
-          int32_t sum = 0;
-          for (int i = 0; i < 32; ++i) sum += qv[s0 + i];
-          bsum[((b * n + s0) / 32) * kGroup + r] = static_cast<float>(sum);
+      if (bs2) {
+        for (int s0 = 0; s0 < n; s0 += 64) {
+          int32_t lo = 0, hi = 0;
+          for (int i = 0; i < 32; ++i) lo += qv[s0 + i];
+          for (int i = 32; i < 64; ++i) hi += qv[s0 + i];
+          bs2[((b * n + s0) / 64) * kGroup + r] = pack_pair(lo, hi);
         }
       }
     }
@@ -114,11 +122,11 @@ void tile_scalar(const Tile& t) {
   for (int64_t g = t.g0; g < t.g0 + t.ng; ++g) {
     const int8_t* q = a.q + g * a.q_stride();
     const float* d = a.d + g * nab * kGroup;
-    const float* bsum = a.bsum ? a.bsum + g * (a.k / 32) * kGroup : nullptr;
+    const int32_t* bs2 = a.bs2 ? a.bs2 + g * (a.k / 64) * kGroup : nullptr;
     for (int n = 0; n < kGroup; ++n) {
       for (int r = 0; r < kGroup; ++r) {
         float& acc = t.acc[n * t.acc_ld + (g - t.g0) * kGroup + r];
-        // c: the exact integer sum of sub-block `sb` (of the panel's kc values).
+        // The exact integer sum of sub-block `sb` (of the panel's kc values).
         auto sub_sum = [&](int64_t sb) {
           int32_t c = 0;
           for (int i = 0; i < f.sub; ++i) {
@@ -136,15 +144,18 @@ void tile_scalar(const Tile& t) {
         }
         const int per_sb = 256 / f.sub;
         for (int64_t sb = 0; sb < t.kc / 256; ++sb) {
-          float s = 0.0f;
-          for (int j = 0; j < per_sb; ++j) {
-            const int64_t js = sb * per_sb + j;
-            s = std::fma(p.s[js * kGroup + n], static_cast<float>(sub_sum(js)), s);
-            if (f.mins) {
-              s = std::fma(-p.m[js * kGroup + n], bsum[(t.k0 / 32 + js) * kGroup + r], s);
+          int32_t pi = 0, qi = 0;
+          for (int j = 0; j < per_sb; ++j) pi += p.sc[(sb * per_sb + j) * kGroup + n] * sub_sum(sb * per_sb + j);
+          float u = p.s[sb * kGroup + n] * static_cast<float>(pi);
+          if (f.mins) {
+            for (int i = 0; i < 4; ++i) {
+              const int32_t mpair = p.mp[(sb * 4 + i) * kGroup + n];
+              const int32_t bpair = bs2[((t.k0 + sb * 256) / 64 + i) * kGroup + r];
+              qi += pair_lo(mpair) * pair_lo(bpair) + pair_hi(mpair) * pair_hi(bpair);
             }
+            u = std::fma(-p.m[sb * kGroup + n], static_cast<float>(qi), u);
           }
-          acc = std::fma(d[(t.k0 / 256 + sb) * kGroup + r], s, acc);
+          acc = std::fma(d[(t.k0 / 256 + sb) * kGroup + r], u, acc);
         }
       }
     }
@@ -176,36 +187,33 @@ void unpack_scales(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0
   const uint32_t type_size = ggml_traits(w.type).type_size;
   for (int nn = 0; nn < kGroup; ++nn) {
     const int64_t n = n0 + nn;
-    if (n >= w.n) {
-      for (int64_t j = 0; j < kc / f.sub; ++j) p.s[j * kGroup + nn] = 0.0f;
-      if (p.m) {
-        for (int64_t j = 0; j < kc / 32; ++j) p.m[j * kGroup + nn] = 0.0f;
-      }
-      continue;
-    }
-    const std::byte* row = w.data + n * row_bytes + (k0 / f.block) * type_size;
+    const bool in = n < w.n;
+    const std::byte* row = w.data + (in ? n : 0) * row_bytes + (k0 / f.block) * type_size;
     for (int64_t b = 0; b < kc / f.block; ++b) {
       const std::byte* blk = row + b * type_size;
       switch (f.type) {
         case GgmlType::Q8_0:
         case GgmlType::Q4_0:
-          p.s[b * kGroup + nn] = half_at(blk);
+          p.s[b * kGroup + nn] = in ? half_at(blk) : 0.0f;
           break;
         case GgmlType::Q4_K: {
-          const float d = half_at(blk), dmin = half_at(blk + 2);
           const auto* sc = reinterpret_cast<const uint8_t*>(blk + 4);
+          p.s[b * kGroup + nn] = in ? half_at(blk) : 0.0f;
+          p.m[b * kGroup + nn] = in ? half_at(blk + 2) : 0.0f;
+          int scale[8], min[8];
           for (int j = 0; j < 8; ++j) {
-            int s, m;
-            q4k_scale_min(j, sc, &s, &m);
-            p.s[(b * 8 + j) * kGroup + nn] = d * static_cast<float>(s);
-            p.m[(b * 8 + j) * kGroup + nn] = dmin * static_cast<float>(m);
+            q4k_scale_min(j, sc, &scale[j], &min[j]);
+            p.sc[(b * 8 + j) * kGroup + nn] = in ? scale[j] : 0;
+          }
+          for (int i = 0; i < 4; ++i) {
+            p.mp[(b * 4 + i) * kGroup + nn] = in ? pack_pair(min[2 * i], min[2 * i + 1]) : 0;
           }
           break;
         }
         case GgmlType::Q6_K: {
-          const float d = half_at(blk + 208);
           const auto* sc = reinterpret_cast<const int8_t*>(blk + 192);
-          for (int j = 0; j < 16; ++j) p.s[(b * 16 + j) * kGroup + nn] = d * static_cast<float>(sc[j]);
+          p.s[b * kGroup + nn] = in ? half_at(blk + 208) : 0.0f;
+          for (int j = 0; j < 16; ++j) p.sc[(b * 16 + j) * kGroup + nn] = in ? sc[j] : 0;
           break;
         }
         default:
