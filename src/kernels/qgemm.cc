@@ -9,8 +9,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "kernels/cpu/qgemm_impl.h"
+#include "kernels/quant.h"
 #include "util/aligned.h"
 #include "util/check.h"
 #include "util/isa.h"
@@ -156,6 +158,67 @@ void run(float* y, const X* x, const QuantMatrix& w, int64_t t, const QGemmOptio
 }
 
 }  // namespace
+
+uint64_t qgemm_packed_bytes(GgmlType t, int64_t n, int64_t k) {
+  return ggml_row_bytes(t, k) * static_cast<uint64_t>((n + kGroup - 1) / kGroup * kGroup);
+}
+
+namespace {
+
+// The fields of each type's block: (offset, size) in ggml's layout.
+struct Field {
+  int off, size;
+};
+std::vector<Field> fields_of(GgmlType t) {
+  switch (t) {
+    case GgmlType::Q8_0: return {{0, 2}, {2, 32}};
+    case GgmlType::Q4_0: return {{0, 2}, {2, 16}};
+    case GgmlType::Q4_K: return {{0, 2}, {2, 2}, {4, 12}, {16, 128}};
+    case GgmlType::Q6_K: return {{0, 128}, {128, 64}, {192, 16}, {208, 2}};
+    default: return {};
+  }
+}
+
+// Copies row-major blocks into panels (to_panels) or back (see QuantLayout::kPanels16).
+void repack(GgmlType t, const std::byte* in, int64_t n, int64_t k, std::byte* out, bool to_panels) {
+  if (!qgemm_supports(t)) {
+    fail("qgemm_pack: weights of type ", ggml_type_name(t), " have no panel layout (supported: q8_0, q4_0, q4_K, q6_K)");
+  }
+  ILLADA_CHECK(n > 0 && k > 0 && k % ggml_traits(t).block_size == 0, "qgemm_pack: bad shape ", n, " x ", k);
+  const std::vector<Field> fields = fields_of(t);
+  const int64_t row_bytes = static_cast<int64_t>(ggml_row_bytes(t, k));
+  const int64_t ts = ggml_traits(t).type_size, nb = k / ggml_traits(t).block_size;
+  const int64_t panels = (n + kGroup - 1) / kGroup;
+#pragma omp parallel for schedule(static) if (panels > 1 && n * row_bytes >= (int64_t{1} << 22))
+  for (int64_t p = 0; p < panels; ++p) {
+    for (int64_t b = 0; b < nb; ++b) {
+      const int64_t group = p * kGroup * row_bytes + b * kGroup * ts;
+      for (int r = 0; r < kGroup; ++r) {
+        const int64_t row = p * kGroup + r;
+        const int64_t at_row = row * row_bytes + b * ts;
+        for (const Field& f : fields) {
+          const int64_t at_panel = group + kGroup * f.off + r * f.size;
+          if (!to_panels) {
+            if (row < n) std::memcpy(out + at_row + f.off, in + at_panel, f.size);
+          } else if (row < n) {
+            std::memcpy(out + at_panel, in + at_row + f.off, f.size);
+          } else {
+            std::memset(out + at_panel, 0, f.size);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void qgemm_pack(GgmlType t, const std::byte* rows, int64_t n, int64_t k, std::byte* packed) {
+  repack(t, rows, n, k, packed, true);
+}
+void qgemm_unpack(GgmlType t, const std::byte* packed, int64_t n, int64_t k, std::byte* rows) {
+  repack(t, packed, n, k, rows, false);
+}
 
 bool qgemm_supports(GgmlType t) {
   return t == GgmlType::Q8_0 || t == GgmlType::Q4_0 || t == GgmlType::Q4_K || t == GgmlType::Q6_K;

@@ -28,14 +28,38 @@
 
 namespace illada {
 
-// A weight matrix W [n, k] (a PyTorch Linear weight) in a ggml block format: row r holds the k
-// values of output r in ggml_row_bytes(type, k) bytes at data + r * ggml_row_bytes(type, k).
+// How the blocks of a quantised matrix are arranged in memory.
+enum class QuantLayout {
+  // ggml's (a GGUF file's): row r's blocks one after another at data + r * row_bytes, where
+  // row_bytes = ggml_row_bytes(type, k).
+  kRows,
+  // qgemm_pack's: the rows in panels of 16 (the last padded with zero rows), each panel
+  // 16 * row_bytes bytes at data + (r / 16) * 16 * row_bytes, holding block 0 of its 16 rows,
+  // then block 1, ...; inside each group of 16 blocks every field of ggml's block (the scale d,
+  // the integers qs, ...) is stored for the 16 rows side by side: the field at byte `off` of a
+  // block, `size` bytes long, of row r's block b is at
+  //   panel + b * 16 * block_bytes + 16 * off + (r % 16) * size.
+  // Same size as the rows; each panel is one sequential stream, the 16 scales of a block are
+  // contiguous and an AMX tile of 16 rows' integers is one contiguous load.
+  kPanels16,
+};
+
+// A weight matrix W [n, k] (a PyTorch Linear weight) in a ggml block format.
 struct QuantMatrix {
   GgmlType type = GgmlType::Q8_0;
   const std::byte* data = nullptr;
   int64_t n = 0;  // rows (outputs)
   int64_t k = 0;  // values per row (inputs): a multiple of the type's block size
+  QuantLayout layout = QuantLayout::kRows;
 };
+
+// kPanels16: its size (rows rounded up to 16) and the conversions both ways. The layout's
+// version, for caches that store packed matrices: bumped whenever the arrangement changes.
+constexpr int kQuantPanelsVersion = 1;
+uint64_t qgemm_packed_bytes(GgmlType t, int64_t n, int64_t k);
+// rows: n rows of ggml_row_bytes(t, k) bytes; packed: qgemm_packed_bytes(t, n, k) bytes.
+void qgemm_pack(GgmlType t, const std::byte* rows, int64_t n, int64_t k, std::byte* packed);
+void qgemm_unpack(GgmlType t, const std::byte* packed, int64_t n, int64_t k, std::byte* rows);
 
 // The instruction sets the products can run on.
 enum class QuantKernel {

@@ -143,6 +143,40 @@ TEST_P(QGemmExact, ThreadCountsGiveTheSameBits) {
   }
 }
 
+// The panel layout (qgemm_pack) holds the same blocks in another order: every kernel gives the
+// same bits from it, and unpacking gives the rows back.
+TEST_P(QGemmExact, PanelLayoutGivesTheSameBitsAndUnpacksBack) {
+  const GgmlType type = GetParam();
+  const int64_t k = ggml_traits(type).block_size == 32 ? 32 * 70 : 256 * 5;
+  for (int64_t n : {int64_t{16}, int64_t{45}, int64_t{100}}) {
+    const int64_t t = 37;
+    const std::vector<std::byte> w = random_blocks(type, n, k, 11);
+    std::vector<std::byte> packed(qgemm_packed_bytes(type, n, k), std::byte{0x5a});
+    ASSERT_EQ(packed.size(), ggml_row_bytes(type, k) * ((n + 15) / 16 * 16));
+    qgemm_pack(type, w.data(), n, k, packed.data());
+    std::vector<std::byte> back(w.size());
+    qgemm_unpack(type, packed.data(), n, k, back.data());
+    EXPECT_EQ(std::memcmp(back.data(), w.data(), w.size()), 0) << "n " << n;
+    // Row r's block b's fields where the layout says they are: the scale d (2 bytes) and the
+    // first integers (q8_0's qs at 2, 32 bytes; q6_K's ql at 0, 128 bytes).
+    const uint64_t rb = ggml_row_bytes(type, k), ts = ggml_traits(type).type_size;
+    const int64_t r = n - 1, b = 3;
+    const int d_off = type == GgmlType::Q6_K ? 208 : 0;
+    const int q_off = type == GgmlType::Q6_K ? 0 : (type == GgmlType::Q4_K ? 16 : 2);
+    const int q_size = type == GgmlType::Q8_0 ? 32 : (type == GgmlType::Q4_0 ? 16 : 128);
+    const std::byte* group = &packed[(r / 16) * 16 * rb + b * 16 * ts];
+    EXPECT_EQ(std::memcmp(group + 16 * d_off + (r % 16) * 2, &w[r * rb + b * ts + d_off], 2), 0);
+    EXPECT_EQ(std::memcmp(group + 16 * q_off + (r % 16) * q_size, &w[r * rb + b * ts + q_off], q_size), 0);
+    const std::vector<float> x = test::randn(t * k, 12);
+    for (QuantKernel kern : available_kernels()) {
+      const std::vector<float> want = run(type, w, n, k, x, t, kern);
+      std::vector<float> y(t * n);
+      qgemm(y.data(), x.data(), QuantMatrix{type, packed.data(), n, k, QuantLayout::kPanels16}, t, {.kernel = kern});
+      EXPECT_EQ(count_differences(y, want), 0) << quant_kernel_name(kern) << " n " << n;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Types, QGemmExact, ::testing::ValuesIn(kTypes),
                          [](const auto& info) { return std::string(ggml_type_name(info.param)); });
 

@@ -84,7 +84,7 @@ void tile_blocks(const Tile& t) {
 #define ILLADA_AMX_ISSUE(c, at, bt, js)                                 \
   do {                                                                 \
     if (p.direct) {                                                    \
-      _tile_loadd(at, p.direct + (js) * 34, p.direct_stride);          \
+      _tile_loadd(at, p.direct + (js) * p.direct_block, p.direct_stride); \
     } else {                                                           \
       _tile_loadd(at, p.q + (js) * 512, 32);                           \
     }                                                                  \
@@ -221,39 +221,38 @@ inline __m512i scale_pair(int32_t a, int32_t b) {
 void unpack_superblocks(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc, Panel& p) {
   unpack_scales_avx2(f, w, n0, k0, kc, p);
   p.direct = nullptr;
-  const uint64_t row_bytes = ggml_row_bytes(w.type, w.k);
+  const Source src = source_of(w, n0, k0);
   const int64_t nsb = kc / 256;
   const GgmlType type = f.type;  // locals: the int8_t stores below may alias anything
   const __m256i low4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30), c32 = _mm256_set1_epi8(32);
   for (int nn = 0; nn < kGroup; ++nn) {
-    const int64_t n = n0 + nn;
     int8_t* lo = p.q + nn * 64;
     int8_t* hi = p.qh + nn * 64;
-    if (n >= w.n) {
+    if (nn >= src.rows) {
       for (int64_t k64 = 0; k64 < kc / 64; ++k64) {
         std::memset(lo + k64 * 1024, 0, 64);
         std::memset(hi + k64 * 1024, 0, 64);
       }
       continue;
     }
-    const auto* row = reinterpret_cast<const uint8_t*>(w.data + n * row_bytes) + (k0 / 256) * (type == GgmlType::Q4_K ? 144 : 210);
     for (int64_t sb = 0; sb < nsb; ++sb) {
       const int32_t* sc = p.sc + sb * (type == GgmlType::Q4_K ? 8 : 16) * kGroup + nn;  // sc[j * 16]
       if (type == GgmlType::Q4_K) {
-        const uint8_t* blk = row + sb * 144;
+        const uint8_t* qs = src.field(nn, sb, 16, 128);
         for (int h = 0; h < 4; ++h) {
-          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * h));
+          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * h));
           const __m256i qa = _mm256_and_si256(v, low4), qb = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
           const int64_t at = (sb * 4 + h) * 1024;
           split_store(_mm512_cvtepu8_epi16(qa), _mm512_cvtepu8_epi16(qb), _mm512_set1_epi16(static_cast<int16_t>(sc[(2 * h) * kGroup])),
                       _mm512_set1_epi16(static_cast<int16_t>(sc[(2 * h + 1) * kGroup])), lo + at, hi + at);
         }
       } else {
-        const uint8_t* blk = row + sb * 210;
+        const uint8_t* ql = src.field(nn, sb, 0, 128);
+        const uint8_t* qhp = src.field(nn, sb, 128, 64);
         for (int h = 0; h < 2; ++h) {
-          const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * h));
-          const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * h + 32));
-          const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 128 + 32 * h));
+          const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 64 * h));
+          const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 64 * h + 32));
+          const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qhp + 32 * h));
           __m256i v[4];
           v[0] = _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
           v[1] = _mm256_or_si256(_mm256_and_si256(ql1, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
@@ -282,9 +281,10 @@ void unpack(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64
     unpack_superblocks(f, w, n0, k0, kc, p);
   } else if (f.type == GgmlType::Q8_0 && n0 + kGroup <= w.n) {
     unpack_scales_avx2(f, w, n0, k0, kc, p);
-    const int64_t row_bytes = static_cast<int64_t>(ggml_row_bytes(w.type, w.k));
-    p.direct = reinterpret_cast<const int8_t*>(w.data + n0 * row_bytes + (k0 / 32) * 34 + 2);
-    p.direct_stride = row_bytes;
+    const Source src = source_of(w, n0, k0);
+    p.direct = reinterpret_cast<const int8_t*>(src.field(0, 0, 2, 32));
+    p.direct_stride = src.soa ? 32 : src.rs;  // row 1's integers minus row 0's
+    p.direct_block = src.bs;
   } else {
     unpack_avx2(f, w, n0, k0, kc, unsigned_enc, p);
   }

@@ -121,46 +121,49 @@ void quantize(const Format& f, const X* x, int64_t ldx, int rows, int64_t g, int
 
 inline void store32(int8_t* p, __m256i v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
 
-// Gathers of 8 dwords at base + lane * row_bytes + off (lane < 8).
-struct RowGather {
-  const std::byte* base;
-  __m256i rows;
-  __m256i at(int64_t off) const {
-    return _mm256_i32gather_epi32(reinterpret_cast<const int*>(base + off), rows, 1);
-  }
-};
-
 inline __m256 half_lo(__m256i v) {  // the low 16 bits of each lane, as half precision
   v = _mm256_and_si256(v, _mm256_set1_epi32(0xffff));
   return _mm256_cvtph_ps(_mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
 }
-inline __m256 half_hi(__m256i v) { return half_lo(_mm256_srli_epi32(v, 16)); }
 
-// The scales of 16 full panel rows, 8 rows per gather: the same products as unpack_scales.
-void unpack_scales_vec(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc, Panel& p) {
-  const int64_t row_bytes = static_cast<int64_t>(ggml_row_bytes(w.type, w.k));
-  const int64_t ts = ggml_traits(w.type).type_size;
-  const __m256i rows = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                          _mm256_set1_epi32(static_cast<int>(row_bytes)));
+// One field of block b of 8 panel rows (rows 8h..8h+7) as vectors: dwords at `byte` into the
+// field (gathered: row strides in the rows layout, the field's size in panels), or 8 halves.
+struct Fields8 {
+  const Source& src;
+  int64_t b;
+  int h;
+  __m256i dword(int off, int size, int byte) const {
+    const int64_t stride = src.soa ? size : src.rs;
+    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                           _mm256_set1_epi32(static_cast<int>(stride)));
+    return _mm256_i32gather_epi32(reinterpret_cast<const int*>(src.field(8 * h, b, off, size) + byte), idx, 1);
+  }
+  __m256 half(int off) const {
+    if (src.soa) return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src.field(8 * h, b, off, 2))));
+    return half_lo(dword(off, 2, 0));
+  }
+};
+
+// The scales of 16 full panel rows, 8 rows at a time: the same products as unpack_scales.
+void unpack_scales_vec(const Format& f, const Source& src, int64_t kc, Panel& p) {
+  const GgmlType type = f.type;  // locals: the stores below may alias anything
+  const int64_t nb = kc / f.block;
   for (int h = 0; h < 2; ++h) {
-    const RowGather g{w.data + (n0 + 8 * h) * row_bytes + (k0 / f.block) * ts, rows};
     float* s = p.s + 8 * h;
     float* m = p.m + 8 * h;
     int32_t* isc = p.sc + 8 * h;
     int32_t* mp = p.mp + 8 * h;
-    const GgmlType type = f.type;  // locals: the stores below may alias anything
-    const int64_t nb = kc / f.block;
     for (int64_t b = 0; b < nb; ++b) {
-      const int64_t at = b * ts;
+      const Fields8 fl{src, b, h};
       switch (type) {
         case GgmlType::Q8_0:
         case GgmlType::Q4_0:
-          _mm256_storeu_ps(s + b * kGroup, half_lo(g.at(at)));
+          _mm256_storeu_ps(s + b * kGroup, fl.half(0));
           break;
         case GgmlType::Q4_K: {
-          const __m256i dd = g.at(at), s0 = g.at(at + 4), s1 = g.at(at + 8), s2 = g.at(at + 12);
-          _mm256_storeu_ps(s + b * kGroup, half_lo(dd));
-          _mm256_storeu_ps(m + b * kGroup, half_hi(dd));
+          const __m256i s0 = fl.dword(4, 12, 0), s1 = fl.dword(4, 12, 4), s2 = fl.dword(4, 12, 8);
+          _mm256_storeu_ps(s + b * kGroup, fl.half(0));
+          _mm256_storeu_ps(m + b * kGroup, fl.half(2));
           const __m256i m63 = _mm256_set1_epi32(63), m15 = _mm256_set1_epi32(15), m3 = _mm256_set1_epi32(3);
           __m256i mn[8];
           for (int j = 0; j < 8; ++j) {
@@ -184,10 +187,12 @@ void unpack_scales_vec(const Format& f, const QuantMatrix& w, int64_t n0, int64_
           break;
         }
         case GgmlType::Q6_K: {
-          // Bytes 192..207 are the 16 signed scales, 208..209 d: read 206..209 to stay inside.
-          _mm256_storeu_ps(s + b * kGroup, half_hi(g.at(at + 206)));
+          // In the rows layout a dword gather of the 2-byte d would read past the last block:
+          // read bytes 206..209 (the last two scales and d) and take the high half.
+          _mm256_storeu_ps(s + b * kGroup,
+                           src.soa ? fl.half(208) : half_lo(_mm256_srli_epi32(fl.dword(192, 16, 14), 16)));
           for (int q = 0; q < 4; ++q) {
-            const __m256i v = g.at(at + 192 + 4 * q);
+            const __m256i v = fl.dword(192, 16, 4 * q);
             for (int i = 0; i < 4; ++i) {
               _mm256_storeu_si256(reinterpret_cast<__m256i*>(isc + (b * 16 + 4 * q + i) * kGroup),
                                   _mm256_srai_epi32(_mm256_slli_epi32(v, 24 - 8 * i), 24));
@@ -203,22 +208,25 @@ void unpack_scales_vec(const Format& f, const QuantMatrix& w, int64_t n0, int64_
 }
 
 // Asks for the next chunk's bytes of the panel's rows while this one is multiplied.
-void prefetch_next(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc) {
+void prefetch_next(const Format& f, const QuantMatrix& w, const Source& src, int64_t k0, int64_t kc) {
   const int64_t k1 = k0 + kc, k2 = std::min(w.k, k1 + kc);
   if (k1 >= w.k) return;
-  const int64_t row_bytes = static_cast<int64_t>(ggml_row_bytes(w.type, w.k));
-  const int64_t ts = ggml_traits(w.type).type_size;
-  const int64_t from = (k1 / f.block) * ts, to = (k2 / f.block) * ts;
-  for (int64_t n = n0; n < std::min(w.n, n0 + kGroup); ++n) {
-    const char* row = reinterpret_cast<const char*>(w.data + n * row_bytes);
+  const int64_t from = (kc / f.block) * src.bs, to = ((k2 - k0) / f.block) * src.bs;
+  if (src.soa) {  // one stream: the panel's next blocks
+    for (int64_t o = from; o < to; o += 64) _mm_prefetch(reinterpret_cast<const char*>(src.base + o), _MM_HINT_T1);
+    return;
+  }
+  for (int nn = 0; nn < src.rows; ++nn) {
+    const char* row = reinterpret_cast<const char*>(src.base + nn * src.rs);
     for (int64_t o = from; o < to; o += 64) _mm_prefetch(row + o, _MM_HINT_T1);
   }
 }
 
 void scales(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc, Panel& p) {
-  prefetch_next(f, w, n0, k0, kc);
-  if (n0 + kGroup <= w.n && static_cast<int64_t>(ggml_row_bytes(w.type, w.k)) * 8 < (int64_t{1} << 31)) {
-    unpack_scales_vec(f, w, n0, k0, kc, p);
+  const Source src = source_of(w, n0, k0);
+  prefetch_next(f, w, src, k0, kc);
+  if (src.rows == kGroup && src.rs * 8 < (int64_t{1} << 31)) {
+    unpack_scales_vec(f, src, kc, p);
   } else {
     unpack_scales(f, w, n0, k0, kc, p);
   }
@@ -228,49 +236,47 @@ void unpack(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64
             Panel& p) {
   scales(f, w, n0, k0, kc, p);
   p.direct = nullptr;
-  const uint64_t row_bytes = ggml_row_bytes(w.type, w.k);
-  const uint32_t ts = ggml_traits(w.type).type_size;
+  const Source src = source_of(w, n0, k0);
   const __m256i low4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
   const __m256i off = _mm256_set1_epi8(static_cast<char>(unsigned_enc ? 0 : f.offset));
   // Locals: the int8_t stores below may alias anything, so fields read in the loops would be
   // reloaded (and kc / block divided) at every block.
   const GgmlType type = f.type;
   const int64_t block = f.block, nb = kc / f.block;
+  const int rows = src.rows;
   for (int nn = 0; nn < kGroup; ++nn) {
-    const int64_t n = n0 + nn;
     int8_t* dst = p.q + nn * 32;  // value kk at dst[(kk/32)*512 + kk%32]
-    if (n >= w.n) {
+    if (nn >= rows) {
       for (int64_t kk = 0; kk < kc; kk += 32) std::memset(dst + (kk / 32) * 512, 0, 32);
       continue;
     }
-    const auto* row = reinterpret_cast<const uint8_t*>(w.data + n * row_bytes) + (k0 / block) * ts;
     for (int64_t b = 0; b < nb; ++b) {
-      const uint8_t* blk = row + b * ts;
       int8_t* o = dst + b * (block / 32) * 512;
       switch (type) {
         case GgmlType::Q8_0: {
-          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src.field(nn, b, 2, 32)));
           store32(o, unsigned_enc ? _mm256_xor_si256(v, _mm256_set1_epi8(static_cast<char>(0x80))) : v);
           break;
         }
         case GgmlType::Q4_0: {
-          const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+          const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src.field(nn, b, 2, 16)));
           const __m256i both = _mm256_set_m128i(_mm_srli_epi16(v, 4), v);
           store32(o, _mm256_sub_epi8(_mm256_and_si256(both, low4), off));
           break;
         }
         case GgmlType::Q4_K:
           for (int h = 0; h < 4; ++h) {
-            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * h));
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src.field(nn, b, 16, 128) + 32 * h));
             store32(o + (2 * h) * 512, _mm256_and_si256(v, low4));
             store32(o + (2 * h + 1) * 512, _mm256_and_si256(_mm256_srli_epi16(v, 4), low4));
           }
           break;
         case GgmlType::Q6_K:
           for (int h = 0; h < 2; ++h) {
-            const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * h));
-            const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * h + 32));
-            const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 128 + 32 * h));
+            const uint8_t* ql = src.field(nn, b, 0, 128) + 64 * h;
+            const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+            const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+            const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src.field(nn, b, 128, 64) + 32 * h));
             const __m256i v0 = _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
             const __m256i v1 = _mm256_or_si256(_mm256_and_si256(ql1, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
             const __m256i v2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4), _mm256_and_si256(qh, m30));

@@ -60,10 +60,35 @@ struct Panel {
   int32_t* sc = nullptr;  // k-quants: [kc/sub][16] sub-block scales
   int32_t* mp = nullptr;  // q4_K: [kc/64][16] min pairs m_2i | m_2i+1 << 16
   // AMX, q8_0: the integers are read where the matrix holds them (rows `direct_stride` bytes
-  // apart, block b's 32 values at direct + 34 * b) and q is not filled.
+  // apart, block b's 32 values at direct + direct_block * b) and q is not filled.
   const int8_t* direct = nullptr;
-  int64_t direct_stride = 0;
+  int64_t direct_stride = 0, direct_block = 0;
 };
+// Where the blocks of a panel's rows are. kRows: row nn's block b (counted from the chunk's
+// first value) at base + nn * rs + b * bs. kPanels16 (soa): the 16 rows' block b at
+// base + b * bs, each field of ggml's block (at offset `off`, `size` bytes) stored for the 16
+// rows side by side: row nn's at base + b * bs + 16 * off + nn * size. Rows from `rows` on read
+// as zero.
+struct Source {
+  const uint8_t* base = nullptr;
+  int64_t rs = 0, bs = 0;
+  int rows = 0;
+  bool soa = false;
+  const uint8_t* field(int nn, int64_t b, int off, int size) const {
+    return soa ? base + b * bs + 16 * off + nn * size : base + nn * rs + b * bs + off;
+  }
+};
+inline Source source_of(const QuantMatrix& w, int64_t n0, int64_t k0) {
+  const int64_t row_bytes = static_cast<int64_t>(ggml_row_bytes(w.type, w.k));
+  const int64_t ts = ggml_traits(w.type).type_size, block = ggml_traits(w.type).block_size;
+  const auto* data = reinterpret_cast<const uint8_t*>(w.data) + n0 * row_bytes;
+  const int rows = static_cast<int>(w.n - n0 < kGroup ? w.n - n0 : kGroup);
+  if (w.layout == QuantLayout::kPanels16) {
+    return Source{data + (k0 / block) * kGroup * ts, 0, kGroup * ts, rows, true};
+  }
+  return Source{data + (k0 / block) * ts, row_bytes, ts, rows, false};
+}
+
 using UnpackFn = void (*)(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0,
                           int64_t kc, bool unsigned_enc, Panel& p);
 

@@ -183,23 +183,21 @@ void quantize_scalar_bf16(const Format& f, const bf16* x, int64_t ldx, int rows,
 
 void unpack_scales(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc,
                    Panel& p) {
-  const uint64_t row_bytes = ggml_row_bytes(w.type, w.k);
-  const uint32_t type_size = ggml_traits(w.type).type_size;
+  const Source src = source_of(w, n0, k0);
   for (int nn = 0; nn < kGroup; ++nn) {
-    const int64_t n = n0 + nn;
-    const bool in = n < w.n;
-    const std::byte* row = w.data + (in ? n : 0) * row_bytes + (k0 / f.block) * type_size;
+    const bool in = nn < src.rows;
+    const int row = in ? nn : 0;  // rows beyond the matrix: read row 0, store zeros
+    auto fld = [&](int64_t b, int off, int size) { return reinterpret_cast<const std::byte*>(src.field(row, b, off, size)); };
     for (int64_t b = 0; b < kc / f.block; ++b) {
-      const std::byte* blk = row + b * type_size;
       switch (f.type) {
         case GgmlType::Q8_0:
         case GgmlType::Q4_0:
-          p.s[b * kGroup + nn] = in ? half_at(blk) : 0.0f;
+          p.s[b * kGroup + nn] = in ? half_at(fld(b, 0, 2)) : 0.0f;
           break;
         case GgmlType::Q4_K: {
-          const auto* sc = reinterpret_cast<const uint8_t*>(blk + 4);
-          p.s[b * kGroup + nn] = in ? half_at(blk) : 0.0f;
-          p.m[b * kGroup + nn] = in ? half_at(blk + 2) : 0.0f;
+          const auto* sc = reinterpret_cast<const uint8_t*>(fld(b, 4, 12));
+          p.s[b * kGroup + nn] = in ? half_at(fld(b, 0, 2)) : 0.0f;
+          p.m[b * kGroup + nn] = in ? half_at(fld(b, 2, 2)) : 0.0f;
           int scale[8], min[8];
           for (int j = 0; j < 8; ++j) {
             q4k_scale_min(j, sc, &scale[j], &min[j]);
@@ -211,8 +209,8 @@ void unpack_scales(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0
           break;
         }
         case GgmlType::Q6_K: {
-          const auto* sc = reinterpret_cast<const int8_t*>(blk + 192);
-          p.s[b * kGroup + nn] = in ? half_at(blk + 208) : 0.0f;
+          const auto* sc = reinterpret_cast<const int8_t*>(fld(b, 192, 16));
+          p.s[b * kGroup + nn] = in ? half_at(fld(b, 208, 2)) : 0.0f;
           for (int j = 0; j < 16; ++j) p.sc[(b * 16 + j) * kGroup + nn] = in ? sc[j] : 0;
           break;
         }
@@ -226,47 +224,48 @@ void unpack_scales(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0
 void unpack_scalar(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc,
                    bool unsigned_enc, Panel& p) {
   unpack_scales(f, w, n0, k0, kc, p);
-  const uint64_t row_bytes = ggml_row_bytes(w.type, w.k);
-  const uint32_t type_size = ggml_traits(w.type).type_size;
+  const Source src = source_of(w, n0, k0);
   const int off = unsigned_enc ? f.offset : 0;
   for (int nn = 0; nn < kGroup; ++nn) {
-    const int64_t n = n0 + nn;
     // Value kk of the chunk goes to q[(kk/32)*512 + nn*32 + kk%32].
     auto put = [&](int64_t kk, int w_int) {
       p.q[(kk / 32) * 512 + nn * 32 + kk % 32] = static_cast<int8_t>(static_cast<uint8_t>(w_int + off));
     };
-    if (n >= w.n) {
+    if (nn >= src.rows) {
       for (int64_t kk = 0; kk < kc; ++kk) p.q[(kk / 32) * 512 + nn * 32 + kk % 32] = 0;
       continue;
     }
-    const auto* row = reinterpret_cast<const uint8_t*>(w.data + n * row_bytes) +
-                      (k0 / f.block) * type_size;
     for (int64_t b = 0; b < kc / f.block; ++b) {
-      const uint8_t* blk = row + b * type_size;
       const int64_t kb = b * f.block;
       switch (f.type) {
-        case GgmlType::Q8_0:
-          for (int i = 0; i < 32; ++i) put(kb + i, static_cast<int8_t>(blk[2 + i]));
+        case GgmlType::Q8_0: {
+          const uint8_t* qs = src.field(nn, b, 2, 32);
+          for (int i = 0; i < 32; ++i) put(kb + i, static_cast<int8_t>(qs[i]));
           break;
-        case GgmlType::Q4_0:
+        }
+        case GgmlType::Q4_0: {
+          const uint8_t* qs = src.field(nn, b, 2, 16);
           for (int i = 0; i < 16; ++i) {
-            put(kb + i, (blk[2 + i] & 0xF) - 8);
-            put(kb + i + 16, (blk[2 + i] >> 4) - 8);
+            put(kb + i, (qs[i] & 0xF) - 8);
+            put(kb + i + 16, (qs[i] >> 4) - 8);
           }
           break;
-        case GgmlType::Q4_K:
+        }
+        case GgmlType::Q4_K: {
           // Bytes 32h..32h+31 hold values 64h..64h+31 (low nibbles) and 64h+32.. (high).
+          const uint8_t* qs = src.field(nn, b, 16, 128);
           for (int h = 0; h < 4; ++h) {
             for (int l = 0; l < 32; ++l) {
-              put(kb + 64 * h + l, blk[16 + 32 * h + l] & 0xF);
-              put(kb + 64 * h + 32 + l, blk[16 + 32 * h + l] >> 4);
+              put(kb + 64 * h + l, qs[32 * h + l] & 0xF);
+              put(kb + 64 * h + 32 + l, qs[32 * h + l] >> 4);
             }
           }
           break;
+        }
         case GgmlType::Q6_K:
           for (int h = 0; h < 2; ++h) {
-            const uint8_t* ql = blk + 64 * h;
-            const uint8_t* qh = blk + 128 + 32 * h;
+            const uint8_t* ql = src.field(nn, b, 0, 128) + 64 * h;
+            const uint8_t* qh = src.field(nn, b, 128, 64) + 32 * h;
             for (int l = 0; l < 32; ++l) {
               put(kb + 128 * h + l, ((ql[l] & 0xF) | ((qh[l] & 3) << 4)) - 32);
               put(kb + 128 * h + l + 32, ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
