@@ -200,55 +200,72 @@ void tile_superblocks(const Tile& t) {
   }
 }
 
-// 64 signed integers w (one row's values 64i..64i+63, two scales: sc_a for the first 32 or 16
-// values, sc_b for the rest, per `half`) times their scales, split v = lo + 128 hi.
-inline void split_store(__m512i w16a, __m512i w16b, __m512i sca, __m512i scb, int8_t* lo, int8_t* hi) {
-  const __m512i va = _mm512_mullo_epi16(w16a, sca), vb = _mm512_mullo_epi16(w16b, scb);
+// 64 integers w of one row (natural order) times their scales, split v = lo + 128 hi and stored
+// in natural order. sc holds, as int16, per 128-bit lane L the scale of values 16L..16L+15.
+// unpacklo/hi take bytes 0-7 / 8-15 of each lane to 16 bits, and packs puts them back in place.
+template <bool kSigned>
+inline void split_store64(__m512i w, __m512i sc, int8_t* lo, int8_t* hi) {
+  __m512i a, b;
+  if constexpr (kSigned) {
+    a = _mm512_srai_epi16(_mm512_unpacklo_epi8(w, w), 8);
+    b = _mm512_srai_epi16(_mm512_unpackhi_epi8(w, w), 8);
+  } else {
+    a = _mm512_unpacklo_epi8(w, _mm512_setzero_si512());
+    b = _mm512_unpackhi_epi8(w, _mm512_setzero_si512());
+  }
+  const __m512i va = _mm512_mullo_epi16(a, sc), vb = _mm512_mullo_epi16(b, sc);
   const __m512i c64 = _mm512_set1_epi16(64);
   const __m512i ha = _mm512_srai_epi16(_mm512_add_epi16(va, c64), 7), hb = _mm512_srai_epi16(_mm512_add_epi16(vb, c64), 7);
   const __m512i la = _mm512_sub_epi16(va, _mm512_slli_epi16(ha, 7)), lb = _mm512_sub_epi16(vb, _mm512_slli_epi16(hb, 7));
-  _mm512_storeu_si512(lo, _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi16_epi8(la)), _mm512_cvtepi16_epi8(lb), 1));
-  _mm512_storeu_si512(hi, _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi16_epi8(ha)), _mm512_cvtepi16_epi8(hb), 1));
+  _mm512_storeu_si512(lo, _mm512_packs_epi16(la, lb));  // |lo| <= 64, |hi| <= 32: no saturation
+  _mm512_storeu_si512(hi, _mm512_packs_epi16(ha, hb));
 }
 
-// Two int16 scales, each over 16 lanes: a for lanes 0-15, b for 16-31.
-inline __m512i scale_pair(int32_t a, int32_t b) {
-  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(static_cast<int16_t>(a))),
-                            _mm256_set1_epi16(static_cast<int16_t>(b)), 1);
-}
+inline __m512i join(__m256i a, __m256i b) { return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1); }
 
 // The k-quants' lo/hi panel: value kk of row nn at [(kk/64)*16 + nn]*64 + kk%64.
 void unpack_superblocks(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc, Panel& p) {
-  unpack_scales_avx2(f, w, n0, k0, kc, p);
+  unpack_scales_avx2(f, w, n0, k0, kc, p, false);
   p.direct = nullptr;
   const Source src = source_of(w, n0, k0);
-  const int64_t nsb = kc / 256;
+  const int64_t nsb = kc / 256, left = (w.k - k0 - kc) / 256;
   const GgmlType type = f.type;  // locals: the int8_t stores below may alias anything
-  const __m256i low4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30), c32 = _mm256_set1_epi8(32);
-  for (int nn = 0; nn < kGroup; ++nn) {
-    int8_t* lo = p.q + nn * 64;
-    int8_t* hi = p.qh + nn * 64;
-    if (nn >= src.rows) {
-      for (int64_t k64 = 0; k64 < kc / 64; ++k64) {
-        std::memset(lo + k64 * 1024, 0, 64);
-        std::memset(hi + k64 * 1024, 0, 64);
-      }
-      continue;
+  const __m256i low4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
+  const __m512i c32 = _mm512_set1_epi8(32);
+  const __m512i lane_of = _mm512_srli_epi16(  // each int16 lane's 128-bit lane number
+      _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9,
+                       8, 7, 6, 5, 4, 3, 2, 1, 0),
+      3);
+  for (int nn = src.rows; nn < kGroup; ++nn) {
+    for (int64_t k64 = 0; k64 < kc / 64; ++k64) {
+      std::memset(p.q + k64 * 1024 + nn * 64, 0, 64);
+      std::memset(p.qh + k64 * 1024 + nn * 64, 0, 64);
     }
-    for (int64_t sb = 0; sb < nsb; ++sb) {
+  }
+  // Super-blocks outer, rows inner: the panel layout's order of the bytes.
+  for (int64_t sb = 0; sb < nsb; ++sb) {
+    prefetch_block(src, nsb, sb, left);
+    for (int nn = 0; nn < src.rows; ++nn) {
+      int8_t* lo = p.q + nn * 64;
+      int8_t* hi = p.qh + nn * 64;
       const int32_t* sc = p.sc + sb * (type == GgmlType::Q4_K ? 8 : 16) * kGroup + nn;  // sc[j * 16]
       if (type == GgmlType::Q4_K) {
         const uint8_t* qs = src.field(nn, sb, 16, 128);
         for (int h = 0; h < 4; ++h) {
+          // Values 64h..64h+31 (sub-block 2h, lanes 0-1) and 64h+32.. (2h+1, lanes 2-3).
           const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * h));
-          const __m256i qa = _mm256_and_si256(v, low4), qb = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+          const __m512i q = join(_mm256_and_si256(v, low4), _mm256_and_si256(_mm256_srli_epi16(v, 4), low4));
+          const __m512i scale = join(_mm256_set1_epi16(static_cast<int16_t>(sc[(2 * h) * kGroup])),
+                                     _mm256_set1_epi16(static_cast<int16_t>(sc[(2 * h + 1) * kGroup])));
           const int64_t at = (sb * 4 + h) * 1024;
-          split_store(_mm512_cvtepu8_epi16(qa), _mm512_cvtepu8_epi16(qb), _mm512_set1_epi16(static_cast<int16_t>(sc[(2 * h) * kGroup])),
-                      _mm512_set1_epi16(static_cast<int16_t>(sc[(2 * h + 1) * kGroup])), lo + at, hi + at);
+          split_store64<false>(q, scale, lo + at, hi + at);
         }
       } else {
         const uint8_t* ql = src.field(nn, sb, 0, 128);
         const uint8_t* qhp = src.field(nn, sb, 128, 64);
+        // The 16 scales as int16; lane L of chunk c takes scale 4c + L.
+        const __m512i sc16 = _mm512_castsi256_si512(
+            _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src.field(nn, sb, 192, 16)))));
         for (int h = 0; h < 2; ++h) {
           const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 64 * h));
           const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 64 * h + 32));
@@ -259,14 +276,13 @@ void unpack_superblocks(const Format& f, const QuantMatrix& w, int64_t n0, int64
           v[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4), _mm256_and_si256(qh, m30));
           v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
                                  _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
-          // v[i] holds values 128h + 32i .. +31 (sub-blocks 8h + 2i and 8h + 2i + 1).
+          // v[i] holds values 128h + 32i .. +31: chunk 2h + pair is v[2 pair], v[2 pair + 1].
           for (int pair = 0; pair < 2; ++pair) {
-            const int j = 8 * h + 4 * pair;
-            const int64_t at = (sb * 4 + 2 * h + pair) * 1024;
-            split_store(_mm512_cvtepi8_epi16(_mm256_sub_epi8(v[2 * pair], c32)),
-                        _mm512_cvtepi8_epi16(_mm256_sub_epi8(v[2 * pair + 1], c32)),
-                        scale_pair(sc[j * kGroup], sc[(j + 1) * kGroup]),
-                        scale_pair(sc[(j + 2) * kGroup], sc[(j + 3) * kGroup]), lo + at, hi + at);
+            const int c = 2 * h + pair;
+            const __m512i w = _mm512_sub_epi8(join(v[2 * pair], v[2 * pair + 1]), c32);
+            const __m512i idx = _mm512_add_epi16(lane_of, _mm512_set1_epi16(static_cast<int16_t>(4 * c)));
+            const int64_t at = (sb * 4 + c) * 1024;
+            split_store64<true>(w, _mm512_permutexvar_epi16(idx, sc16), lo + at, hi + at);
           }
         }
       }
@@ -280,7 +296,7 @@ void unpack(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64
   if (f.block == 256) {
     unpack_superblocks(f, w, n0, k0, kc, p);
   } else if (f.type == GgmlType::Q8_0 && n0 + kGroup <= w.n) {
-    unpack_scales_avx2(f, w, n0, k0, kc, p);
+    unpack_scales_avx2(f, w, n0, k0, kc, p, true);
     const Source src = source_of(w, n0, k0);
     p.direct = reinterpret_cast<const int8_t*>(src.field(0, 0, 2, 32));
     p.direct_stride = src.soa ? 32 : src.rs;  // row 1's integers minus row 0's

@@ -222,9 +222,11 @@ void prefetch_next(const Format& f, const QuantMatrix& w, const Source& src, int
   }
 }
 
-void scales(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc, Panel& p) {
+// prefetch: ask for the whole next chunk now (callers that do not prefetch as they unpack).
+void scales(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc, Panel& p,
+            bool prefetch = true) {
   const Source src = source_of(w, n0, k0);
-  prefetch_next(f, w, src, k0, kc);
+  if (prefetch) prefetch_next(f, w, src, k0, kc);
   if (src.rows == kGroup && src.rs * 8 < (int64_t{1} << 31)) {
     unpack_scales_vec(f, src, kc, p);
   } else {
@@ -234,9 +236,10 @@ void scales(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64
 
 void unpack(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc, bool unsigned_enc,
             Panel& p) {
-  scales(f, w, n0, k0, kc, p);
+  scales(f, w, n0, k0, kc, p, false);
   p.direct = nullptr;
   const Source src = source_of(w, n0, k0);
+  const int64_t left = (w.k - k0 - kc) / f.block;  // blocks after this chunk
   const __m256i low4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
   const __m256i off = _mm256_set1_epi8(static_cast<char>(unsigned_enc ? 0 : f.offset));
   // Locals: the int8_t stores below may alias anything, so fields read in the loops would be
@@ -244,14 +247,14 @@ void unpack(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64
   const GgmlType type = f.type;
   const int64_t block = f.block, nb = kc / f.block;
   const int rows = src.rows;
-  for (int nn = 0; nn < kGroup; ++nn) {
-    int8_t* dst = p.q + nn * 32;  // value kk at dst[(kk/32)*512 + kk%32]
-    if (nn >= rows) {
-      for (int64_t kk = 0; kk < kc; kk += 32) std::memset(dst + (kk / 32) * 512, 0, 32);
-      continue;
-    }
-    for (int64_t b = 0; b < nb; ++b) {
-      int8_t* o = dst + b * (block / 32) * 512;
+  for (int nn = rows; nn < kGroup; ++nn) {  // value kk of row nn at q[(kk/32)*512 + nn*32 + kk%32]
+    for (int64_t kk = 0; kk < kc; kk += 32) std::memset(p.q + (kk / 32) * 512 + nn * 32, 0, 32);
+  }
+  // Blocks outer, rows inner: the panel layout's order of the bytes.
+  for (int64_t b = 0; b < nb; ++b) {
+    prefetch_block(src, nb, b, left);
+    for (int nn = 0; nn < rows; ++nn) {
+      int8_t* o = p.q + nn * 32 + b * (block / 32) * 512;
       switch (type) {
         case GgmlType::Q8_0: {
           const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src.field(nn, b, 2, 32)));
@@ -322,8 +325,9 @@ void unpack_avx2(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, 
                  Panel& p) {
   avx2::unpack(f, w, n0, k0, kc, unsigned_enc, p);
 }
-void unpack_scales_avx2(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc, Panel& p) {
-  avx2::scales(f, w, n0, k0, kc, p);
+void unpack_scales_avx2(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc, Panel& p,
+                        bool prefetch) {
+  avx2::scales(f, w, n0, k0, kc, p, prefetch);
 }
 
 KernelSet kernels_avx2() {

@@ -78,6 +78,21 @@ struct Source {
     return soa ? base + b * bs + 16 * off + nn * size : base + nn * rs + b * bs + off;
   }
 };
+// Asks for block b of the next chunk (nb blocks on) of the panel's rows, into L2: called as
+// block b of this chunk is unpacked, so that requests keep pace with use.
+inline void prefetch_block(const Source& src, int64_t nb, int64_t b, int64_t blocks_left) {
+  if (b >= blocks_left) return;
+  if (src.soa) {
+    const auto* at = reinterpret_cast<const char*>(src.base + (nb + b) * src.bs);
+    for (int64_t o = 0; o < src.bs; o += 64) __builtin_prefetch(at + o, 0, 2);
+    return;
+  }
+  for (int nn = 0; nn < src.rows; ++nn) {
+    const auto* at = reinterpret_cast<const char*>(src.base + nn * src.rs + (nb + b) * src.bs);
+    for (int64_t o = 0; o < src.bs; o += 64) __builtin_prefetch(at + o, 0, 2);
+  }
+}
+
 inline Source source_of(const QuantMatrix& w, int64_t n0, int64_t k0) {
   const int64_t row_bytes = static_cast<int64_t>(ggml_row_bytes(w.type, w.k));
   const int64_t ts = ggml_traits(w.type).type_size, block = ggml_traits(w.type).block_size;
@@ -155,9 +170,9 @@ void quantize_avx2_bf16(const Format& f, const bf16* x, int64_t ldx, int rows, i
                         int offset, Acts& a);
 void unpack_avx2(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc,
                  bool unsigned_enc, Panel& p);
-// Only the scales (and a prefetch of the next chunk's rows).
+// Only the scales (and, with prefetch, a request for the next chunk's bytes).
 void unpack_scales_avx2(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc,
-                        Panel& p);
+                        Panel& p, bool prefetch);
 // AMX: release the tile state of the calling thread (after a call's last tile).
 void amx_release();
 
