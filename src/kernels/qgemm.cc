@@ -70,7 +70,7 @@ void run(float* y, const X* x, const QuantMatrix& w, int64_t t, const QGemmOptio
   ProfileScope prof("qgemm");
   if (!qgemm_supports(w.type)) {
     fail("qgemm: weights of type ", ggml_type_name(w.type),
-         " have no quantised product (supported: q8_0, q4_0, q4_K, q6_K)");
+         " have no quantised product (supported: q8_0, q4_0, q5_0, q4_K, q6_K)");
   }
   const Format& f = format_of(w.type);
   if (w.k <= 0 || w.k % f.block != 0) {
@@ -173,6 +173,7 @@ std::vector<Field> fields_of(GgmlType t) {
   switch (t) {
     case GgmlType::Q8_0: return {{0, 2}, {2, 32}};
     case GgmlType::Q4_0: return {{0, 2}, {2, 16}};
+    case GgmlType::Q5_0: return {{0, 2}, {2, 4}, {6, 16}};
     case GgmlType::Q4_K: return {{0, 2}, {2, 2}, {4, 12}, {16, 128}};
     case GgmlType::Q6_K: return {{0, 128}, {128, 64}, {192, 16}, {208, 2}};
     default: return {};
@@ -182,7 +183,7 @@ std::vector<Field> fields_of(GgmlType t) {
 // Copies row-major blocks into panels (to_panels) or back (see QuantLayout::kPanels16).
 void repack(GgmlType t, const std::byte* in, int64_t n, int64_t k, std::byte* out, bool to_panels) {
   if (!qgemm_supports(t)) {
-    fail("qgemm_pack: weights of type ", ggml_type_name(t), " have no panel layout (supported: q8_0, q4_0, q4_K, q6_K)");
+    fail("qgemm_pack: weights of type ", ggml_type_name(t), " have no panel layout (supported: q8_0, q4_0, q5_0, q4_K, q6_K)");
   }
   ILLADA_CHECK(n > 0 && k > 0 && k % ggml_traits(t).block_size == 0, "qgemm_pack: bad shape ", n, " x ", k);
   const std::vector<Field> fields = fields_of(t);
@@ -221,7 +222,8 @@ void qgemm_unpack(GgmlType t, const std::byte* packed, int64_t n, int64_t k, std
 }
 
 bool qgemm_supports(GgmlType t) {
-  return t == GgmlType::Q8_0 || t == GgmlType::Q4_0 || t == GgmlType::Q4_K || t == GgmlType::Q6_K;
+  return t == GgmlType::Q8_0 || t == GgmlType::Q4_0 || t == GgmlType::Q5_0 || t == GgmlType::Q4_K ||
+         t == GgmlType::Q6_K;
 }
 
 bool qgemm_kernel_available(QuantKernel k) {

@@ -1,5 +1,5 @@
 // Matrix products on block-quantised weights: y[t, n] (+)= x[t, k] · W^T for a weight W [n, k]
-// stored as ggml stores it (q8_0, q4_0, q4_K, q6_K rows, as in a GGUF file or a mapping of
+// stored as ggml stores it (q8_0, q4_0, q5_0, q4_K, q6_K rows, as in a GGUF file or a mapping of
 // one), x in fp32 or bf16, y in fp32. The activations are quantised to int8 in blocks along k
 // and every product is an integer dot product; the kernel (AMX-int8, AVX512-VNNI, AVX-VNNI,
 // AVX2, scalar) is chosen at run time from the CPU and isa_level(). All kernels give the same
@@ -7,13 +7,14 @@
 //
 // Numerics (tests/kernels/qgemm_reference.h is the readable twin):
 // - Activations: each row of x is cut into blocks of 32 values (for q8_0 / q4_0 weights, as
-//   ggml's q8_0) or 256 values (for q4_K / q6_K, as ggml's q8_K). A block's scale is
+//   ggml's q8_0; for q5_0 too) or 256 values (for q4_K / q6_K, as ggml's q8_K). A block's scale is
 //   d = amax / 127 in fp32 (ggml keeps q8_0's in fp16: ours is finer) and its values are
 //   q = round-to-nearest-even(x * (1 / d)), |q| <= 127. A block below 2^-100 in magnitude is
 //   zero; a block holding Inf or NaN makes its rows' outputs NaN.
 // - Per sub-block of the weights (32 values; 16 for q6_K) the integer sum c = Σ w_int * q is
-//   exact (w_int: the stored integer minus its offset: q8_0 q, q4_0 q - 8, q4_K q, q6_K q - 32).
-// - q8_0, q4_0: acc = fma(dx * dw, c, acc) block after block.
+//   exact (w_int: the stored integer minus its offset: q8_0 q, q4_0 q - 8, q5_0 q - 16, q4_K q,
+//   q6_K q - 32).
+// - q8_0, q4_0, q5_0: acc = fma(dx * dw, c, acc) block after block.
 //   k-quants, per super-block of 256 (as ggml: integers first, then d and dmin in float):
 //   q4_K: P = Σ_j sc_j c_j, Q = Σ_j m_j Σq_j (exact int32); acc = fma(dx, fma(-dmin, Q, d*P), acc).
 //   q6_K: P = Σ_j sc_j c_j over the 16 sub-blocks; acc = fma(dx, d*P, acc).
@@ -83,7 +84,8 @@ struct QGemmOptions {
 void qgemm(float* y, const float* x, const QuantMatrix& w, int64_t t, const QGemmOptions& o = {});
 void qgemm(float* y, const bf16* x, const QuantMatrix& w, int64_t t, const QGemmOptions& o = {});
 
-// Whether qgemm multiplies weights of type t (q8_0, q4_0, q4_K, q6_K).
+// Whether qgemm multiplies weights of type t (q8_0, q4_0, q5_0, q4_K, q6_K; q5_0 is what
+// llama.cpp's quantiser writes for q4_K rows that are not whole 256-value blocks).
 bool qgemm_supports(GgmlType t);
 
 // The kernel kAuto runs on this CPU (isa_level() and cpu_features()).

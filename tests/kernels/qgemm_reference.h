@@ -61,6 +61,11 @@ inline int weight_int(GgmlType t, const uint8_t* blk, int j) {
       const uint8_t byte = blk[2 + j % 16];
       return (j < 16 ? byte & 15 : byte >> 4) - 8;
     }
+    case GgmlType::Q5_0: {
+      const uint8_t byte = blk[6 + j % 16];
+      const int fifth = (blk[2 + j / 8] >> (j % 8)) & 1;
+      return (j < 16 ? byte & 15 : byte >> 4) + 16 * fifth - 16;
+    }
     case GgmlType::Q4_K: {
       const uint8_t byte = blk[16 + (j / 64) * 32 + j % 32];
       return (j / 32) % 2 == 0 ? byte & 15 : byte >> 4;
@@ -102,7 +107,8 @@ inline float dot(GgmlType t, const uint8_t* wrow, int64_t k, const ActRow& xr) {
     };
     switch (t) {
       case GgmlType::Q8_0:
-      case GgmlType::Q4_0: {
+      case GgmlType::Q4_0:
+      case GgmlType::Q5_0: {
         const float s = xr.d[b] * half(blk);
         acc = std::fma(s, static_cast<float>(isum(0, 32)), acc);
         break;

@@ -23,7 +23,7 @@
 namespace illada {
 namespace {
 
-const GgmlType kTypes[] = {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K};
+const GgmlType kTypes[] = {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_K, GgmlType::Q6_K};
 const QuantKernel kKernels[] = {QuantKernel::kScalar, QuantKernel::kAvx2, QuantKernel::kAvxVnni,
                                 QuantKernel::kAvx512Vnni, QuantKernel::kAmx};
 
@@ -58,7 +58,8 @@ std::vector<std::byte> random_blocks(GgmlType t, int64_t n, int64_t k, uint64_t 
     const float scale = static_cast<float>(rng.uniform() * 0.02 - 0.01);
     switch (t) {
       case GgmlType::Q8_0:
-      case GgmlType::Q4_0: put_half(at, scale); break;
+      case GgmlType::Q4_0:
+      case GgmlType::Q5_0: put_half(at, scale); break;
       case GgmlType::Q4_K:
         put_half(at, std::fabs(scale) / 8);
         put_half(at + 2, std::fabs(scale) / 16);
@@ -162,8 +163,8 @@ TEST_P(QGemmExact, PanelLayoutGivesTheSameBitsAndUnpacksBack) {
     const uint64_t rb = ggml_row_bytes(type, k), ts = ggml_traits(type).type_size;
     const int64_t r = n - 1, b = 3;
     const int d_off = type == GgmlType::Q6_K ? 208 : 0;
-    const int q_off = type == GgmlType::Q6_K ? 0 : (type == GgmlType::Q4_K ? 16 : 2);
-    const int q_size = type == GgmlType::Q8_0 ? 32 : (type == GgmlType::Q4_0 ? 16 : 128);
+    const int q_off = type == GgmlType::Q6_K ? 0 : (type == GgmlType::Q4_K ? 16 : (type == GgmlType::Q5_0 ? 6 : 2));
+    const int q_size = type == GgmlType::Q8_0 ? 32 : (type == GgmlType::Q4_0 || type == GgmlType::Q5_0 ? 16 : 128);
     const std::byte* group = &packed[(r / 16) * 16 * rb + b * 16 * ts];
     EXPECT_EQ(std::memcmp(group + 16 * d_off + (r % 16) * 2, &w[r * rb + b * ts + d_off], 2), 0);
     EXPECT_EQ(std::memcmp(group + 16 * q_off + (r % 16) * q_size, &w[r * rb + b * ts + q_off], q_size), 0);
@@ -316,11 +317,12 @@ TEST(QGemm, BadCallsThrowErrorsThatSayWhy) {
   const std::vector<std::byte> w(ggml_row_bytes(GgmlType::Q4_K, 512) * 4);
   std::vector<float> x(512), y(4);
   try {
-    qgemm(y.data(), x.data(), QuantMatrix{GgmlType::Q5_0, w.data(), 4, 512}, 1);
-    FAIL() << "q5_0 accepted";
+    qgemm(y.data(), x.data(), QuantMatrix{GgmlType::Q5_1, w.data(), 4, 512}, 1);
+    FAIL() << "q5_1 accepted";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("q5_0"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("q5_1"), std::string::npos) << e.what();
   }
+  EXPECT_THROW(qgemm_pack(GgmlType::F16, w.data(), 4, 512, nullptr), Error);
   try {
     qgemm(y.data(), x.data(), QuantMatrix{GgmlType::Q4_K, w.data(), 4, 288}, 1);
     FAIL() << "k = 288 accepted for q4_K";

@@ -309,7 +309,8 @@ void unpack(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64
 void tile(const Tile& t) {
   switch (t.f->type) {
     case GgmlType::Q8_0:
-    case GgmlType::Q4_0: tile_blocks(t); break;
+    case GgmlType::Q4_0:
+    case GgmlType::Q5_0: tile_blocks(t); break;
     case GgmlType::Q4_K: tile_superblocks<true>(t); break;
     case GgmlType::Q6_K: tile_superblocks<false>(t); break;
     default: break;

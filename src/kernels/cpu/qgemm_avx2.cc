@@ -158,6 +158,7 @@ void unpack_scales_vec(const Format& f, const Source& src, int64_t kc, Panel& p)
       switch (type) {
         case GgmlType::Q8_0:
         case GgmlType::Q4_0:
+        case GgmlType::Q5_0:
           _mm256_storeu_ps(s + b * kGroup, fl.half(0));
           break;
         case GgmlType::Q4_K: {
@@ -265,6 +266,21 @@ void unpack(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64
           const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src.field(nn, b, 2, 16)));
           const __m256i both = _mm256_set_m128i(_mm_srli_epi16(v, 4), v);
           store32(o, _mm256_sub_epi8(_mm256_and_si256(both, low4), off));
+          break;
+        }
+        case GgmlType::Q5_0: {
+          // The fifth bits: byte i of the vector takes qh's byte i / 8 and tests bit i % 8.
+          uint32_t qh;
+          std::memcpy(&qh, src.field(nn, b, 2, 4), 4);
+          const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(qh)),
+                                                    _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202,
+                                                                       0x0303030303030303));
+          const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201));
+          const __m256i fifth = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit),
+                                                 _mm256_set1_epi8(0x10));
+          const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src.field(nn, b, 6, 16)));
+          const __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), low4);
+          store32(o, _mm256_sub_epi8(_mm256_or_si256(nib, fifth), off));
           break;
         }
         case GgmlType::Q4_K:

@@ -137,7 +137,8 @@ void tile_impl(const Tile& t) {
 void tile(const Tile& t) {
   switch (t.f->type) {
     case GgmlType::Q8_0:
-    case GgmlType::Q4_0: tile_impl<32, 32, false>(t); break;
+    case GgmlType::Q4_0:
+    case GgmlType::Q5_0: tile_impl<32, 32, false>(t); break;
     case GgmlType::Q4_K: tile_impl<256, 32, true>(t); break;
     case GgmlType::Q6_K: tile_impl<256, 16, false>(t); break;
     default: break;

@@ -15,6 +15,7 @@ namespace {
 constexpr Format kFormats[] = {
     {GgmlType::Q8_0, 32, 32, 32, 128, false},
     {GgmlType::Q4_0, 32, 32, 32, 8, false},
+    {GgmlType::Q5_0, 32, 32, 32, 16, false},
     {GgmlType::Q4_K, 256, 256, 32, 0, true},
     {GgmlType::Q6_K, 256, 256, 16, 32, false},
 };
@@ -192,6 +193,7 @@ void unpack_scales(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0
       switch (f.type) {
         case GgmlType::Q8_0:
         case GgmlType::Q4_0:
+        case GgmlType::Q5_0:
           p.s[b * kGroup + nn] = in ? half_at(fld(b, 0, 2)) : 0.0f;
           break;
         case GgmlType::Q4_K: {
@@ -248,6 +250,17 @@ void unpack_scalar(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0
           for (int i = 0; i < 16; ++i) {
             put(kb + i, (qs[i] & 0xF) - 8);
             put(kb + i + 16, (qs[i] >> 4) - 8);
+          }
+          break;
+        }
+        case GgmlType::Q5_0: {
+          // Value i: nibble i % 16 of qs (low for i < 16), fifth bit i of qh.
+          const uint8_t* qhb = src.field(nn, b, 2, 4);
+          const uint8_t* qs = src.field(nn, b, 6, 16);
+          const uint32_t qh = qhb[0] | qhb[1] << 8 | qhb[2] << 16 | static_cast<uint32_t>(qhb[3]) << 24;
+          for (int i = 0; i < 32; ++i) {
+            const int nib = i < 16 ? qs[i] & 0xF : qs[i - 16] >> 4;
+            put(kb + i, (nib | static_cast<int>(((qh >> i) & 1) << 4)) - 16);
           }
           break;
         }
