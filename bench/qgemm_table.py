@@ -29,6 +29,8 @@ def cpu_model():
 
 def run(args):
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), OMP_WAIT_POLICY="passive")
+    if args.onednn_isa:  # oneDNN as on a CPU without AMX (or without AVX-512)
+        env["ONEDNN_MAX_CPU_ISA"] = env["DNNL_MAX_CPU_ISA"] = args.onednn_isa
     cmd = [args.bench, f"--benchmark_filter={args.filter}", f"--benchmark_repetitions={args.reps}",
            "--benchmark_enable_random_interleaving=true", f"--benchmark_min_time={args.min_time}",
            "--benchmark_report_aggregates_only=true", "--benchmark_format=json"]
@@ -37,7 +39,8 @@ def run(args):
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
     data = json.loads(out)
     data["illada"] = {"load_before": load_before, "load_after": os.getloadavg()[0],
-                      "threads": args.threads, "cpu": cpu_model(), "command": " ".join(cmd)}
+                      "threads": args.threads, "cpu": cpu_model(), "command": " ".join(cmd),
+                      "onednn_isa": args.onednn_isa}
     return data
 
 
@@ -77,7 +80,8 @@ def table(data):
             typ, kern = col.split(" ", 1)
             order[col] = (["q8_0", "q4_0", "q4_K", "q6_K"].index(typ) if typ in ["q8_0", "q4_0", "q4_K", "q6_K"] else 9, kern)
     columns.sort(key=lambda c: order[c])
-    lines = [f"CPU: {meta.get('cpu', cpu_model())}; {meta.get('threads', '?')} threads ({field}); load average "
+    isa = f"; oneDNN capped to {meta['onednn_isa']}" if meta.get("onednn_isa") else ""
+    lines = [f"CPU: {meta.get('cpu', cpu_model())}{isa}; {meta.get('threads', '?')} threads ({field}); load average "
              f"{meta.get('load_before', float('nan')):.1f} before, {meta.get('load_after', float('nan')):.1f} after.",
              "", "| n x k | T | bf16 ms | " + " | ".join(columns) + " |",
              "|---|---|---|" + "---|" * len(columns)]
@@ -105,6 +109,8 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--min-time", default="0.3")
+    ap.add_argument("--onednn-isa", help="cap oneDNN's instruction set (ONEDNN_MAX_CPU_ISA), e.g. "
+                    "AVX512_CORE_BF16 for a CPU without AMX, AVX2 for one without AVX-512")
     ap.add_argument("--json", help="also write the raw results here")
     ap.add_argument("--from", dest="src", help="format the results of an earlier --json run")
     args = ap.parse_args()
