@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "model/special_tokens.h"
 #include "tokenizer/tokenizer.h"
 #include "util/check.h"
 
@@ -115,11 +116,10 @@ GenerateOptions sampling_options(const SamplingFlags& f, const SamplingLengths& 
     return o;
   }
   // As the released code: stop strings searched in the decoded answer (special tokens kept).
+  const SpecialTokens special = model_special_tokens(m.config(), tok);  // checks they agree
   o.detokenize = [tok](std::span<const int32_t> ids) { return tok->decode(ids, false); };
-  o.stop_strings.push_back(tok->decode(std::span<const int32_t>(&m.config().eos_token_id, 1), false));
-  const int32_t eot = tok->token_to_id("<|eot_id|>");
-  o.eot_token_id = eot;
-  if (eot >= 0) o.stop_strings.push_back("<|eot_id|>");
+  o.stop_strings = special.stop_texts();
+  o.eot_token_id = special.eot;
   o.stop_strings.insert(o.stop_strings.end(), f.stops.begin(), f.stops.end());
   if (f.end_think_boost > 0) o.end_think_ids = tok->encode(f.end_think_text, false);
   return o;

@@ -25,7 +25,8 @@ esac
 util_srcs=(src/util/*.cc)
 
 cxx=${CXX_FUZZ:-clang++}
-work=${TMPDIR:-/tmp}/illada_fuzz
+# Per checkout (several worktrees may fuzz at once): under build/, which git ignores.
+work=${ILLADA_FUZZ_DIR:-$root/build/fuzz}
 bin=$work/$name
 objs=$work/obj_$name
 mkdir -p "$work" "$objs"

@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config git libdnnl-dev nlohmann-json3-dev libpcre2-dev
       libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
-      libopenmpi-dev openmpi-bin python3 time
+      libopenmpi-dev openmpi-bin python3 python3-numpy time
 )
 [ "${ILLADA_WITH_TORCH:-0}" = 1 ] && pkgs+=(python3-torch)
 missing=()

@@ -22,6 +22,7 @@
 #include "train/data_prepare.h"
 #include "train/run_config.h"
 #include "train/train_run.h"
+#include "model/special_tokens.h"
 #include "util/check.h"
 #include "util/file.h"
 
@@ -458,7 +459,9 @@ DemoResult run_demo(const DemoOptions& o) {
   // 8 steps for each block of 8 (steps are per block in variable-length mode); the harness
   // stops at EOS as the released evaluation does, and at the chat template's EOT too.
   eo.generation = {.block_length = 8, .steps = 8, .variable_length = true, .max_length = 32, .seed = o.seed};
-  if (tok.token_to_id("<|eot_id|>") >= 0) eo.generation.stop_strings = {"<|eot_id|>"};
+  if (const SpecialTokens st = model_special_tokens(model.config(), &tok); st.eot >= 0) {
+    eo.generation.stop_strings = {st.eot_text};
+  }
   const EvalRun open = run_eval(model, tok, data, open_qs, nullptr, eo, o.progress);
   // A sanity check, not a result: the same kinds of questions about what SFT trained on.
   std::vector<QA> seen_qs;

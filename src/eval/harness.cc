@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "model/special_tokens.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/utf8.h"
 #include "util/check.h"
@@ -57,7 +58,7 @@ EvalSummary evaluate(const Model& model, const tokenizer::Tokenizer& tok, const 
   const bool add_bos = o.add_bos || task.header.add_bos;
   const bool append_eos = o.append_eos || task.header.append_eos;
   const int32_t bos = add_bos ? bos_to_add(tok) : -1;
-  const std::string eos_text = tok.decode(std::span<const int32_t>(&model.config().eos_token_id, 1), false);
+  const std::string eos_text = model_special_tokens(model.config(), &tok).eos_text;  // checks they agree
   LikelihoodOptions lo = o.likelihood;
   lo.append_eos = lo.append_eos || append_eos;
   const ConfidenceOptions co{.cfg_scale = o.likelihood.cfg_scale, .append_eos = lo.append_eos};

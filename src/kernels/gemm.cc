@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <type_traits>
 
+#include "util/aligned.h"
 #include "util/check.h"
 #include "util/profile.h"
 
@@ -33,6 +34,7 @@ struct Entry {
   dnnl::matmul prim;
   memory::desc a, b, c;
   bool add = false;  // a binary-add post-op reads a C-shaped matrix
+  memory::desc scratch;  // what one execution needs (user-managed, see get_entry)
 };
 
 std::mutex g_mu;
@@ -70,6 +72,11 @@ const Entry& get_entry(const GemmShape& s, bool bf, const memory::desc* packed =
   memory::desc c = desc(s.m, s.n, c_bf16 ? memory::data_type::bf16 : memory::data_type::f32,
                         memory::dims{s.ldc, 1}, batch.c);
   dnnl::primitive_attr attr;
+  // The cached primitives are shared by every thread. oneDNN's own scratchpad (the default
+  // "library" mode of this build) belongs to the thread that created the primitive, so two
+  // threads running products at once (two requests on one model) would share it; each thread
+  // passes its own instead (execute()).
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   if (s.alpha != 1.0f) attr.set_output_scales(0, {s.alpha});
   if (s.accumulate || add) {
     dnnl::post_ops po;
@@ -80,20 +87,21 @@ const Entry& get_entry(const GemmShape& s, bool bf, const memory::desc* packed =
   }
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, cpu_engine());
   ++g_created;
-  return g_cache.emplace(key, Entry{dnnl::matmul(pd), a, b, c, add}).first->second;
+  return g_cache.emplace(key, Entry{dnnl::matmul(pd), a, b, c, add, pd.scratchpad_desc()}).first->second;
 }
 
 // One thread's memory objects for a cached product, bound once; each call only resets their
 // data handles (creating memory objects, an argument map and a stream per call was a tenth of
 // a small model's training step). Entries never move, so their addresses key the bindings.
 struct Bound {
-  memory a, b, c, add;
+  memory a, b, c, add, scratch;
   std::unordered_map<int, memory> args;
 };
 
 struct ThreadState {
   dnnl::stream stream{cpu_engine()};
   std::unordered_map<const Entry*, Bound> bound;
+  Buffer<uint8_t> scratch;  // this thread's scratchpad, as large as the largest need
 };
 
 void execute(const Entry& e, const void* a, const void* b, void* c, const float* add) {
@@ -102,8 +110,10 @@ void execute(const Entry& e, const void* a, const void* b, void* c, const float*
   if (it == ts.bound.end()) {
     auto& eng = cpu_engine();
     Bound bd{memory(e.a, eng, DNNL_MEMORY_NONE), memory(e.b, eng, DNNL_MEMORY_NONE),
-             memory(e.c, eng, DNNL_MEMORY_NONE), memory(e.c, eng, DNNL_MEMORY_NONE), {}};
-    bd.args = {{DNNL_ARG_SRC, bd.a}, {DNNL_ARG_WEIGHTS, bd.b}, {DNNL_ARG_DST, bd.c}};
+             memory(e.c, eng, DNNL_MEMORY_NONE), memory(e.c, eng, DNNL_MEMORY_NONE),
+             memory(e.scratch, eng, DNNL_MEMORY_NONE), {}};
+    bd.args = {{DNNL_ARG_SRC, bd.a}, {DNNL_ARG_WEIGHTS, bd.b}, {DNNL_ARG_DST, bd.c},
+               {DNNL_ARG_SCRATCHPAD, bd.scratch}};
     // The add is the only post-op (gemm_add does not accumulate).
     if (e.add) bd.args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, bd.add);
     it = ts.bound.emplace(&e, std::move(bd)).first;
@@ -113,6 +123,7 @@ void execute(const Entry& e, const void* a, const void* b, void* c, const float*
   bd.b.set_data_handle(const_cast<void*>(b));
   bd.c.set_data_handle(c);
   if (e.add) bd.add.set_data_handle(const_cast<float*>(add));
+  bd.scratch.set_data_handle(sized(ts.scratch, static_cast<int64_t>(e.scratch.get_size()) + 1));
   e.prim.execute(ts.stream, bd.args);
   ts.stream.wait();
 }
@@ -155,12 +166,26 @@ PackedWeights::~PackedWeights() = default;
 
 size_t PackedWeights::bytes() const { return impl_->desc.get_size(); }
 
-void gemm(float* c, const bf16* a, const PackedWeights& b, const GemmShape& s) {
+namespace {
+
+template <class C>
+void run_packed(C* c, const bf16* a, const PackedWeights& b, const GemmShape& s, const float* add) {
+  constexpr bool c_bf16 = std::is_same_v<C, bf16>;
   ProfileScope prof("gemm_bf16");
   ILLADA_CHECK(s.n == b.n() && s.k == b.k() && s.b_is_nk, "packed gemm shape mismatch");
   ILLADA_CHECK(s.m > 0 && s.lda >= s.k && s.ldc >= s.n, "bad strides");
-  const Entry& e = get_entry(s, true, &b.impl().desc);
-  execute(e, a, b.impl().mem.get_data_handle(), c, nullptr);
+  ILLADA_CHECK(!c_bf16 || !s.accumulate, "a bf16 C cannot be accumulated into");
+  ILLADA_CHECK(!add || !s.accumulate, "gemm_add writes C");
+  const Entry& e = get_entry(s, true, &b.impl().desc, false, {}, c_bf16, add != nullptr);
+  execute(e, a, b.impl().mem.get_data_handle(), c, add);
+}
+
+}  // namespace
+
+void gemm(float* c, const bf16* a, const PackedWeights& b, const GemmShape& s) { run_packed(c, a, b, s, nullptr); }
+void gemm(bf16* c, const bf16* a, const PackedWeights& b, const GemmShape& s) { run_packed(c, a, b, s, nullptr); }
+void gemm_add(float* c, const bf16* a, const PackedWeights& b, const float* r, const GemmShape& s) {
+  run_packed(c, a, b, s, r);
 }
 
 void gemm(float* c, const float* a, const float* b, const GemmShape& s) { run(c, a, b, s, false); }

@@ -79,8 +79,11 @@ class PackedWeights {
   std::unique_ptr<Impl> impl_;
 };
 
-// C[m, n] (+)= A[m, k] · B^T with B packed; s.n and s.k must match B, s.ldb is ignored.
+// C[m, n] (+)= A[m, k] · B^T with B packed; s.n and s.k must match B, s.ldb is ignored. The
+// bf16 C and the residual form (C = R + A·B^T) as for plain B.
 void gemm(float* c, const bf16* a, const PackedWeights& b, const GemmShape& s);
+void gemm(bf16* c, const bf16* a, const PackedWeights& b, const GemmShape& s);
+void gemm_add(float* c, const bf16* a, const PackedWeights& b, const float* r, const GemmShape& s);
 
 // Number of oneDNN primitives created so far (the cache keeps one per distinct shape).
 int64_t gemm_primitives_created();

@@ -328,7 +328,7 @@ std::shared_ptr<const TensorStore> llada_tensor_store(std::shared_ptr<const Gguf
     }
     std::span<const std::byte> bytes = f->bytes(*t);
     if (llada_rope_permuted(spec.name)) {
-      const int64_t heads = spec.slot == 2 ? c.n_heads : c.n_kv_heads;  // q_proj : k_proj
+      const int64_t heads = spec.tensor == LayerTensor::kQProj ? c.n_heads : c.n_kv_heads;  // q_proj : k_proj
       auto buf = std::make_shared<std::vector<std::byte>>(bytes.size());
       permute_rope_rows(bytes, *buf, heads, spec.shape[0], bytes.size() / spec.shape[0], /*to_gguf=*/false);
       store->add(std::move(info), *buf, buf, src);

@@ -274,7 +274,7 @@ QuantizeResult quantize_model(const std::string& source_path, const std::string&
         }
       }
       if (permuted) {
-        const int64_t heads = spec.slot == 2 ? c.n_heads : c.n_kv_heads;
+        const int64_t heads = spec.tensor == LayerTensor::kQProj ? c.n_heads : c.n_kv_heads;
         permute_rope_rows(plain, out, heads, rows, row_bytes, /*to_gguf=*/true);
       }
     });

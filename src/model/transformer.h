@@ -8,33 +8,12 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cpu/attention.h"
-#include "kernels/cpu/attention_bf16.h"
+#include "model/block.h"
 #include "model/config.h"
 #include "model/weights.h"
 #include "util/aligned.h"
 
 namespace illada {
-
-// Keys and values of every layer for one sequence, in fp32 after RoPE (what a request owns
-// when it decodes with Fast-dLLM's block-wise approximate cache).
-struct KVCache {
-  int64_t capacity = 0;  // positions
-  int64_t kv_dim = 0;    // n_kv_heads * head_dim
-  Buffer<float> k, v;  // [n_layers, capacity, kv_dim]
-  void reset(const ModelConfig& c, int64_t positions);
-  float* k_layer(int64_t l) { return k.data() + l * capacity * kv_dim; }
-  float* v_layer(int64_t l) { return v.data() + l * capacity * kv_dim; }
-};
-
-// Use of a cache by one sequence of a forward call: its ids sit at positions
-// [first_pos, first_pos + len); their keys/values are written into the cache at those rows,
-// and its queries attend to cache rows [0, kv_len) (which must include them).
-struct SeqCache {
-  KVCache* cache = nullptr;
-  int32_t first_pos = 0;
-  int32_t kv_len = 0;
-};
 
 // What one forward call reads: a packed batch. Sequence b is ids[cu_seqlens[b],
 // cu_seqlens[b+1]); positions restart at 0 in every sequence.
@@ -45,30 +24,26 @@ struct ForwardInput {
   std::span<const SeqCache> caches;     // empty, or one per sequence
 };
 
-// Activations of one forward call, reused across calls (what a step scratches).
+// Activations of one forward call, reused across calls and layers (what a step scratches).
 struct ForwardState {
-  Buffer<float> x;       // [T, d] residual stream
-  Buffer<float> normed;  // [T, d] (fp32 path)
-  Buffer<float> q;       // [T, n_heads*hd]
-  Buffer<float> k, v;    // [T, n_kv_heads*hd]
-  Buffer<float> attn;    // [T, n_heads*hd] (fp32 path)
-  Buffer<float> gate;    // [T, mlp]
-  Buffer<float> up;      // [T, mlp]
-  Buffer<bf16> normed16;  // [T, d] bf16 matmul input (bf16 path, as the three below)
-  Buffer<bf16> attn16;    // [T, n_heads*hd]
-  Buffer<bf16> hidden16;  // [T, mlp]
-  Buffer<bf16> q16;       // [n_heads, T, hd] after RoPE (bf16 path)
-  Buffer<bf16> k16, v16;  // [n_kv_heads, T or all cached keys, hd] (bf16 path)
-  Buffer<float> head_in;                                  // [rows, d] gathered rows
-  Buffer<bf16> head_in16;
-  std::vector<int32_t> pos;       // [T]
-  std::vector<int32_t> cu;        // [n_seqs + 1]
-  std::vector<int32_t> cu_kv;     // [n_seqs + 1] key offsets when a cache is used
-  std::vector<const float*> k_seq, v_seq;  // [n_seqs] cache layer bases
+  PackedLayout layout;
+  Buffer<float> x;        // [T, d] residual stream
+  Buffer<float> normed;   // [T, d] fp32: n1, then n2, then the head's rows
+  Buffer<float> q, k, v;  // fp32: [T, n_heads*hd], [T, n_kv_heads*hd]
+  Buffer<float> attn;     // fp32: [T, n_heads*hd]
+  Buffer<float> gate, up; // fp32: [T, mlp] (gate then holds silu(gate) * up)
+  Buffer<bf16> normed16;  // bf16: [T, d] as normed
+  Buffer<bf16> qkv16;     // bf16: [T, (n_heads + 2*n_kv_heads)*hd]
+  Buffer<bf16> q16;       // bf16: [n_heads, T, hd] after RoPE
+  Buffer<bf16> k16, v16;  // bf16: [n_kv_heads, T or all cached keys, hd]
+  Buffer<bf16> attn16;    // bf16: [T, n_heads*hd]
+  Buffer<bf16> gate_up16; // bf16: [T, 2*mlp]
+  Buffer<bf16> hidden16;  // bf16: [T, mlp]
+  Buffer<float> head_in;  // [rows, d] gathered rows
+  std::vector<int32_t> all_rows;  // 0..T-1 when every row's logits are wanted
   Buffer<float> rope_table;  // [rope_len, hd]
   int64_t rope_len = 0;
-  cpu::AttentionWorkspace attn_ws;
-  cpu::Bf16AttentionWorkspace attn_bf16_ws;
+  BlockWorkspace ws;
 };
 
 class Model {
@@ -98,11 +73,8 @@ class Model {
   }
 
  private:
-  // The n_layers blocks, from the embedded st.x to the last residual, per precision.
-  void f32_layers(const ForwardInput& in, ForwardState& st, int64_t t, bool cached,
-                  int64_t n_seqs, const cpu::AttentionShape& ashape) const;
-  void bf16_layers(const ForwardInput& in, ForwardState& st, int64_t t, bool cached,
-                   int64_t n_seqs, const cpu::AttentionShape& ashape) const;
+  template <class T>
+  void run_layers(const BlockBatch& batch, ForwardState& st) const;
 
   ModelConfig config_;
   ModelWeights weights_;

@@ -26,18 +26,6 @@ std::string shape_str(const std::vector<int64_t>& s) {
   return out + "]";
 }
 
-constexpr const char* kBlockSlots[] = {"attn_norm", "ff_norm", "q_proj",  "k_proj", "v_proj",
-                                       "attn_out",  "ff_proj", "up_proj", "ff_out"};
-
-Matrix* matrix_slot(LayerWeights& l, int slot) {
-  Matrix* m[] = {nullptr, nullptr, &l.q_proj, &l.k_proj, &l.v_proj,
-                 &l.attn_out, &l.ff_proj, &l.up_proj, &l.ff_out};
-  return m[slot];
-}
-
-const Matrix* matrix_slot(const LayerWeights& l, int slot) {
-  return matrix_slot(const_cast<LayerWeights&>(l), slot);
-}
 
 template <class T>
 std::shared_ptr<T[]> alloc(int64_t n) {
@@ -68,14 +56,14 @@ void assign(ModelWeights& w, const TensorSpec& spec, const void* data) {
     case TensorRole::kNorm:
       if (spec.layer < 0) {
         w.ln_f = f;
-      } else if (spec.slot == 0) {
+      } else if (spec.tensor == LayerTensor::kAttnNorm) {
         w.layers[spec.layer].attn_norm = f;
       } else {
         w.layers[spec.layer].ff_norm = f;
       }
       break;
     case TensorRole::kMatrix:
-      *matrix_slot(w.layers[spec.layer], spec.slot) = Matrix{spec.shape[0], spec.shape[1], data};
+      w.layers[spec.layer].matrix(spec.tensor) = Matrix{spec.shape[0], spec.shape[1], data};
       break;
   }
 }
@@ -90,18 +78,67 @@ ComputeType parse_compute_type(const std::string& s) {
 
 const char* compute_type_name(ComputeType t) { return t == ComputeType::kF32 ? "f32" : "bf16"; }
 
+const char* layer_tensor_name(LayerTensor t) {
+  switch (t) {
+    case LayerTensor::kAttnNorm: return "attn_norm";
+    case LayerTensor::kFfNorm: return "ff_norm";
+    case LayerTensor::kQProj: return "q_proj";
+    case LayerTensor::kKProj: return "k_proj";
+    case LayerTensor::kVProj: return "v_proj";
+    case LayerTensor::kAttnOut: return "attn_out";
+    case LayerTensor::kFfProj: return "ff_proj";
+    case LayerTensor::kUpProj: return "up_proj";
+    case LayerTensor::kFfOut: return "ff_out";
+  }
+  return "?";
+}
+
+const float* LayerWeights::norm(LayerTensor t) const {
+  ILLADA_CHECK(t == LayerTensor::kAttnNorm || t == LayerTensor::kFfNorm, layer_tensor_name(t), " is no norm");
+  return t == LayerTensor::kAttnNorm ? attn_norm : ff_norm;
+}
+
+Matrix& LayerWeights::matrix(LayerTensor t) {
+  switch (t) {
+    case LayerTensor::kQProj: return q_proj;
+    case LayerTensor::kKProj: return k_proj;
+    case LayerTensor::kVProj: return v_proj;
+    case LayerTensor::kAttnOut: return attn_out;
+    case LayerTensor::kFfProj: return ff_proj;
+    case LayerTensor::kUpProj: return up_proj;
+    case LayerTensor::kFfOut: return ff_out;
+    default: break;
+  }
+  ILLADA_CHECK(false, layer_tensor_name(t), " is no matrix");
+  return q_proj;
+}
+
+const Matrix& LayerWeights::matrix(LayerTensor t) const { return const_cast<LayerWeights*>(this)->matrix(t); }
+
 std::vector<TensorSpec> tensor_specs(const ModelConfig& c) {
   const int64_t d = c.d_model, hd = c.head_dim(), qd = c.n_heads * hd, kvd = c.n_kv_heads * hd;
   const int64_t mlp = c.mlp_hidden_size;
   std::vector<TensorSpec> specs;
   specs.push_back({"model.transformer.wte.weight", {c.embedding_size, d}, TensorRole::kEmbedding});
+  auto shape = [&](LayerTensor t) -> std::vector<int64_t> {
+    switch (t) {
+      case LayerTensor::kAttnNorm:
+      case LayerTensor::kFfNorm: return {d};
+      case LayerTensor::kQProj: return {qd, d};
+      case LayerTensor::kKProj:
+      case LayerTensor::kVProj: return {kvd, d};
+      case LayerTensor::kAttnOut: return {d, qd};
+      case LayerTensor::kFfProj:
+      case LayerTensor::kUpProj: return {mlp, d};
+      case LayerTensor::kFfOut: return {d, mlp};
+    }
+    return {};
+  };
   for (int i = 0; i < c.n_layers; ++i) {
-    const std::vector<int64_t> shapes[] = {{d},      {d},      {qd, d},  {kvd, d}, {kvd, d},
-                                           {d, qd},  {mlp, d}, {mlp, d}, {d, mlp}};
-    for (int slot = 0; slot < 9; ++slot) {
-      specs.push_back({"model.transformer.blocks." + std::to_string(i) + "." + kBlockSlots[slot] +
-                           ".weight",
-                       shapes[slot], slot < 2 ? TensorRole::kNorm : TensorRole::kMatrix, i, slot});
+    for (LayerTensor t : kLayerTensors) {
+      const bool norm = t == LayerTensor::kAttnNorm || t == LayerTensor::kFfNorm;
+      specs.push_back({"model.transformer.blocks." + std::to_string(i) + "." + layer_tensor_name(t) + ".weight",
+                       shape(t), norm ? TensorRole::kNorm : TensorRole::kMatrix, i, t});
     }
   }
   specs.push_back({"model.transformer.ln_f.weight", {d}, TensorRole::kNorm});
@@ -169,7 +206,7 @@ ModelWeights load_weights(std::shared_ptr<const TensorStore> store, const ModelC
       assign(w, spec, store->bytes(spec.name).data());  // zero-copy from the mapped file
       if (spec.role == TensorRole::kEmbedding) w.wte.mapped = true;
       if (spec.role == TensorRole::kHead) w.head.mapped = true;
-      if (spec.role == TensorRole::kMatrix) matrix_slot(w.layers[spec.layer], spec.slot)->mapped = true;
+      if (spec.role == TensorRole::kMatrix) w.layers[spec.layer].matrix(spec.tensor).mapped = true;
     } else {
       auto buf = alloc<bf16>(n);
       store->read_bf16(spec.name, {buf.get(), static_cast<size_t>(n)});
@@ -229,25 +266,45 @@ ModelWeights init_weights(const ModelConfig& c, ComputeType dtype, uint64_t seed
 
 void pack_matrices(ModelWeights& w) {
   if (w.dtype != ComputeType::kBF16) return;
-  auto pack = [&](Matrix& m) {
-    if (m.packed || !m.data) return;
-    auto p = std::make_shared<const PackedWeights>(m.b16(), m.rows, m.cols);
-    m.packed = p.get();
+  auto release = [](const Matrix& m) {  // give mapped file pages back; reads fault them in again
+    if (!m.mapped) return;
+    const long page = ::sysconf(_SC_PAGESIZE);
+    const auto begin = reinterpret_cast<uintptr_t>(m.data);
+    const auto end = begin + static_cast<uintptr_t>(m.rows * m.cols * 2);
+    const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
+    if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  };
+  auto keep = [&](std::shared_ptr<const PackedWeights> p) {
     w.storage.push_back(p);
     w.owned_bytes += static_cast<int64_t>(p->bytes());
-    if (m.mapped) {  // give the file pages back; reads fault them in again
-      const long page = ::sysconf(_SC_PAGESIZE);
-      const auto begin = reinterpret_cast<uintptr_t>(m.data);
-      const auto end = begin + static_cast<uintptr_t>(m.rows * m.cols * 2);
-      const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
-      if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+    return p.get();
+  };
+  auto pack = [&](Matrix& m) {
+    if (m.packed || !m.data) return;
+    m.packed = keep(std::make_shared<const PackedWeights>(m.b16(), m.rows, m.cols));
+    release(m);
+  };
+  // Several matrices with the same input as one packed matrix (their rows stacked), so that the
+  // block runs one product for them.
+  auto fuse = [&](Matrix& fused, std::initializer_list<const Matrix*> parts) {
+    int64_t rows = 0;
+    const int64_t cols = (*parts.begin())->cols;
+    for (const Matrix* m : parts) rows += m->rows;
+    std::vector<bf16> stacked(static_cast<size_t>(rows * cols));
+    int64_t r = 0;
+    for (const Matrix* m : parts) {
+      std::copy(m->b16(), m->b16() + m->rows * cols, stacked.begin() + r * cols);
+      r += m->rows;
+      release(*m);
     }
+    fused = Matrix{rows, cols, nullptr};
+    fused.packed = keep(std::make_shared<const PackedWeights>(stacked.data(), rows, cols));
   };
   for (LayerWeights& l : w.layers) {
-    for (Matrix* m : {&l.q_proj, &l.k_proj, &l.v_proj, &l.attn_out, &l.ff_proj, &l.up_proj,
-                      &l.ff_out}) {
-      pack(*m);
-    }
+    fuse(l.qkv, {&l.q_proj, &l.k_proj, &l.v_proj});
+    fuse(l.gate_up, {&l.ff_proj, &l.up_proj});
+    pack(l.attn_out);
+    pack(l.ff_out);
   }
   pack(w.head);
   if (w.wte.data == w.head.data) w.wte.packed = nullptr;  // lookups read the plain rows
@@ -261,11 +318,9 @@ void for_each_tensor(const ModelWeights& w, const ModelConfig& c,
       case TensorRole::kEmbedding: data = w.wte.data; break;
       case TensorRole::kHead: data = w.head.data; break;
       case TensorRole::kNorm:
-        data = spec.layer < 0 ? w.ln_f
-               : spec.slot == 0 ? w.layers[spec.layer].attn_norm
-                                : w.layers[spec.layer].ff_norm;
+        data = spec.layer < 0 ? w.ln_f : w.layers[spec.layer].norm(spec.tensor);
         break;
-      case TensorRole::kMatrix: data = matrix_slot(w.layers[spec.layer], spec.slot)->data; break;
+      case TensorRole::kMatrix: data = w.layers[spec.layer].matrix(spec.tensor).data; break;
     }
     fn(spec, data);
   }

@@ -25,12 +25,20 @@ const char* compute_type_name(ComputeType t);
 // Where a tensor lives in the model: a matrix of a block, a norm, or a global tensor.
 enum class TensorRole { kEmbedding, kNorm, kMatrix, kHead };
 
+// The tensors of one block, named as in the checkpoints (".{name}.weight"), in checkpoint order.
+enum class LayerTensor { kAttnNorm, kFfNorm, kQProj, kKProj, kVProj, kAttnOut, kFfProj, kUpProj, kFfOut };
+inline constexpr LayerTensor kLayerTensors[] = {
+    LayerTensor::kAttnNorm, LayerTensor::kFfNorm, LayerTensor::kQProj,
+    LayerTensor::kKProj,    LayerTensor::kVProj,  LayerTensor::kAttnOut,
+    LayerTensor::kFfProj,   LayerTensor::kUpProj, LayerTensor::kFfOut};
+const char* layer_tensor_name(LayerTensor t);  // "attn_norm", "q_proj", ...
+
 struct TensorSpec {
   std::string name;            // e.g. "model.transformer.blocks.3.q_proj.weight"
   std::vector<int64_t> shape;  // [out, in] for matrices, [d] for norms
   TensorRole role;
-  int layer = -1;    // block index, -1 for global tensors
-  int slot = 0;      // index within the block (see LayerWeights order)
+  int layer = -1;  // block index, -1 for global tensors
+  LayerTensor tensor = LayerTensor::kAttnNorm;  // which one of the block (layer >= 0)
 };
 
 // Every tensor of a model with this config, in checkpoint order; the one walk that loading,
@@ -57,6 +65,14 @@ struct LayerWeights {
   Matrix ff_proj;                    // [mlp, d] (gate, through silu)
   Matrix up_proj;                    // [mlp, d]
   Matrix ff_out;                     // [d, mlp]
+  // bf16 only, optional: q/k/v as one matrix [(n_heads + 2*n_kv_heads)*hd, d] and gate/up as one
+  // [2*mlp, d] (packed together at load, or adjacent rows of a trainer's buffer), so that the
+  // block runs one product for each; rows = 0 when absent (three / two products then).
+  Matrix qkv, gate_up;
+
+  const float* norm(LayerTensor t) const;         // kAttnNorm, kFfNorm
+  Matrix& matrix(LayerTensor t);                  // the seven matrices
+  const Matrix& matrix(LayerTensor t) const;
 };
 
 struct ModelWeights {
@@ -91,7 +107,8 @@ ModelWeights load_weights(std::shared_ptr<const TensorStore> store, const ModelC
 ModelWeights init_weights(const ModelConfig& c, ComputeType dtype, uint64_t seed);
 
 // Repacks every bf16 matrix of the blocks and the head into oneDNN's blocked layout (the
-// forward then reads the packed copy; 1.3-1.6x faster products). Mapped source pages are
+// forward then reads the packed copy; 1.3-1.6x faster products), q/k/v stacked into one packed
+// LayerWeights::qkv and gate/up into one gate_up (one product each). Mapped source pages are
 // released to the page cache afterwards, so an mmapped checkpoint is not held twice in
 // memory; the plain views stay valid (they fault back in if read). No-op for fp32.
 void pack_matrices(ModelWeights& w);

@@ -221,7 +221,7 @@ std::vector<GenerateResult> generate(const Model& model,
       const int64_t b0 = rq.prompt_len + b * bl;
       const int64_t masks = std::count(rq.canvas.begin() + b0, rq.canvas.begin() + b0 + bl, mask);
       rq.schedule = num_transfer_tokens(masks, spb);
-      if (o.cache != CacheMode::kNone) rq.cache.reset(c, static_cast<int64_t>(rq.canvas.size()));
+      if (o.cache != CacheMode::kNone) rq.cache.reset(c, static_cast<int64_t>(rq.canvas.size()), model.dtype());
     }
     for (int64_t step = 0;; ++step) {
       // Who takes a step: the official sampler runs exactly `spb` steps per block; Fast-dLLM's

@@ -9,6 +9,7 @@
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 #include "util/file.h"
+#include "model/special_tokens.h"
 #include "util/check.h"
 
 namespace illada::train {
@@ -103,9 +104,9 @@ DatasetInfo prepare_dataset(const tokenizer::Tokenizer& tok, const PrepareOption
   DatasetInfo info;
   info.sft = o.sft;
   info.vocab_size = tok.vocab_size();
-  info.eos_token_id = cfg.eos_id >= 0 ? cfg.eos_id : tok.token_to_id("<|endoftext|>");
-  info.mask_token_id = cfg.mask_id >= 0 ? cfg.mask_id : tok.token_to_id("<|mdm_mask|>");
-  if (info.eos_token_id < 0) fail(tok.source(), ": the tokenizer has no EOS token (eos_token in tokenizer_config.json)");
+  const SpecialTokens special = tokenizer_special_tokens(tok);
+  info.eos_token_id = special.eos;
+  info.mask_token_id = special.mask;
   std::error_code ec;
   std::filesystem::create_directories(o.out, ec);
   if (ec) fail(o.out, ": cannot create the dataset directory: ", ec.message());

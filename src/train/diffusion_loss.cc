@@ -1,22 +1,19 @@
 // Masking for the masked-diffusion loss (see diffusion_loss.h).
 #include "train/diffusion_loss.h"
 
+#include "model/block.h"
 #include "util/check.h"
 #include "util/rng.h"
 
 namespace illada::train {
 namespace {
 
-std::vector<int32_t> checked_cu(std::span<const int32_t> cu, int64_t t) {
-  std::vector<int32_t> out(cu.begin(), cu.end());
-  if (out.empty()) out = {0, static_cast<int32_t>(t)};
-  if (out.front() != 0 || out.back() != t) {
-    fail("mask_batch: cu_seqlens must start at 0 and end at the number of ids (", t, ")");
-  }
-  for (size_t s = 1; s < out.size(); ++s) {
-    if (out[s] < out[s - 1]) fail("mask_batch: cu_seqlens decreases at sequence ", s - 1);
-  }
-  return out;
+// The sequence offsets of a packed batch, checked by the validator the model uses (clean ids
+// are not checked against a vocabulary here; the model checks what it reads).
+std::vector<int32_t> checked_cu(std::span<const int32_t> ids, std::span<const int32_t> cu) {
+  PackedLayout layout;
+  validate_packed(layout, ids, cu, -1, INT64_MAX, {}, "mask_batch");
+  return std::move(layout.cu);
 }
 
 // Builds the batch from t per sequence and a predicate "row i would be masked".
@@ -59,7 +56,7 @@ MaskedBatch build(std::span<const int32_t> ids, std::vector<int32_t> cu, const M
 MaskedBatch mask_batch(std::span<const int32_t> clean_ids, std::span<const int32_t> cu_seqlens,
                        const MaskingOptions& opts, uint64_t seed, uint64_t batch_key,
                        double normaliser, std::span<const uint8_t> prompt) {
-  auto cu = checked_cu(cu_seqlens, static_cast<int64_t>(clean_ids.size()));
+  auto cu = checked_cu(clean_ids, cu_seqlens);
   std::vector<double> t(cu.size() - 1);
   for (size_t s = 0; s < t.size(); ++s) t[s] = random_uniform(seed, kStreamMaskT ^ batch_key, s);
   auto fn = [&](int64_t i, double p) {
@@ -72,7 +69,7 @@ MaskedBatch mask_batch_explicit(std::span<const int32_t> clean_ids,
                                 std::span<const int32_t> cu_seqlens, const MaskingOptions& opts,
                                 std::span<const double> t, std::span<const uint8_t> mask,
                                 double normaliser, std::span<const uint8_t> prompt) {
-  auto cu = checked_cu(cu_seqlens, static_cast<int64_t>(clean_ids.size()));
+  auto cu = checked_cu(clean_ids, cu_seqlens);
   if (t.size() != cu.size() - 1) fail("mask_batch: ", t.size(), " t for ", cu.size() - 1, " sequences");
   if (mask.size() != clean_ids.size()) fail("mask_batch: ", mask.size(), " mask flags for ", clean_ids.size(), " ids");
   auto fn = [&](int64_t i, double) { return mask[i] != 0; };

@@ -393,7 +393,7 @@ RunResult run_training(RunConfig cfg) {
   TrainerOptions to{.compute = parse_compute_type(cfg.dtype),
                     .adamw = {.beta1 = cfg.beta1, .beta2 = cfg.beta2, .eps = cfg.adam_eps,
                               .weight_decay = cfg.weight_decay, .max_grad_norm = cfg.grad_clip},
-                    .masking = {.mask_token_id = mc.mask_token_id, .prompt_clean = cfg.prompt_clean},
+                    .masking = {.prompt_clean = cfg.prompt_clean},
                     .seed = cfg.seed,
                     .comm = &comm};
   // fp32 weights, gradients and both AdamW moments, plus bf16 copies for the products.

@@ -29,21 +29,6 @@ constexpr bool kIsBf16 = std::is_same_v<T, bf16>;
 // The head's products run on the target rows rounded up to a multiple of this (see forward).
 constexpr int64_t kHeadRowGranule = 64;
 
-// y [t, n] (+)= x [t, k] · W^T, W [n, k]. A bf16 y gets the fp32 sum rounded once on the
-// store (no accumulation).
-template <class C, class T>
-void linear_fwd(C* y, const T* x, const T* w, int64_t t, int64_t n, int64_t k, bool acc) {
-  ProfileScope prof("train_linear_fwd");
-  gemm(y, x, w, linear_shape(t, n, k, acc));
-}
-
-// y [t, n] = r [t, n] + x [t, k] · W^T (a residual connection).
-void linear_fwd_add(float* y, const bf16* x, const bf16* w, const float* r, int64_t t, int64_t n,
-                    int64_t k) {
-  ProfileScope prof("train_linear_fwd");
-  gemm_add(y, x, w, r, linear_shape(t, n, k, false));
-}
-
 // dx [t, k] (+)= dy [t, n] · W [n, k] (a bf16 dx: rounded once, no accumulation).
 template <class C, class T>
 void linear_dx(C* dx, const T* dy, const T* w, int64_t t, int64_t n, int64_t k, bool acc) {
@@ -60,15 +45,6 @@ void linear_dw(float* dw, const T* dy, const T* x, int64_t t, int64_t n, int64_t
   gemm_at(dw, dy, x,
           GemmShape{.m = n, .n = k, .k = t, .lda = n, .ldb = k, .ldc = k, .b_is_nk = false,
                     .accumulate = acc});
-}
-
-// Kernels whose output is a matmul operand, by operand type: the fp32 op itself, or its fused
-// variant that writes bf16.
-void rmsnorm_op(float* out, const float* x, const float* w, int64_t rows, int64_t d, float eps) {
-  cpu::rmsnorm(out, x, w, rows, d, eps);
-}
-void rmsnorm_op(bf16* out, const float* x, const float* w, int64_t rows, int64_t d, float eps) {
-  cpu::rmsnorm_bf16(out, x, w, rows, d, eps);
 }
 
 // The operand form of an fp32 buffer: the buffer itself in fp32 mode, else its bf16 copy.
@@ -123,19 +99,47 @@ TrainableModel::TrainableModel(const ModelConfig& c, ComputeType compute)
         if (s.layer < 0) {
           ln_f_off_ = off;
         } else {
-          layer_off_[s.layer][s.slot] = off;
+          layer_off_[s.layer][s.tensor] = off;
         }
         break;
-      case TensorRole::kMatrix: layer_off_[s.layer][s.slot] = off; break;
+      case TensorRole::kMatrix: layer_off_[s.layer][s.tensor] = off; break;
     }
   }
   if (c.weight_tying) head_off_ = wte_off_;  // one tensor, both gradients add into it
   // bf16 mode runs q/k/v and gate/up as one product each over their adjacent weight rows.
-  const int64_t d = c.d_model, hd = c.head_dim();
+  const int64_t d = c.d_model, hd = c.head_dim(), qd = c.n_heads * hd, kvd = c.n_kv_heads * hd;
+  const int64_t mlp = c.mlp_hidden_size, vocab = c.embedding_size;
+  using LT = LayerTensor;
   for (const auto& o : layer_off_) {
-    ILLADA_CHECK(o[3] == o[2] + c.n_heads * hd * d && o[4] == o[3] + c.n_kv_heads * hd * d &&
-                     o[7] == o[6] + c.mlp_hidden_size * d,
+    ILLADA_CHECK(o[LT::kKProj] == o[LT::kQProj] + qd * d && o[LT::kVProj] == o[LT::kKProj] + kvd * d &&
+                     o[LT::kUpProj] == o[LT::kFfProj] + mlp * d,
                  "q/k/v or gate/up weights not adjacent in the parameter layout");
+  }
+  // The block's views of the weights (the buffers never move).
+  for (const bool bf : {false, true}) {
+    if (bf && compute_ != ComputeType::kBF16) continue;
+    auto at = [&](int64_t off) -> const void* {
+      return bf ? static_cast<const void*>(params16_.data() + off) : static_cast<const void*>(params_.data() + off);
+    };
+    std::vector<LayerWeights>& views = bf ? views16_ : views32_;
+    for (const auto& o : layer_off_) {
+      LayerWeights l;
+      l.attn_norm = params_.data() + o[LT::kAttnNorm];
+      l.ff_norm = params_.data() + o[LT::kFfNorm];
+      l.q_proj = Matrix{qd, d, at(o[LT::kQProj])};
+      l.k_proj = Matrix{kvd, d, at(o[LT::kKProj])};
+      l.v_proj = Matrix{kvd, d, at(o[LT::kVProj])};
+      l.attn_out = Matrix{d, qd, at(o[LT::kAttnOut])};
+      l.ff_proj = Matrix{mlp, d, at(o[LT::kFfProj])};
+      l.up_proj = Matrix{mlp, d, at(o[LT::kUpProj])};
+      l.ff_out = Matrix{d, mlp, at(o[LT::kFfOut])};
+      if (bf) {
+        l.qkv = Matrix{qd + 2 * kvd, d, at(o[LT::kQProj])};
+        l.gate_up = Matrix{2 * mlp, d, at(o[LT::kFfProj])};
+      }
+      views.push_back(l);
+    }
+    (bf ? head16_ : head32_) = Matrix{vocab, d, at(head_off_)};
   }
 }
 
@@ -169,17 +173,18 @@ ModelWeights TrainableModel::weights_view() const {
   w.head = mat(head_off_, vocab, d);
   w.ln_f = p + ln_f_off_;
   for (int64_t l = 0; l < config_.n_layers; ++l) {
+    using LT = LayerTensor;
     const auto& o = layer_off_[l];
     LayerWeights& lw = w.layers[l];
-    lw.attn_norm = p + o[0];
-    lw.ff_norm = p + o[1];
-    lw.q_proj = mat(o[2], qd, d);
-    lw.k_proj = mat(o[3], kvd, d);
-    lw.v_proj = mat(o[4], kvd, d);
-    lw.attn_out = mat(o[5], d, qd);
-    lw.ff_proj = mat(o[6], mlp, d);
-    lw.up_proj = mat(o[7], mlp, d);
-    lw.ff_out = mat(o[8], d, mlp);
+    lw.attn_norm = p + o[LT::kAttnNorm];
+    lw.ff_norm = p + o[LT::kFfNorm];
+    lw.q_proj = mat(o[LT::kQProj], qd, d);
+    lw.k_proj = mat(o[LT::kKProj], kvd, d);
+    lw.v_proj = mat(o[LT::kVProj], kvd, d);
+    lw.attn_out = mat(o[LT::kAttnOut], d, qd);
+    lw.ff_proj = mat(o[LT::kFfProj], mlp, d);
+    lw.up_proj = mat(o[LT::kUpProj], mlp, d);
+    lw.ff_out = mat(o[LT::kFfOut], d, mlp);
   }
   return w;
 }
@@ -234,29 +239,7 @@ void TrainableModel::check_batch(const LossBatch& b, TrainActivations& a) {
     fail("train: ", m, " target rows but ", b.targets.size(), " targets and ",
          b.target_weights.size(), " weights");
   }
-  a.cu.assign(b.cu_seqlens.begin(), b.cu_seqlens.end());
-  if (a.cu.empty()) a.cu = {0, static_cast<int32_t>(t)};
-  if (a.cu.front() != 0 || a.cu.back() != t) {
-    fail("train: cu_seqlens must start at 0 and end at the number of ids (", t, ")");
-  }
-  const int64_t n_seqs = static_cast<int64_t>(a.cu.size()) - 1;
-  a.pos.resize(static_cast<size_t>(t));
-  int64_t longest = 0;
-  for (int64_t s = 0; s < n_seqs; ++s) {
-    const int64_t len = a.cu[s + 1] - a.cu[s];
-    if (len < 0) fail("train: cu_seqlens must be non-decreasing (at sequence ", s, ")");
-    if (len > c.max_sequence_length) {
-      fail("train: sequence ", s, " has ", len, " tokens, more than max_sequence_length ",
-           c.max_sequence_length);
-    }
-    longest = std::max(longest, len);
-    for (int64_t i = 0; i < len; ++i) a.pos[a.cu[s] + i] = static_cast<int32_t>(i);
-  }
-  for (int64_t i = 0; i < t; ++i) {
-    if (b.input_ids[i] < 0 || b.input_ids[i] >= vocab) {
-      fail("train: token id ", b.input_ids[i], " at row ", i, " outside [0, ", vocab, ")");
-    }
-  }
+  validate_packed(a.layout, b.input_ids, b.cu_seqlens, vocab, c.max_sequence_length, {}, "train");
   for (int64_t i = 0; i < m; ++i) {
     if (b.target_rows[i] < 0 || b.target_rows[i] >= t) {
       fail("train: target row ", b.target_rows[i], " outside [0, ", t, ")");
@@ -265,8 +248,8 @@ void TrainableModel::check_batch(const LossBatch& b, TrainActivations& a) {
       fail("train: target ", b.targets[i], " outside [0, ", vocab, ")");
     }
   }
-  if (a.rope_len < longest) {
-    a.rope_len = std::max<int64_t>(longest, 64);
+  if (a.rope_len < a.layout.longest) {
+    a.rope_len = std::max<int64_t>(a.layout.longest, 64);
     a.rope_table.resize(static_cast<size_t>(a.rope_len * hd));
     cpu::rope_table(a.rope_table.data(), a.rope_len, hd, static_cast<float>(c.rope_theta));
   }
@@ -281,123 +264,50 @@ double TrainableModel::forward(const LossBatch& b, TrainActivations& a) {
   check_batch(b, a);
   const ModelConfig& c = config_;
   const int64_t t = a.t, m = a.m;
-  const int64_t d = c.d_model, hd = c.head_dim(), qd = c.n_heads * hd, kvd = c.n_kv_heads * hd;
-  const int64_t mlp = c.mlp_hidden_size, vocab = c.embedding_size, nl = c.n_layers;
-  const float eps = static_cast<float>(c.rms_norm_eps);
-  const int64_t n_seqs = static_cast<int64_t>(a.cu.size()) - 1;
+  const BlockDims dims = BlockDims::of(c);
+  const int64_t d = dims.d, qd = dims.qd(), kvd = dims.kvd(), mlp = dims.mlp, nl = c.n_layers;
   TrainOperands<T>& ops = a.ops<T>();
   constexpr bool bf = kIsBf16<T>;
+  // Every layer keeps its activations for the backward: the residual stream entering it, after
+  // its attention sub-block, the matmul operands (RMSNorm outputs, attention output, SwiGLU
+  // product) and what attention and SwiGLU need to be differentiated.
   float* xs = sized(a.xs, (nl + 1) * t * d);
   float* xmid = sized(a.x_mid, nl * t * d);
-  // fp32 mode keeps every layer's q, k, v; bf16 mode keeps its bf16 operands instead.
-  const int64_t nqkv = qd + 2 * kvd;
-  float* qa = bf ? nullptr : sized(a.q, nl * t * qd);
-  float* ka = bf ? nullptr : sized(a.k, nl * t * kvd);
-  float* va = bf ? nullptr : sized(a.v, nl * t * kvd);
-  float* att = bf ? nullptr : sized(a.att, nl * t * qd);
-  bf16* q16a = bf ? sized(a.q16, nl * t * qd) : nullptr;
-  bf16* k16a = bf ? sized(a.k16, nl * t * kvd) : nullptr;
-  bf16* v16a = bf ? sized(a.v16, nl * t * kvd) : nullptr;
-  // bf16 mode: gate16 holds gate and up side by side [n_layers, t, 2*mlp] (one product).
-  float* gate = bf ? nullptr : sized(a.gate, nl * t * mlp);
-  float* up = bf ? nullptr : sized(a.up, nl * t * mlp);
-  bf16* gate16 = bf ? sized(a.gate16, nl * t * 2 * mlp) : nullptr;
   T* n1a = sized(ops.n1, nl * t * d);
   T* n2a = sized(ops.n2, nl * t * d);
   T* hida = sized(ops.hidden, nl * t * mlp);
-  bf16* att16 = bf ? sized(a.att16, nl * t * qd) : nullptr;
-  const float* p = params_.data();
-  auto W = [&](int64_t off) { return op<T>(p + off, params16_.data() + off); };
-
-  // Embedding in fp32 from the master weights.
-#pragma omp parallel for schedule(static) if (t * d >= (1 << 15))
-  for (int64_t i = 0; i < t; ++i) {
-    std::memcpy(xs + i * d, p + wte_off_ + static_cast<int64_t>(b.input_ids[i]) * d,
-                static_cast<size_t>(d) * sizeof(float));
-  }
-  const cpu::AttentionShape ashape{.n_heads = c.n_heads, .n_kv_heads = c.n_kv_heads,
-                                   .head_dim = hd, .n_seqs = n_seqs, .cu_seqlens = a.cu.data(),
-                                   .bf16 = kIsBf16<T>};
+  embed(xs, b.input_ids, Matrix{c.embedding_size, d, params_.data() + wte_off_}, false, d);
+  const BlockBatch batch{.t = t, .layout = &a.layout, .rope_table = a.rope_table.data(), .t_kv = t};
+  const std::vector<LayerWeights>& views = bf ? views16_ : views32_;
   for (int64_t l = 0; l < nl; ++l) {
-    const auto& o = layer_off_[l];
-    const float* x = xs + l * t * d;
-    float* xm = xmid + l * t * d;
-    float* q = bf ? nullptr : qa + l * t * qd;
-    float* k = bf ? nullptr : ka + l * t * kvd;
-    float* v = bf ? nullptr : va + l * t * kvd;
-    float* at = bf ? nullptr : att + l * t * qd;
-    float* g = bf ? nullptr : gate + l * t * mlp;
-    float* u = bf ? nullptr : up + l * t * mlp;
-    bf16* gu16 = bf ? gate16 + l * t * 2 * mlp : nullptr;
-    T* n1 = n1a + l * t * d;
-    T* n2 = n2a + l * t * d;
-    T* hidden = hida + l * t * mlp;
-    bf16* at16 = att16 ? att16 + l * t * qd : nullptr;
-    rmsnorm_op(n1, x, p + o[0], t, d, eps);
+    BlockActs<T> acts{.n1 = n1a + l * t * d, .x_mid = xmid + l * t * d, .n2 = n2a + l * t * d,
+                      .hidden = hida + l * t * mlp};
     if constexpr (bf) {
-      // q, k, v in one product: their weights are adjacent rows [qd + 2*kvd, d] of the
-      // layout, and qkv [t, qd + 2*kvd] is one layer's scratch.
-      bf16* qkv = sized(a.qkv16, t * nqkv);
-      linear_fwd(qkv, n1, W(o[2]), t, nqkv, d, false);
-      // RoPE writes the head-major bf16 operands attention reads; the backward keeps them.
-      bf16* q16 = q16a + l * t * qd;
-      bf16* k16 = k16a + l * t * kvd;
-      bf16* v16 = v16a + l * t * kvd;
-      cpu::rope_bf16_heads(q16, t, qkv, nqkv, a.pos.data(), t, c.n_heads, hd,
-                           a.rope_table.data());
-      cpu::rope_bf16_heads(k16, t, qkv + qd, nqkv, a.pos.data(), t, c.n_kv_heads, hd,
-                           a.rope_table.data());
-      cpu::to_bf16_heads(v16, t, qkv + qd + kvd, nqkv, t, c.n_kv_heads, hd);
-      cpu::attention_bf16_heads(at16, q16, t, k16, v16, t, ashape, a.attn16_ws);
+      acts.qkv = sized(a.qkv16, t * dims.qkv());  // one layer's scratch
+      acts.q16 = sized(a.q16, nl * t * qd) + l * t * qd;
+      acts.k16 = sized(a.k16, nl * t * kvd) + l * t * kvd;
+      acts.v16 = sized(a.v16, nl * t * kvd) + l * t * kvd;
+      acts.att = sized(a.att16, nl * t * qd) + l * t * qd;
+      acts.gate_up = sized(a.gate16, nl * t * 2 * mlp) + l * t * 2 * mlp;
     } else {
-      linear_fwd(q, n1, W(o[2]), t, qd, d, false);
-      linear_fwd(k, n1, W(o[3]), t, kvd, d, false);
-      linear_fwd(v, n1, W(o[4]), t, kvd, d, false);
-      cpu::rope(q, qd, a.pos.data(), t, c.n_heads, hd, a.rope_table.data());
-      cpu::rope(k, kvd, a.pos.data(), t, c.n_kv_heads, hd, a.rope_table.data());
-      cpu::attention(at, q, k, v, ashape, a.attn_ws);
+      acts.q = sized(a.q, nl * t * qd) + l * t * qd;
+      acts.k = sized(a.k, nl * t * kvd) + l * t * kvd;
+      acts.v = sized(a.v, nl * t * kvd) + l * t * kvd;
+      acts.att = sized(a.att, nl * t * qd) + l * t * qd;
+      acts.gate = sized(a.gate, nl * t * mlp) + l * t * mlp;
+      acts.up = sized(a.up, nl * t * mlp) + l * t * mlp;
     }
-    if constexpr (bf) {
-      linear_fwd_add(xm, at16, W(o[5]), x, t, d, qd);
-    } else {
-      std::memcpy(xm, x, static_cast<size_t>(t * d) * sizeof(float));
-      linear_fwd(xm, at, W(o[5]), t, d, qd, true);
-    }
-    rmsnorm_op(n2, xm, p + o[1], t, d, eps);
-    if constexpr (bf) {
-      // gate and up in one product: their weights are adjacent rows [2*mlp, d] of the layout.
-      linear_fwd(gu16, n2, W(o[6]), t, 2 * mlp, d, false);
-      cpu::swiglu_bf16_rows(hidden, gu16, t, mlp);
-    } else {
-      linear_fwd(g, n2, W(o[6]), t, mlp, d, false);
-      linear_fwd(u, n2, W(o[7]), t, mlp, d, false);
-      cpu::swiglu(hidden, g, u, t * mlp);
-    }
-    float* xn = xs + (l + 1) * t * d;
-    if constexpr (bf) {
-      linear_fwd_add(xn, hidden, W(o[8]), xm, t, d, mlp);
-    } else {
-      std::memcpy(xn, xm, static_cast<size_t>(t * d) * sizeof(float));
-      linear_fwd(xn, hidden, W(o[8]), t, d, mlp, true);
-    }
+    block_forward<T>(views[l], l, dims, batch, xs + l * t * d, xs + (l + 1) * t * d, acts, a.ws);
   }
   if (m == 0) return 0.0;
   // Head and loss on the target rows only; the logits buffer becomes their gradient. The head's
   // products run on m_pad rows, the rows past m being zeros with a zero gradient: the number
   // of masked rows changes every step, and each new product shape costs oneDNN a primitive
   // creation of 1-9 ms, more than the padded rows' arithmetic.
-  const int64_t mp = a.m_pad;
-  const float* xl = xs + nl * t * d;
-  float* hx = sized(a.head_x, m * d);
-  T* hn = sized(ops.head_n, mp * d);
-  for (int64_t i = 0; i < m; ++i) {
-    std::memcpy(hx + i * d, xl + static_cast<int64_t>(b.target_rows[i]) * d,
-                static_cast<size_t>(d) * sizeof(float));
-  }
-  rmsnorm_op(hn, hx, p + ln_f_off_, m, d, eps);
-  std::fill(hn + m * d, hn + mp * d, T{});
+  const int64_t mp = a.m_pad, vocab = c.embedding_size;
   float* logits = sized(a.logits, mp * vocab);
-  linear_fwd(logits, static_cast<const T*>(hn), W(head_off_), mp, vocab, d, false);
+  head_forward(logits, sized(a.head_x, m * d), sized(ops.head_n, mp * d), xs + nl * t * d, b.target_rows, mp,
+               params_.data() + ln_f_off_, bf ? head16_ : head32_, d, dims.eps);
   // The padded rows' logits are exactly zero (zero inputs), and so is their gradient.
   return cpu::cross_entropy_backward(logits, nullptr, logits, b.targets.data(),
                                      b.target_weights.data(), m, vocab);
@@ -415,7 +325,7 @@ void TrainableModel::backward(const LossBatch& b, TrainActivations& a) {
   const float* p = params_.data();
   float* gr = grads_.data();
   auto W = [&](int64_t off) { return op<T>(p + off, params16_.data() + off); };
-  const int64_t n_seqs = static_cast<int64_t>(a.cu.size()) - 1;
+  const int64_t n_seqs = a.layout.n_seqs();
   TrainOperands<T>& ops = a.ops<T>();
 
   float* dx = sized(a.dx, t * d);
@@ -472,7 +382,8 @@ void TrainableModel::backward(const LossBatch& b, TrainActivations& a) {
   };
   const cpu::AttentionBackwardShape bshape{.n_heads = c.n_heads, .n_kv_heads = c.n_kv_heads,
                                            .head_dim = hd, .n_seqs = n_seqs,
-                                           .cu_seqlens = a.cu.data(), .bf16 = bf};
+                                           .cu_seqlens = a.layout.cu.data(), .bf16 = bf};
+  using LT = LayerTensor;
   for (int64_t l = nl - 1; l >= 0; --l) {
     const auto& o = layer_off_[l];
     const float* x = a.xs.data() + l * t * d;
@@ -487,57 +398,57 @@ void TrainableModel::backward(const LossBatch& b, TrainActivations& a) {
                            bf ? a.att16.data() + l * t * qd : nullptr);
 
     // Feed-forward sub-block; dx is the gradient of the block's output.
-    weight_grad(o[8], dxo, hidden, d, mlp);
+    weight_grad(o[LT::kFfOut], dxo, hidden, d, mlp);
     if constexpr (bf) {
       bf16* dh16 = sized(a.dh16, t * mlp);
-      linear_dx(dh16, dxo, W(o[8]), t, d, mlp, false);
+      linear_dx(dh16, dxo, W(o[LT::kFfOut]), t, d, mlp, false);
       cpu::swiglu_backward_rows(dgate, dh16, gu16, t, mlp);
-      weight_grad(o[6], dgate, n2, 2 * mlp, d);
-      linear_dx(dn, static_cast<const T*>(dgate), W(o[6]), t, 2 * mlp, d, false);
+      weight_grad(o[LT::kFfProj], dgate, n2, 2 * mlp, d);
+      linear_dx(dn, static_cast<const T*>(dgate), W(o[LT::kFfProj]), t, 2 * mlp, d, false);
     } else {
       float* dh = sized(a.dh, t * mlp);
-      linear_dx(dh, dxo, W(o[8]), t, d, mlp, false);
+      linear_dx(dh, dxo, W(o[LT::kFfOut]), t, d, mlp, false);
       cpu::swiglu_backward(dgate, dup, dh, g, u, t * mlp);
-      weight_grad(o[6], dgate, n2, mlp, d);
-      weight_grad(o[7], dup, n2, mlp, d);
-      linear_dx(dn, static_cast<const T*>(dgate), W(o[6]), t, mlp, d, false);
-      linear_dx(dn, static_cast<const T*>(dup), W(o[7]), t, mlp, d, true);
+      weight_grad(o[LT::kFfProj], dgate, n2, mlp, d);
+      weight_grad(o[LT::kUpProj], dup, n2, mlp, d);
+      linear_dx(dn, static_cast<const T*>(dgate), W(o[LT::kFfProj]), t, mlp, d, false);
+      linear_dx(dn, static_cast<const T*>(dup), W(o[LT::kUpProj]), t, mlp, d, true);
     }
-    norm_backward(o[1], xm);
+    norm_backward(o[LT::kFfNorm], xm);
 
     // Attention sub-block; dx is now the gradient of x_mid.
-    weight_grad(o[5], dxo, at_op, d, qd);
+    weight_grad(o[LT::kAttnOut], dxo, at_op, d, qd);
     float* datt = sized(a.dh, t * qd);
-    linear_dx(datt, dxo, W(o[5]), t, d, qd, false);
+    linear_dx(datt, dxo, W(o[LT::kAttnOut]), t, d, qd, false);
     if constexpr (bf) {
       // Head-major fp32 gradients of the roped q, k and of v, back to bf16 rows.
       cpu::attention_backward_heads(dq, dk, dv, datt, a.q16.data() + l * t * qd,
                                     a.k16.data() + l * t * kvd, a.v16.data() + l * t * kvd,
                                     a.att16.data() + l * t * qd, t, bshape, a.attn_bwd_ws);
-      cpu::rope_backward_heads(dqkv16, nqkv, dq, t, a.pos.data(), t, c.n_heads, hd,
+      cpu::rope_backward_heads(dqkv16, nqkv, dq, t, a.layout.pos.data(), t, c.n_heads, hd,
                                a.rope_table.data());
-      cpu::rope_backward_heads(dqkv16 + qd, nqkv, dk, t, a.pos.data(), t, c.n_kv_heads, hd,
+      cpu::rope_backward_heads(dqkv16 + qd, nqkv, dk, t, a.layout.pos.data(), t, c.n_kv_heads, hd,
                                a.rope_table.data());
-      cpu::rope_backward_heads(dqkv16 + qd + kvd, nqkv, dv, t, a.pos.data(), t, c.n_kv_heads,
+      cpu::rope_backward_heads(dqkv16 + qd + kvd, nqkv, dv, t, a.layout.pos.data(), t, c.n_kv_heads,
                                hd, nullptr);
-      weight_grad(o[2], dqkv16, n1, nqkv, d);
-      linear_dx(dn, static_cast<const bf16*>(dqkv16), W(o[2]), t, nqkv, d, false);
+      weight_grad(o[LT::kQProj], dqkv16, n1, nqkv, d);
+      linear_dx(dn, static_cast<const bf16*>(dqkv16), W(o[LT::kQProj]), t, nqkv, d, false);
     } else {
       const float* q = a.q.data() + l * t * qd;
       const float* k = a.k.data() + l * t * kvd;
       const float* v = a.v.data() + l * t * kvd;
       const float* at = a.att.data() + l * t * qd;
       cpu::attention_backward(dq, dk, dv, datt, q, k, v, at, bshape, a.attn_bwd_ws);
-      cpu::rope_backward(dq, qd, a.pos.data(), t, c.n_heads, hd, a.rope_table.data());
-      cpu::rope_backward(dk, kvd, a.pos.data(), t, c.n_kv_heads, hd, a.rope_table.data());
-      weight_grad(o[2], dq, n1, qd, d);
-      weight_grad(o[3], dk, n1, kvd, d);
-      weight_grad(o[4], dv, n1, kvd, d);
-      linear_dx(dn, dq, W(o[2]), t, qd, d, false);
-      linear_dx(dn, dk, W(o[3]), t, kvd, d, true);
-      linear_dx(dn, dv, W(o[4]), t, kvd, d, true);
+      cpu::rope_backward(dq, qd, a.layout.pos.data(), t, c.n_heads, hd, a.rope_table.data());
+      cpu::rope_backward(dk, kvd, a.layout.pos.data(), t, c.n_kv_heads, hd, a.rope_table.data());
+      weight_grad(o[LT::kQProj], dq, n1, qd, d);
+      weight_grad(o[LT::kKProj], dk, n1, kvd, d);
+      weight_grad(o[LT::kVProj], dv, n1, kvd, d);
+      linear_dx(dn, dq, W(o[LT::kQProj]), t, qd, d, false);
+      linear_dx(dn, dk, W(o[LT::kKProj]), t, kvd, d, true);
+      linear_dx(dn, dv, W(o[LT::kVProj]), t, kvd, d, true);
     }
-    norm_backward(o[0], x);
+    norm_backward(o[LT::kAttnNorm], x);
   }
   claim_grad_zeroed(wte_off_, vocab * d);
   cpu::embedding_backward(gr + wte_off_, dx, b.input_ids.data(), t, d);

@@ -13,9 +13,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "kernels/cpu/attention.h"
-#include "kernels/cpu/attention_bf16.h"
 #include "kernels/cpu/backward.h"
+#include "model/block.h"
 #include "model/config.h"
 #include "model/weights.h"
 #include "util/aligned.h"
@@ -68,8 +67,7 @@ struct TrainActivations {
   Buffer<float> gate, up;
   Buffer<float> head_x;           // [M, d] final rows with a loss
   Buffer<float> logits;           // [M_pad, vocab], then its gradient (zero rows past M)
-  std::vector<int32_t> pos;            // [T]
-  std::vector<int32_t> cu;             // [n_seqs + 1]
+  PackedLayout layout;                 // offsets and positions of the micro-batch
   Buffer<float> rope_table;       // [rope_len, hd]
   int64_t rope_len = 0;
   TrainOperands<float> ops32;          // fp32 mode
@@ -88,8 +86,7 @@ struct TrainActivations {
   Buffer<bf16> qkv16;
   // Scratch of the backward pass (dq, dk, dv head-major [n_(kv_)heads, T, hd] in bf16 mode).
   Buffer<float> dx, dn, dq, dk, dv, dh;
-  cpu::AttentionWorkspace attn_ws;
-  cpu::Bf16AttentionWorkspace attn16_ws;
+  BlockWorkspace ws;  // the forward's attention scratch
   cpu::AttentionBackwardWorkspace attn_bwd_ws;
 
   template <class T>
@@ -147,7 +144,7 @@ class TrainableModel {
   double forward(const LossBatch& b, TrainActivations& a);  // fills a; logits -> their gradient
   template <class T>
   void backward(const LossBatch& b, TrainActivations& a);
-  void check_batch(const LossBatch& b, TrainActivations& a);  // fills a.cu, a.pos, rope table
+  void check_batch(const LossBatch& b, TrainActivations& a);  // fills a.layout, rope table
   // Marks the gradient tensors covering [off, off + n) as written; true if they were still
   // fresh (not written since zero_grad()), i.e. the writer must overwrite, not add.
   bool claim_grad(int64_t off, int64_t n);
@@ -162,9 +159,18 @@ class TrainableModel {
   Buffer<float> grads_;   // [layout.total]
   std::vector<uint8_t> grad_fresh_;  // [tensors] not written since zero_grad()
   Buffer<bf16> params16_; // [layout.total] bf16 copy (bf16 mode only)
-  // Offsets of each layer's tensors (slots as in LayerWeights) and of the globals.
-  std::vector<std::array<int64_t, 9>> layer_off_;
+  // Offsets of each layer's tensors in the flat buffers, by name, and of the globals.
+  struct LayerOffsets {
+    std::array<int64_t, std::size(kLayerTensors)> at{};
+    int64_t operator[](LayerTensor t) const { return at[static_cast<size_t>(t)]; }
+    int64_t& operator[](LayerTensor t) { return at[static_cast<size_t>(t)]; }
+  };
+  std::vector<LayerOffsets> layer_off_;
   int64_t wte_off_ = 0, ln_f_off_ = 0, head_off_ = 0;
+  // The block's views of the weights: fp32 master (fp32 mode) or the bf16 copy with q/k/v and
+  // gate/up as single matrices (their rows are adjacent in the layout); norms always fp32.
+  std::vector<LayerWeights> views32_, views16_;
+  Matrix head32_, head16_;
 };
 
 }  // namespace illada::train

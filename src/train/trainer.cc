@@ -16,7 +16,10 @@ uint64_t batch_key(int64_t step, size_t micro) {
 
 Trainer::Trainer(const ModelConfig& c, const ModelWeights& init, const TrainerOptions& opts)
     : opts_(opts), model_(c, opts.compute), opt_(model_.layout(), opts.adamw) {
-  if (opts_.masking.mask_token_id < 0) opts_.masking.mask_token_id = c.mask_token_id;
+  // The model's config owns the mask id (model/special_tokens.h); a caller may not give another.
+  ILLADA_CHECK(opts_.masking.mask_token_id < 0 || opts_.masking.mask_token_id == c.mask_token_id,
+               "masking.mask_token_id ", opts_.masking.mask_token_id, " differs from the model's ", c.mask_token_id);
+  opts_.masking.mask_token_id = c.mask_token_id;
   model_.load(init);
 }
 

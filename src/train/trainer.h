@@ -20,7 +20,7 @@ namespace illada::train {
 struct TrainerOptions {
   ComputeType compute = ComputeType::kBF16;
   AdamWOptions adamw;
-  MaskingOptions masking;  // mask_token_id < 0: taken from the model config
+  MaskingOptions masking;  // mask_token_id: the model config's (leave it unset)
   uint64_t seed = 0;
   // Data parallelism: each rank passes its own micro-batches of the step (rank r holds the
   // step's micro-batches r*k .. r*k+k-1 of k*size in all); gradients, loss and token counts

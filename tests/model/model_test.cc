@@ -124,10 +124,12 @@ TEST(Model, ShardedAndSingleFileGiveIdenticalLogits) {
 TEST(Model, Bf16LoadPacksEveryMatrixAndPackedMatchesPlain) {
   const Reference ref = load_reference("tiny_mha");
   const Model packed = Model::load(fixture("tiny_mha"), ComputeType::kBF16);
+  const auto& cfg = packed.config();
   for (const auto& l : packed.weights().layers) {
-    for (const Matrix* m : {&l.q_proj, &l.k_proj, &l.v_proj, &l.attn_out, &l.ff_proj, &l.up_proj, &l.ff_out}) {
-      EXPECT_NE(m->packed, nullptr);
-    }
+    // q/k/v and gate/up are packed stacked, one product each.
+    for (const Matrix* m : {&l.qkv, &l.gate_up, &l.attn_out, &l.ff_out}) EXPECT_NE(m->packed, nullptr);
+    EXPECT_EQ(l.qkv.rows, (cfg.n_heads + 2 * cfg.n_kv_heads) * cfg.head_dim());
+    EXPECT_EQ(l.gate_up.rows, 2 * cfg.mlp_hidden_size);
   }
   EXPECT_NE(packed.weights().head.packed, nullptr);
   const auto c = ModelConfig::load(fixture("tiny_mha") + "/config.json");
@@ -339,7 +341,7 @@ TEST(KVCache, PartialForwardsMatchFullForward) {
       for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>((i * 37 + 5) % 120);
       const auto full = run(m, ids, {});
       KVCache cache;
-      cache.reset(m.config(), 32);
+      cache.reset(m.config(), 32, dt);
       ForwardState st;
       std::vector<float> out(full.size());
       const SeqCache fill{&cache, 0, 20};
@@ -364,7 +366,7 @@ TEST(KVCache, StaleCacheChangesTheResult) {
   const Model m = Model::load(fixture("tiny_mha"), ComputeType::kF32);
   std::vector<int32_t> ids(12, 7);
   KVCache cache;
-  cache.reset(m.config(), 12);
+  cache.reset(m.config(), 12, ComputeType::kF32);
   ForwardState st;
   std::vector<float> out(12 * 128);
   const SeqCache fill{&cache, 0, 12};

@@ -10,8 +10,10 @@ Three numeric modes (`precision=`):
   "fp32"  everything in float32 (what a plain fp32 engine computes, up to summation order).
   "bf16"  every matmul input -- weights AND activations, including q/k for the scores and
           the softmax probabilities / v for the weighted sum -- is rounded to bf16, products
-          accumulate in fp32; RMSNorm, RoPE, softmax, SiLU, the residual stream stay fp32.
-          This models a bf16 engine with fp32 accumulation.
+          accumulate in fp32; the q/k/v and gate/up projections' outputs are rounded to bf16
+          too (a bf16 Linear's output, as the official model in bf16 has them before its fp32
+          RoPE and its SiLU); RMSNorm, RoPE, softmax, SiLU, the residual stream stay fp32.
+          This models a bf16 engine with fp32 accumulation (illada's one block).
 """
 
 import math
@@ -63,6 +65,11 @@ def matmul_t(a, b, precision):
         a = a.bfloat16().float()
         b = b.bfloat16().float()
     return a @ b.transpose(-1, -2)
+
+
+def linear_out(y, precision):
+    """A projection's output as the next op reads it: bf16-rounded in bf16 mode."""
+    return y.bfloat16().float() if precision == "bf16" else y
 
 
 def rmsnorm(x, w, eps):
@@ -143,17 +150,17 @@ def block_forward(W, i, x, cfg, cos, sin, cu_seqlens, precision):
     T = x.shape[0]
 
     n1 = rmsnorm(x, w("attn_norm.weight"), D["eps"])
-    q = matmul_t(n1, w("q_proj.weight"), precision).view(T, D["n_heads"], D["hd"])
-    k = matmul_t(n1, w("k_proj.weight"), precision).view(T, D["n_kv"], D["hd"])
-    v = matmul_t(n1, w("v_proj.weight"), precision).view(T, D["n_kv"], D["hd"])
+    q = linear_out(matmul_t(n1, w("q_proj.weight"), precision), precision).view(T, D["n_heads"], D["hd"])
+    k = linear_out(matmul_t(n1, w("k_proj.weight"), precision), precision).view(T, D["n_kv"], D["hd"])
+    v = linear_out(matmul_t(n1, w("v_proj.weight"), precision), precision).view(T, D["n_kv"], D["hd"])
     q = apply_rope(q, cos, sin)
     k = apply_rope(k, cos, sin)
     a = attention(q, k, v, cu_seqlens, precision).reshape(T, D["n_heads"] * D["hd"])
     x = x + matmul_t(a, w("attn_out.weight"), precision)
 
     n2 = rmsnorm(x, w("ff_norm.weight"), D["eps"])
-    g = matmul_t(n2, w("ff_proj.weight"), precision)
-    u = matmul_t(n2, w("up_proj.weight"), precision)
+    g = linear_out(matmul_t(n2, w("ff_proj.weight"), precision), precision)
+    u = linear_out(matmul_t(n2, w("up_proj.weight"), precision), precision)
     h = torch.nn.functional.silu(g) * u
     x = x + matmul_t(h, w("ff_out.weight"), precision)
     return x
@@ -266,9 +273,9 @@ def forward_kv(W, cfg, ids, start=0, cache=None, cache_mode=None, precision="fp6
         p = f"model.transformer.blocks.{i}."
         w = lambda name: W[p + name].to(dt)  # noqa: E731
         n1 = rmsnorm(x, w("attn_norm.weight"), D["eps"])
-        q = matmul_t(n1, w("q_proj.weight"), precision).view(n, D["n_heads"], D["hd"])
-        k = matmul_t(n1, w("k_proj.weight"), precision).view(n, D["n_kv"], D["hd"])
-        v = matmul_t(n1, w("v_proj.weight"), precision).view(n, D["n_kv"], D["hd"])
+        q = linear_out(matmul_t(n1, w("q_proj.weight"), precision), precision).view(n, D["n_heads"], D["hd"])
+        k = linear_out(matmul_t(n1, w("k_proj.weight"), precision), precision).view(n, D["n_kv"], D["hd"])
+        v = linear_out(matmul_t(n1, w("v_proj.weight"), precision), precision).view(n, D["n_kv"], D["hd"])
         q = apply_rope(q, cos, sin)
         k = apply_rope(k, cos, sin)
         if cache_mode == "prefix":
@@ -289,8 +296,8 @@ def forward_kv(W, cfg, ids, start=0, cache=None, cache_mode=None, precision="fp6
         a = attention_kv(q, k, v, precision).reshape(n, D["n_heads"] * D["hd"])
         x = x + matmul_t(a, w("attn_out.weight"), precision)
         n2 = rmsnorm(x, w("ff_norm.weight"), D["eps"])
-        g = matmul_t(n2, w("ff_proj.weight"), precision)
-        u = matmul_t(n2, w("up_proj.weight"), precision)
+        g = linear_out(matmul_t(n2, w("ff_proj.weight"), precision), precision)
+        u = linear_out(matmul_t(n2, w("up_proj.weight"), precision), precision)
         x = x + matmul_t(torch.nn.functional.silu(g) * u, w("ff_out.weight"), precision)
     xf = rmsnorm(x, W["model.transformer.ln_f.weight"].to(dt), D["eps"])
     logits = matmul_t(xf, head_weight(W, cfg).to(dt), precision)

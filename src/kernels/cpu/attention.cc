@@ -39,7 +39,7 @@ struct BatchedKey {
 
 struct Batched {
   dnnl::matmul prim;
-  memory::desc a, b, c;
+  memory::desc a, b, c, scratch;
 };
 
 const Batched& batched(const BatchedKey& key) {
@@ -55,9 +55,12 @@ const Batched& batched(const BatchedKey& key) {
                  key.trans_b ? memory::dims{n * k, 1, k} : memory::dims{k * n, n, 1});
   memory::desc c({B, m, n}, memory::data_type::f32, memory::dims{m * n, n, 1});
   dnnl::primitive_attr attr;
+  // Shared by every thread: each passes its own scratchpad (oneDNN's belongs to the thread
+  // that created the primitive).
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   if (key.alpha != 1.0f) attr.set_output_scales(0, {key.alpha});
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, engine());
-  return cache.emplace(key, Batched{dnnl::matmul(pd), a, b, c}).first->second;
+  return cache.emplace(key, Batched{dnnl::matmul(pd), a, b, c, pd.scratchpad_desc()}).first->second;
 }
 
 void run_batched(const BatchedKey& key, float* c, const void* a, const void* b) {
@@ -66,8 +69,11 @@ void run_batched(const BatchedKey& key, float* c, const void* a, const void* b) 
   memory ma(e.a, engine(), const_cast<void*>(a));
   memory mb(e.b, engine(), const_cast<void*>(b));
   memory mc(e.c, engine(), c);
+  thread_local Buffer<uint8_t> scratch_buf;
+  memory scratch(e.scratch, engine(), sized(scratch_buf, static_cast<int64_t>(e.scratch.get_size()) + 1));
   dnnl::stream strm(engine());
-  e.prim.execute(strm, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}});
+  e.prim.execute(strm, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc},
+                        {DNNL_ARG_SCRATCHPAD, scratch}});
   strm.wait();
 }
 

@@ -1,0 +1,371 @@
+// The C API in the build tree: versions, loading and its errors, every entry point on the tiny
+// fixture model (with and without a tokenizer), options checked by field name, the step
+// callback's cancel, the busy guard, the log callback.
+#include <gtest/gtest.h>
+#include <illada/illada.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+const std::string kSource = ILLADA_SOURCE_DIR;
+const std::string kModel = kSource + "/tests/fixtures/tiny_gqa";
+
+// The tiny model with the tiny tokenizer beside it (same 128-token vocabulary).
+std::string text_model_dir() {
+  static const std::string dir = [] {
+    const fs::path d = fs::temp_directory_path() / ("illada_capi_test_" + std::to_string(::getpid()));
+    fs::create_directories(d);
+    for (const char* f : {"config.json", "model.safetensors"}) {
+      fs::copy_file(kModel + "/" + f, d / f, fs::copy_options::overwrite_existing);
+    }
+    for (const char* f : {"tokenizer.json", "tokenizer_config.json"}) {
+      fs::copy_file(kSource + "/tests/fixtures/generate/tiny_tokenizer/" + f, d / f,
+                    fs::copy_options::overwrite_existing);
+    }
+    return d.string();
+  }();
+  return dir;
+}
+
+struct Loaded {
+  illada_model* model = nullptr;
+  illada_context* ctx = nullptr;
+  explicit Loaded(const std::string& path, illada_dtype dtype = ILLADA_DTYPE_F32) {
+    illada_model_params p = illada_model_default_params();
+    p.dtype = dtype;
+    p.n_threads = 1;  // no OpenMP hand-offs: fast on a loaded machine (two_threads.c covers more)
+    char err[512];
+    EXPECT_EQ(illada_model_load(path.c_str(), &p, &model, err, sizeof err), ILLADA_OK) << err;
+    EXPECT_EQ(illada_context_new(model, nullptr, &ctx), ILLADA_OK);
+  }
+  ~Loaded() {
+    illada_context_free(ctx);
+    illada_model_free(model);
+  }
+};
+
+std::vector<illada_token> ids(const illada_generation& g) { return {g.ids, g.ids + g.n_ids}; }
+
+illada_generate_params small_params() {
+  illada_generate_params p = illada_generate_default_params();
+  p.gen_length = 16;
+  p.block_length = 8;
+  p.steps = 8;
+  return p;
+}
+
+TEST(CApi, VersionsAndStructSizes) {
+  EXPECT_STREQ(illada_version(), "0.1.0");
+  EXPECT_EQ(illada_abi_version(), ILLADA_ABI_VERSION);
+  EXPECT_EQ(illada_struct_size("illada_generate_params"), sizeof(illada_generate_params));
+  EXPECT_EQ(illada_struct_size("illada_generation"), sizeof(illada_generation));
+  EXPECT_EQ(illada_struct_size("no_such_struct"), 0u);
+  EXPECT_STREQ(illada_status_name(ILLADA_ERROR_LOAD), "ILLADA_ERROR_LOAD");
+}
+
+TEST(CApi, LoadErrorsNameThePath) {
+  illada_model* m = reinterpret_cast<illada_model*>(0x1);
+  char err[512];
+  EXPECT_EQ(illada_model_load("/no/such/model", nullptr, &m, err, sizeof err), ILLADA_ERROR_LOAD);
+  EXPECT_EQ(m, nullptr);
+  EXPECT_NE(std::string(err).find("/no/such/model"), std::string::npos) << err;
+  // A short buffer gets a cut, terminated message.
+  char small[8];
+  EXPECT_EQ(illada_model_load("/no/such/model", nullptr, &m, small, sizeof small), ILLADA_ERROR_LOAD);
+  EXPECT_EQ(std::string(small).size(), 7u);
+  illada_model_params p = illada_model_default_params();
+  p.dtype = static_cast<illada_dtype>(7);
+  EXPECT_EQ(illada_model_load(kModel.c_str(), &p, &m, err, sizeof err), ILLADA_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(err).find("dtype"), std::string::npos) << err;
+  p = illada_model_default_params();
+  p.tokenizer_path = "/no/such/tokenizer";
+  EXPECT_EQ(illada_model_load(kModel.c_str(), &p, &m, err, sizeof err), ILLADA_ERROR_LOAD);
+  EXPECT_NE(std::string(err).find("/no/such/tokenizer"), std::string::npos) << err;
+}
+
+TEST(CApi, ModelWithoutTokenizerWorksOnIds) {
+  Loaded l(kModel);
+  EXPECT_EQ(illada_model_has_tokenizer(l.model), 0);
+  EXPECT_EQ(illada_model_n_vocab(l.model), 128);
+  EXPECT_EQ(illada_model_max_sequence_length(l.model), 256);
+  EXPECT_EQ(illada_model_mask_token(l.model), 5);
+  EXPECT_EQ(illada_model_eos_token(l.model), 1);
+  EXPECT_EQ(illada_model_dtype(l.model), ILLADA_DTYPE_F32);
+  illada_token* out = nullptr;
+  size_t n = 0;
+  EXPECT_EQ(illada_tokenize(l.ctx, "hi", 2, 1, &out, &n), ILLADA_ERROR_NO_TOKENIZER);
+  EXPECT_NE(std::string(illada_context_error(l.ctx)).find("tokenizer.json"), std::string::npos)
+      << illada_context_error(l.ctx);
+  const illada_token prompt[] = {1, 2, 3};
+  const illada_tokens t{prompt, 3};
+  illada_generation g[1];
+  const auto p = small_params();
+  ASSERT_EQ(illada_generate(l.ctx, &t, 1, &p, g), ILLADA_OK) << illada_context_error(l.ctx);
+  EXPECT_STREQ(illada_context_error(l.ctx), "");
+  EXPECT_EQ(g[0].n_ids, 16u);
+  EXPECT_EQ(g[0].nfe, 8);
+  EXPECT_EQ(g[0].text, nullptr);
+  illada_generation again[1];
+  ASSERT_EQ(illada_generate(l.ctx, &t, 1, &p, again), ILLADA_OK);
+  EXPECT_EQ(ids(g[0]), ids(again[0]));
+  illada_generation_clear(g, 1);
+  illada_generation_clear(again, 1);
+  EXPECT_EQ(g[0].ids, nullptr);
+  // Stop strings need text.
+  illada_generate_params ps = small_params();
+  const char* stops[] = {"x"};
+  ps.stop_strings = stops;
+  ps.n_stop_strings = 1;
+  EXPECT_EQ(illada_generate(l.ctx, &t, 1, &ps, g), ILLADA_ERROR_NO_TOKENIZER);
+}
+
+TEST(CApi, OptionErrorsNameTheField) {
+  Loaded l(kModel);
+  const illada_token prompt[] = {1, 2, 3};
+  const illada_tokens t{prompt, 3};
+  illada_generation g[1];
+  auto expect_error = [&](illada_generate_params p, const std::string& field) {
+    EXPECT_EQ(illada_generate(l.ctx, &t, 1, &p, g), ILLADA_ERROR_INVALID_ARGUMENT) << field;
+    EXPECT_NE(std::string(illada_context_error(l.ctx)).find(field), std::string::npos) << illada_context_error(l.ctx);
+  };
+  auto p = small_params();
+  p.gen_length = 10;
+  expect_error(p, "block_length");
+  p = small_params();
+  p.temperature = -1;
+  expect_error(p, "temperature");
+  p = small_params();
+  p.temperature = NAN;
+  expect_error(p, "temperature");
+  p = small_params();
+  p.threshold = 2;
+  expect_error(p, "threshold");
+  p = small_params();
+  p.remasking = static_cast<illada_remasking>(9);
+  expect_error(p, "remasking");
+  p = small_params();
+  p.gen_length = 512;
+  p.block_length = 32;
+  p.steps = 16;
+  expect_error(p, "max_sequence_length");
+  p = small_params();
+  p.gen_length = -4;
+  expect_error(p, "gen_length");
+  const illada_token bad[] = {1, 999};
+  const illada_tokens tb{bad, 2};
+  EXPECT_EQ(illada_generate(l.ctx, &tb, 1, nullptr, g), ILLADA_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(illada_context_error(l.ctx)).find("999"), std::string::npos) << illada_context_error(l.ctx);
+  EXPECT_EQ(illada_generate(nullptr, &t, 1, nullptr, g), ILLADA_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(illada_generate(l.ctx, nullptr, 1, nullptr, g), ILLADA_ERROR_INVALID_ARGUMENT);
+}
+
+TEST(CApi, DerivedLengthsAsTheCli) {
+  Loaded l(kModel);
+  const illada_token prompt[] = {1, 2, 3};
+  const illada_tokens t{prompt, 3};
+  illada_generation g[1];
+  // Defaults: 128 tokens, blocks of 32, one token per step.
+  ASSERT_EQ(illada_generate(l.ctx, &t, 1, nullptr, g), ILLADA_OK) << illada_context_error(l.ctx);
+  EXPECT_EQ(g[0].n_ids, 128u);
+  EXPECT_EQ(g[0].nfe, 128);
+  illada_generation_clear(g, 1);
+  // A prompt of 200 tokens leaves 56 of the context of 256: 32 tokens (whole blocks).
+  std::vector<illada_token> long_prompt(200, 7);
+  const illada_tokens tl{long_prompt.data(), long_prompt.size()};
+  ASSERT_EQ(illada_generate(l.ctx, &tl, 1, nullptr, g), ILLADA_OK) << illada_context_error(l.ctx);
+  EXPECT_EQ(g[0].n_ids, 32u);
+  illada_generation_clear(g, 1);
+}
+
+struct StepLog {
+  int steps = 0;
+  size_t committed = 0;
+  int cancel_after = -1;
+  std::vector<illada_token> last_canvas;
+  illada_context* ctx = nullptr;
+  illada_status reentry = ILLADA_OK;
+};
+
+int32_t on_step(const illada_step* s, void* user) {
+  auto* log = static_cast<StepLog*>(user);
+  ++log->steps;
+  log->committed += s->n_committed;
+  log->last_canvas.assign(s->canvas, s->canvas + s->canvas_length);
+  if (log->ctx) {  // a second call on the busy context is refused, not raced
+    illada_token* out = nullptr;
+    size_t n = 0;
+    log->reentry = illada_tokenize(log->ctx, "a", 1, 0, &out, &n);
+  }
+  return log->cancel_after >= 0 && log->steps >= log->cancel_after;
+}
+
+TEST(CApi, StepCallbackReportsAndCancels) {
+  Loaded l(kModel);
+  const illada_token prompt[] = {1, 2, 3};
+  const illada_tokens t{prompt, 3};
+  illada_generation g[1];
+  StepLog log;
+  log.ctx = l.ctx;
+  auto p = small_params();
+  p.step_callback = on_step;
+  p.step_user_data = &log;
+  ASSERT_EQ(illada_generate(l.ctx, &t, 1, &p, g), ILLADA_OK) << illada_context_error(l.ctx);
+  EXPECT_EQ(log.reentry, ILLADA_ERROR_BUSY);
+  EXPECT_EQ(log.steps, 8);
+  EXPECT_EQ(log.committed, 16u);  // every generated position once
+  ASSERT_EQ(log.last_canvas.size(), 19u);
+  EXPECT_EQ(std::vector<illada_token>(log.last_canvas.begin() + 3, log.last_canvas.end()), ids(g[0]));
+  EXPECT_EQ(g[0].cancelled, 0);
+  illada_generation_clear(g, 1);
+
+  StepLog stop;
+  stop.cancel_after = 3;
+  p.step_user_data = &stop;
+  ASSERT_EQ(illada_generate(l.ctx, &t, 1, &p, g), ILLADA_OK);
+  EXPECT_EQ(stop.steps, 3);
+  EXPECT_EQ(g[0].cancelled, 1);
+  EXPECT_EQ(g[0].nfe, 3);
+  illada_generation_clear(g, 1);
+}
+
+TEST(CApi, LogitsAndScores) {
+  Loaded l(kModel);
+  const illada_token prompt[] = {1, 2, 3};
+  std::vector<float> logits(3 * 128);
+  EXPECT_EQ(illada_logits(l.ctx, prompt, 3, logits.data(), logits.size() - 1), ILLADA_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(illada_context_error(l.ctx)).find("capacity"), std::string::npos);
+  ASSERT_EQ(illada_logits(l.ctx, prompt, 3, logits.data(), logits.size()), ILLADA_OK) << illada_context_error(l.ctx);
+  for (float v : logits) ASSERT_TRUE(std::isfinite(v));
+  const illada_token a[] = {4, 6}, b[] = {7}, c[] = {8, 9};
+  const illada_tokens choices[] = {{a, 2}, {b, 1}, {c, 2}};
+  double scores[3];
+  ASSERT_EQ(illada_score(l.ctx, {prompt, 3}, choices, 3, nullptr, scores), ILLADA_OK) << illada_context_error(l.ctx);
+  for (double s : scores) EXPECT_LT(s, 0);
+  illada_score_params sp = illada_score_default_params();
+  sp.method = ILLADA_SCORE_LIKELIHOOD;
+  sp.mc_num = 8;
+  sp.mc_batch_size = 3;
+  EXPECT_EQ(illada_score(l.ctx, {prompt, 3}, choices, 3, &sp, scores), ILLADA_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(illada_context_error(l.ctx)).find("mc_batch_size"), std::string::npos);
+  sp.mc_batch_size = 4;
+  ASSERT_EQ(illada_score(l.ctx, {prompt, 3}, choices, 3, &sp, scores), ILLADA_OK) << illada_context_error(l.ctx);
+}
+
+int32_t stop_at_first(int64_t done, int64_t total, void* user) {
+  *static_cast<int64_t*>(user) = total;
+  return 1;
+}
+
+TEST(CApi, ProgressCallbackCancelsScoring) {
+  Loaded l(kModel);
+  const illada_token prompt[] = {1, 2, 3}, a[] = {4, 6};
+  const illada_tokens choice{a, 2};
+  illada_score_params sp = illada_score_default_params();
+  sp.method = ILLADA_SCORE_LIKELIHOOD;
+  sp.mc_num = 8;
+  int64_t total = 0;
+  sp.progress_callback = stop_at_first;
+  sp.progress_user_data = &total;
+  double score = 0;
+  EXPECT_EQ(illada_score(l.ctx, {prompt, 3}, &choice, 1, &sp, &score), ILLADA_ERROR_CANCELLED);
+  EXPECT_EQ(total, 1);  // 8 samples in one batch of 8
+}
+
+TEST(CApi, TextFunctions) {
+  Loaded l(text_model_dir());
+  ASSERT_EQ(illada_model_has_tokenizer(l.model), 1);
+  illada_token* out = nullptr;
+  size_t n = 0;
+  // The tiny vocabulary has no space token: spaces are dropped, letters round-trip.
+  ASSERT_EQ(illada_tokenize(l.ctx, "hello world", 11, 0, &out, &n), ILLADA_OK) << illada_context_error(l.ctx);
+  ASSERT_GT(n, 0u);
+  char* text = nullptr;
+  size_t len = 0;
+  ASSERT_EQ(illada_detokenize(l.ctx, out, n, 0, &text, &len), ILLADA_OK);
+  EXPECT_EQ(std::string(text, len), "helloworld");
+  illada_free(text);
+  illada_free(out);
+  illada_token eot = 0;
+  ASSERT_EQ(illada_token_lookup(l.ctx, "<|eot_id|>", &eot), ILLADA_OK);
+  EXPECT_EQ(eot, 10);
+  const illada_chat_message msgs[] = {{"user", "hi"}};
+  ASSERT_EQ(illada_chat_apply(l.ctx, msgs, 1, "llada", 1, &text, &len), ILLADA_OK) << illada_context_error(l.ctx);
+  EXPECT_EQ(std::string(text, len), "<|startoftext|><|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|>"
+                                    "<|start_header_id|>assistant<|end_header_id|>\n\n");
+  illada_free(text);
+  EXPECT_EQ(illada_chat_apply(l.ctx, msgs, 1, "no-such-template", 1, &text, &len), ILLADA_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(illada_context_error(l.ctx)).find("no-such-template"), std::string::npos);
+  // The tokenizer_config has no template of its own: chat needs one by name.
+  illada_prompt_params pp = illada_prompt_default_params();
+  pp.chat = 1;
+  EXPECT_EQ(illada_prompt_encode(l.ctx, "hi", &pp, &out, &n), ILLADA_ERROR_INVALID_ARGUMENT);
+  pp.chat_template = "llada";
+  ASSERT_EQ(illada_prompt_encode(l.ctx, "hi", &pp, &out, &n), ILLADA_OK) << illada_context_error(l.ctx);
+  EXPECT_EQ(out[0], 0);  // the BOS of the template
+  illada_free(out);
+  // Generation returns the text up to the first stop.
+  ASSERT_EQ(illada_prompt_encode(l.ctx, "hello", nullptr, &out, &n), ILLADA_OK);
+  const illada_tokens t{out, n};
+  illada_generation g[1];
+  auto p = small_params();
+  p.variable_length = 1;
+  ASSERT_EQ(illada_generate(l.ctx, &t, 1, &p, g), ILLADA_OK) << illada_context_error(l.ctx);
+  ASSERT_NE(g[0].text, nullptr);
+  EXPECT_EQ(std::string(g[0].text), std::string(g[0].text, g[0].text_length));
+  illada_generation_clear(g, 1);
+  illada_free(out);
+  const char* choices[] = {"world", "cat"};
+  double scores[2];
+  ASSERT_EQ(illada_score_text(l.ctx, "hello", choices, 2, nullptr, nullptr, scores), ILLADA_OK)
+      << illada_context_error(l.ctx);
+}
+
+struct Messages {
+  std::vector<std::pair<illada_log_level, std::string>> all;
+};
+
+void collect(illada_log_level level, const char* message, void* user) {
+  static_cast<Messages*>(user)->all.emplace_back(level, message);
+}
+
+TEST(CApi, LogCallbackOfModelAndContext) {
+  Messages model_log, ctx_log;
+  illada_model_params p = illada_model_default_params();
+  p.dtype = ILLADA_DTYPE_F32;
+  p.log_callback = collect;
+  p.log_user_data = &model_log;
+  illada_model* m = nullptr;
+  ASSERT_EQ(illada_model_load(kModel.c_str(), &p, &m, nullptr, 0), ILLADA_OK);
+  ASSERT_EQ(model_log.all.size(), 1u);
+  EXPECT_EQ(model_log.all[0].first, ILLADA_LOG_INFO);
+  EXPECT_NE(model_log.all[0].second.find("3 layers"), std::string::npos) << model_log.all[0].second;
+  illada_context_params cp = illada_context_default_params();
+  cp.log_callback = collect;
+  cp.log_user_data = &ctx_log;
+  illada_context* ctx = nullptr;
+  ASSERT_EQ(illada_context_new(m, &cp, &ctx), ILLADA_OK);
+  const illada_token prompt[] = {1, 2, 3};
+  const illada_tokens t{prompt, 3};
+  illada_generation g[1];
+  auto gp = small_params();
+  gp.steps = 32;  // more steps than tokens: a warning
+  ASSERT_EQ(illada_generate(ctx, &t, 1, &gp, g), ILLADA_OK) << illada_context_error(ctx);
+  illada_generation_clear(g, 1);
+  ASSERT_GE(ctx_log.all.size(), 2u);
+  EXPECT_EQ(ctx_log.all[0].first, ILLADA_LOG_WARN);
+  EXPECT_NE(ctx_log.all[0].second.find("steps 32"), std::string::npos) << ctx_log.all[0].second;
+  EXPECT_EQ(model_log.all.size(), 1u);  // the context's own callback took them
+  gp.temperature = -1;
+  EXPECT_EQ(illada_generate(ctx, &t, 1, &gp, g), ILLADA_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(ctx_log.all.back().first, ILLADA_LOG_ERROR);
+  illada_context_free(ctx);
+  illada_model_free(m);
+}
+
+}  // namespace
