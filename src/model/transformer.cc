@@ -24,7 +24,7 @@ Model Model::load(const std::string& dir, ComputeType dtype, bool pack, bool che
   // f32 compute converts every weight into memory of its own (bf16 maps the file instead).
   if (dtype == ComputeType::kF32) require_memory(4.0 * static_cast<double>(src.config.n_params()), dir + ": the f32 weights");
   if (check_tensors) check_tensors_finite(*src.store, dir);
-  ModelWeights weights = load_weights(src.store, src.config, dtype, dir);
+  ModelWeights weights = load_weights(src.store, src.config, dtype, dir, /*keep_blocks=*/true);
   if (pack) pack_matrices(weights);
   return Model(std::move(src.config), std::move(weights));
 }
