@@ -34,11 +34,12 @@ void quant_product(C* y, int64_t ldy, const T* x, const Matrix& w, int64_t t, bo
     qgemm(y, x, q, t, {.ldy = ldy, .accumulate = accumulate});
   } else {
     ILLADA_CHECK(!accumulate, "bf16 outputs are not accumulated");
-    thread_local std::vector<float> rows;
-    rows.resize(static_cast<size_t>(t * w.rows));
-    qgemm(rows.data(), x, q, t);
+    thread_local std::vector<float> scratch;  // the calling thread's; the loop reads it by pointer
+    scratch.resize(static_cast<size_t>(t * w.rows));
+    const float* rows = scratch.data();
+    qgemm(scratch.data(), x, q, t);
 #pragma omp parallel for schedule(static) if (t * w.rows >= (1 << 16))
-    for (int64_t i = 0; i < t; ++i) to_bf16(y + i * ldy, rows.data() + i * w.rows, w.rows);
+    for (int64_t i = 0; i < t; ++i) to_bf16(y + i * ldy, rows + i * w.rows, w.rows);
   }
 }
 
