@@ -34,7 +34,11 @@ const ModelWeights& base_weights(const std::string& name) {
 ModelWeights quantised(const ModelWeights& base, GgmlType t) {
   ModelWeights w = base;  // views and owners of the bf16 buffers (norms, and nothing else used)
   auto quant = [&](Matrix& m) {
-    const uint64_t rb = ggml_row_bytes(t, m.cols);
+    // Rows that are not whole super-blocks take llama.cpp's fallback (q4_K -> q5_0, q6_K -> q8_0).
+    const GgmlType t_m = m.cols % static_cast<int64_t>(ggml_traits(t).block_size) == 0 ? t
+                         : t == GgmlType::Q4_K                                       ? GgmlType::Q5_0
+                                                                                     : GgmlType::Q8_0;
+    const uint64_t rb = ggml_row_bytes(t_m, m.cols);
     auto buf = std::make_shared<std::vector<std::byte>>(rb * m.rows);
     const bf16* src = m.b16();
     const int64_t cols = m.cols;
@@ -44,11 +48,11 @@ ModelWeights quantised(const ModelWeights& base, GgmlType t) {
 #pragma omp for schedule(static)
       for (int64_t r = 0; r < m.rows; ++r) {
         to_float(row.data(), src + r * cols, cols);
-        quantize_rows(t, row.data(), buf->data() + r * rb, 1, cols);
+        quantize_rows(t_m, row.data(), buf->data() + r * rb, 1, cols);
       }
     }
     m.data = buf->data();
-    m.quant = t;
+    m.quant = t_m;
     m.packed = nullptr;
     w.storage.push_back(buf);
   };
