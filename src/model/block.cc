@@ -2,15 +2,20 @@
 // fp32 products; bf16 runs q/k/v and gate/up as one product each (a fused or packed matrix, or
 // column slices of one output) writing bf16, rounded once on the store as a bf16 Linear does,
 // and RoPE/SwiGLU read those bf16 rows. Residual connections are added in the product's store.
+// Block-quantised matrices (a GGUF file's blocks, Matrix::quant) run kernels/qgemm.h's integer
+// products in either precision: fp32 out, rounded to bf16 once where the block wants bf16.
 #include "model/block.h"
 
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "kernels/cpu/bf16_ops.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/gemm.h"
+#include "kernels/qgemm.h"
+#include "kernels/quant.h"
 #include "util/check.h"
 #include "util/profile.h"
 
@@ -20,10 +25,32 @@ namespace {
 template <class T>
 constexpr bool kBf16 = std::is_same_v<T, bf16>;
 
+// The product on a quantised matrix's blocks (see product): int8 activations, integer dot
+// products (kernels/qgemm.h). A bf16 output (never accumulated) is rounded from fp32 rows.
+template <class C, class T>
+void quant_product(C* y, int64_t ldy, const T* x, const Matrix& w, int64_t t, bool accumulate) {
+  const QuantMatrix q{w.quant, static_cast<const std::byte*>(w.data), w.rows, w.cols};
+  if constexpr (std::is_same_v<C, float>) {
+    qgemm(y, x, q, t, {.ldy = ldy, .accumulate = accumulate});
+  } else {
+    ILLADA_CHECK(!accumulate, "bf16 outputs are not accumulated");
+    thread_local std::vector<float> scratch;  // the calling thread's; the loop reads it by pointer
+    scratch.resize(static_cast<size_t>(t * w.rows));
+    const float* rows = scratch.data();
+    qgemm(scratch.data(), x, q, t);
+#pragma omp parallel for schedule(static) if (t * w.rows >= (1 << 16))
+    for (int64_t i = 0; i < t; ++i) to_bf16(y + i * ldy, rows + i * w.rows, w.rows);
+  }
+}
+
 // y [t, w.rows] (row stride ldy) (+)= x [t, w.cols] · W^T.
 template <class C, class T>
 void product(C* y, int64_t ldy, const T* x, const Matrix& w, int64_t t, bool accumulate) {
   ProfileScope prof("linear");
+  if (w.quantised()) {
+    quant_product(y, ldy, x, w, t, accumulate);
+    return;
+  }
   GemmShape s = linear_shape(t, w.rows, w.cols, accumulate);
   s.ldc = ldy;
   if constexpr (kBf16<T>) {
@@ -45,6 +72,11 @@ void residual_product(float* y, const T* x, const Matrix& w, const float* r, int
     return;
   }
   if constexpr (kBf16<T>) {
+    if (w.quantised()) {
+      std::memcpy(y, r, static_cast<size_t>(t * w.rows) * sizeof(float));
+      product(y, w.rows, x, w, t, true);
+      return;
+    }
     ProfileScope prof("linear");
     const GemmShape s = linear_shape(t, w.rows, w.cols, false);
     if (w.packed) {
@@ -243,7 +275,10 @@ void embed(float* x, std::span<const int32_t> ids, const Matrix& wte, bool wte_b
   for (int64_t i = 0; i < t; ++i) {
     float* dst = x + i * d;
     const int64_t row = static_cast<int64_t>(ids[i]) * d;
-    if (wte_bf16) {
+    if (wte.quantised()) {  // the one row, dequantised from its blocks
+      const uint64_t row_bytes = ggml_row_bytes(wte.quant, d);
+      dequantize_rows(wte.quant, static_cast<const std::byte*>(wte.data) + ids[i] * row_bytes, dst, 1, d);
+    } else if (wte_bf16) {
       to_float(dst, wte.b16() + row, d);
     } else {
       std::memcpy(dst, wte.f32() + row, static_cast<size_t>(d) * sizeof(float));

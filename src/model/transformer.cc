@@ -21,10 +21,21 @@ Model::Model(ModelConfig config, ModelWeights weights)
 
 Model Model::load(const std::string& dir, ComputeType dtype, bool pack, bool check_tensors) {
   ModelSource src = open_model_source(dir);  // a model directory or a GGUF file
-  // f32 compute converts every weight into memory of its own (bf16 maps the file instead).
-  if (dtype == ComputeType::kF32) require_memory(4.0 * static_cast<double>(src.config.n_params()), dir + ": the f32 weights");
+  // f32 compute converts every float weight into memory of its own (bf16 maps the file
+  // instead; block-quantised matrices stay the file's blocks in both).
+  if (dtype == ComputeType::kF32) {
+    double floats = 0;
+    for (const std::string& name : src.store->names()) {
+      const TensorInfo* info = src.store->find(name);
+      if (info->block_type) continue;
+      double n = 1;
+      for (int64_t d : info->shape) n *= static_cast<double>(d);
+      floats += n;
+    }
+    require_memory(4.0 * floats, dir + ": the f32 weights");
+  }
   if (check_tensors) check_tensors_finite(*src.store, dir);
-  ModelWeights weights = load_weights(src.store, src.config, dtype, dir);
+  ModelWeights weights = load_weights(src.store, src.config, dtype, dir, /*keep_blocks=*/true);
   if (pack) pack_matrices(weights);
   return Model(std::move(src.config), std::move(weights));
 }

@@ -11,6 +11,7 @@
 #include "io/gguf.h"
 #include "io/safetensors.h"
 #include "kernels/gemm.h"
+#include "kernels/qgemm.h"
 #include "model/init.h"
 #include "model/llada_gguf.h"
 #include "util/check.h"
@@ -66,6 +67,14 @@ void assign(ModelWeights& w, const TensorSpec& spec, const void* data) {
       w.layers[spec.layer].matrix(spec.tensor) = Matrix{spec.shape[0], spec.shape[1], data};
       break;
   }
+}
+
+// The matrix a (non-norm) spec names.
+Matrix& matrix_of(ModelWeights& w, const TensorSpec& spec) {
+  ILLADA_CHECK(spec.role != TensorRole::kNorm, spec.name, " is no matrix");
+  if (spec.role == TensorRole::kEmbedding) return w.wte;
+  if (spec.role == TensorRole::kHead) return w.head;
+  return w.layers[spec.layer].matrix(spec.tensor);
 }
 
 }  // namespace
@@ -168,7 +177,7 @@ ModelSource open_model_source(const std::string& path) {
 }
 
 ModelWeights load_weights(std::shared_ptr<const TensorStore> store, const ModelConfig& c,
-                          ComputeType dtype, const std::string& source) {
+                          ComputeType dtype, const std::string& source, bool keep_blocks) {
   ModelWeights w;
   w.dtype = dtype;
   w.layers.resize(static_cast<size_t>(c.n_layers));
@@ -187,9 +196,23 @@ ModelWeights load_weights(std::shared_ptr<const TensorStore> store, const ModelC
            " but the config implies ", shape_str(spec.shape));
     }
     if (info->block_type) {
-      fail(source, ": tensor '", spec.name, "' is quantised (", ggml_type_name(*info->block_type),
-           "); running quantised models is not implemented yet. Convert the file first: illada "
-           "quantize --model ", source, " --type bf16 --out OUT.gguf (or --type f32)");
+      const GgmlType bt = *info->block_type;
+      if (!keep_blocks) {
+        fail(source, ": tensor '", spec.name, "' is quantised (", ggml_type_name(bt),
+             "); training needs float weights. Convert the file first: illada quantize --model ", source,
+             " --type f32 --out OUT.gguf (or --type bf16)");
+      }
+      if (!qgemm_supports(bt) || spec.role == TensorRole::kNorm) {
+        fail(source, ": tensor '", spec.name, "' is quantised as ", ggml_type_name(bt),
+             "; illada runs q8_0, q4_0, q5_0, q4_K and q6_K matrices. Convert the file first: illada "
+             "quantize --model ", source, " --type q8_0 --out OUT.gguf (or q4_k_m, bf16, ...)");
+      }
+      // The blocks as they lie in the mapped file (q_proj / k_proj: the un-permuted copy).
+      assign(w, spec, store->blocks(spec.name).bytes.data());
+      Matrix& m = matrix_of(w, spec);
+      m.quant = bt;
+      m.mapped = !llada_rope_permuted(spec.name);
+      continue;
     }
     if (info->dtype != DType::F32 && info->dtype != DType::BF16 && info->dtype != DType::F16) {
       fail(source, ": tensor '", spec.name, "' has dtype ", dtype_name(info->dtype),
@@ -280,7 +303,7 @@ void pack_matrices(ModelWeights& w) {
     return p.get();
   };
   auto pack = [&](Matrix& m) {
-    if (m.packed || !m.data) return;
+    if (m.packed || !m.data || m.quantised()) return;  // blocks: multiplied as they are
     // The plain rows stay readable (released pages fault back in) for batch-invariant products.
     m.packed = keep(std::make_shared<const PackedWeights>(m.b16(), m.rows, m.cols,
                                                           std::vector<PlainRows>{{m.b16(), m.rows}}));
@@ -289,6 +312,9 @@ void pack_matrices(ModelWeights& w) {
   // Several matrices with the same input as one packed matrix (their rows stacked), so that the
   // block runs one product for them.
   auto fuse = [&](Matrix& fused, std::initializer_list<const Matrix*> parts) {
+    for (const Matrix* m : parts) {
+      if (m->quantised()) return;  // separate products on the blocks
+    }
     int64_t rows = 0;
     const int64_t cols = (*parts.begin())->cols;
     for (const Matrix* m : parts) rows += m->rows;
@@ -307,6 +333,12 @@ void pack_matrices(ModelWeights& w) {
   for (LayerWeights& l : w.layers) {
     fuse(l.qkv, {&l.q_proj, &l.k_proj, &l.v_proj});
     fuse(l.gate_up, {&l.ff_proj, &l.up_proj});
+    if (l.qkv.rows == 0) {  // not fused (some are quantised): pack the bf16 ones alone
+      for (Matrix* m : {&l.q_proj, &l.k_proj, &l.v_proj}) pack(*m);
+    }
+    if (l.gate_up.rows == 0) {
+      for (Matrix* m : {&l.ff_proj, &l.up_proj}) pack(*m);
+    }
     pack(l.attn_out);
     pack(l.ff_out);
   }
@@ -325,6 +357,11 @@ void for_each_tensor(const ModelWeights& w, const ModelConfig& c,
         data = spec.layer < 0 ? w.ln_f : w.layers[spec.layer].norm(spec.tensor);
         break;
       case TensorRole::kMatrix: data = w.layers[spec.layer].matrix(spec.tensor).data; break;
+    }
+    if (spec.role != TensorRole::kNorm && matrix_of(const_cast<ModelWeights&>(w), spec).quantised()) {
+      fail("tensor '", spec.name, "' is quantised (",
+           ggml_type_name(matrix_of(const_cast<ModelWeights&>(w), spec).quant),
+           "): it has no float data to save or compare; load the model from float weights");
     }
     fn(spec, data);
   }

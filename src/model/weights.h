@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "io/ggml_types.h"
 #include "model/config.h"
 #include "util/bf16.h"
 
@@ -45,12 +46,18 @@ struct TensorSpec {
 // saving, gradient zeroing and the optimiser share.
 std::vector<TensorSpec> tensor_specs(const ModelConfig& c);
 
-// A read-only row-major matrix in the compute precision.
+// A read-only row-major matrix in the compute precision, or in ggml blocks.
 struct Matrix {
   int64_t rows = 0, cols = 0;
-  const void* data = nullptr;  // const float* (kF32) or const bf16* (kBF16)
+  const void* data = nullptr;  // const float* (kF32) or const bf16* (kBF16); ggml rows if quantised
   bool mapped = false;         // data lies in a memory-mapped checkpoint file
   const PackedWeights* packed = nullptr;  // bf16 copy in oneDNN's blocked layout, if packed
+  // A GGUF file's block-quantised matrix (q8_0, q4_0, q5_0, q4_K, q6_K: kernels/qgemm.h) kept
+  // as its blocks, ggml_row_bytes(quant, cols) per row, whatever the compute precision: the
+  // block multiplies it with int8 activations, the embedding dequantises the rows it looks up.
+  // F32 for a matrix in the compute precision.
+  GgmlType quant = GgmlType::F32;
+  bool quantised() const { return quant != GgmlType::F32; }
   const float* f32() const { return static_cast<const float*>(data); }
   const bf16* b16() const { return static_cast<const bf16*>(data); }
 };
@@ -96,10 +103,13 @@ struct ModelSource {
 ModelSource open_model_source(const std::string& path);
 
 // Loads every tensor named by tensor_specs(); throws Error naming the tensor on a missing
-// tensor, an extra one, a wrong shape or a non-float dtype. Block-quantised GGUF tensors are
-// refused for now ("not yet": the quantised products come with the kernels issue).
+// tensor, an extra one, a wrong shape or a non-float dtype. Block-quantised GGUF matrices:
+// with keep_blocks (inference), the matrices and the embedding of a type qgemm multiplies
+// stay blocks of the mapped file (Matrix::quant; q_proj/k_proj: the un-permuted copy of the
+// blocks), other quantised types are refused naming the tensor; without keep_blocks (training,
+// which needs float weights) every quantised tensor is refused.
 ModelWeights load_weights(std::shared_ptr<const TensorStore> store, const ModelConfig& c, ComputeType dtype,
-                          const std::string& source);
+                          const std::string& source, bool keep_blocks = false);
 
 // Fresh weights drawn by the official model code's rules for the config's init_fn, init_std and
 // init_cutoff_factor (model/init.h), for training from scratch and benchmarks. Deterministic
@@ -114,7 +124,8 @@ ModelWeights init_weights(const ModelConfig& c, ComputeType dtype, uint64_t seed
 void pack_matrices(ModelWeights& w);
 
 // Visits every tensor in tensor_specs() order with its data in the weights' precision
-// (norms are always fp32): the walk used for saving and comparing models.
+// (norms are always fp32): the walk used for saving and comparing models. Throws Error on
+// quantised weights (Matrix::quant), which have no data in that precision.
 void for_each_tensor(const ModelWeights& w, const ModelConfig& c,
                      const std::function<void(const TensorSpec&, const void* data)>& fn);
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end checks of GGUF files in illada itself (llama.cpp's side: gguf_llama_cpp.sh):
 # checkpoint -> GGUF (f32 and bf16) gives the same tokens from generate, chat and score, the same
-# logits, config and tokenizer; quantised files say "not yet" for inference, convert back, and
-# report themselves in info; bad flags and bad files give clear errors and leave no output.
+# logits, config and tokenizer; quantised files run generate and score on their blocks (logits
+# near the f32 file's), convert back, and report themselves in info; bad flags and bad files give clear errors and leave no output.
 # Usage: gguf.sh ILLADA_BIN SOURCE_DIR
 set -euo pipefail
 bin=$1
@@ -86,16 +86,33 @@ expect_error() {  # expect_error PATTERN ARGS...
 }
 expect_error "carries no tokenizer" generate --model "$tmp/t.gguf" --prompt "hello" --gen-length 8 --block-length 8
 
-# Quantised files: info reports them, inference says "not yet", quantize converts them back.
+# Quantised files: info reports them, inference runs on the blocks, quantize converts them back.
 "$bin" quantize --model "$m" --type q4_k_m --out "$tmp/q.gguf" --quiet >/dev/null
 "$bin" info --model "$tmp/q.gguf" --format json | json_get "j['tensor_types']" | grep -q "q5_0" || fail "info on q4_k_m (rows of 64: q4_K falls back to q5_0)"
-expect_error "running quantised models is not implemented yet" generate --model "$tmp/q.gguf" --prompt "The cat" --gen-length 8 --block-length 8 --steps 8
+for dt in f32 bf16; do
+  "$bin" generate --model "$tmp/q.gguf" --prompt "The cat" --gen-length 8 --block-length 8 --steps 8 --dtype $dt \
+    --format json > "$tmp/gq.json" || fail "generate on the q4_k_m file ($dt)"
+  json_get "j['nfe']" < "$tmp/gq.json" | grep -qx 8 || fail "q4_k_m generate ($dt): $(cat "$tmp/gq.json")"
+  "$bin" score --model "$tmp/q.gguf" --prompt "The cat sat on" --choices " mat" " park" --dtype $dt --format json \
+    > "$tmp/sq.json" || fail "score on the q4_k_m file ($dt)"
+done
 "$bin" quantize --model "$tmp/q.gguf" --type bf16 --out "$tmp/deq.gguf" --quiet >/dev/null
 "$bin" generate --model "$tmp/deq.gguf" --prompt "The cat" --gen-length 8 --block-length 8 --steps 8 --format json >/dev/null ||
   fail "the dequantised file does not run"
 for t in q8_0 q4_0 q4_k q6_k; do
   "$bin" quantize --model "$tmp/m_f32.gguf" --type $t --out "$tmp/$t.gguf" --quiet >/dev/null || fail "quantize $t"
+  "$bin" generate --model "$tmp/$t.gguf" --prompt "The cat" --gen-length 8 --block-length 8 --steps 8 --format json \
+    >/dev/null || fail "generate on the $t file"
 done
+# q8_0's logits are the f32 file's within its rounding (weights and int8 activations).
+"$bin" logits --model "$tmp/q8_0.gguf" --ids 1,5,9,300,2,77 --out "$tmp/q8.f32" >/dev/null
+python3 - "$tmp/b.f32" "$tmp/q8.f32" <<'PY' || fail "q8_0 logits far from the f32 file's"
+import array, sys
+a, b = (array.array("f", open(p, "rb").read()) for p in sys.argv[1:])
+scale = max(abs(x) for x in a)
+diff = max(abs(x - y) for x, y in zip(a, b))
+assert len(a) == len(b) and 0 < diff < 0.02 * scale, (len(a), len(b), diff, scale)
+PY
 "$bin" quantize --model "$m" --type q8_0 --tensor-type 'attn_v=f16' --tensor-type 'ffn_(up|gate)=q4_0' --out "$tmp/o.gguf" \
   --quiet --format json > "$tmp/o.json"
 python3 - "$tmp/o.json" <<'PY' || fail "--tensor-type not applied: $(cat "$tmp/o.json")"

@@ -1,7 +1,7 @@
 // LLaDA models in GGUF: names and the RoPE permutation, checkpoint -> GGUF -> Model with the
 // same logits (f32 and bf16, tied and untied, GQA and MHA), llama.cpp's per-tensor type choice,
-// quantised files (raw blocks exposed, a clear "not yet" for inference, dequantised by
-// quantize), and files whose metadata or tensors lie.
+// quantised files (raw blocks exposed, kept as blocks by the model (quant_model_test.cc runs
+// them), dequantised by quantize), and files whose metadata or tensors lie.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -164,7 +164,7 @@ TEST_F(LladaGguf, TiedModelsHaveNoOutputTensor) {
   EXPECT_EQ(*f->find("llada.attention.head_count_kv")->as_int(), 2);
 }
 
-TEST_F(LladaGguf, QuantisedFilesExposeBlocksAndRefuseInferenceClearly) {
+TEST_F(LladaGguf, QuantisedFilesExposeBlocksAndLoadAsBlocks) {
   const std::string g = write("tiny_gqa", FileType::kQ8_0, "q.gguf");
   auto f = GgufFile::open(g);
   const ModelConfig c = llada_config_from_gguf(*f);
@@ -175,8 +175,7 @@ TEST_F(LladaGguf, QuantisedFilesExposeBlocksAndRefuseInferenceClearly) {
   EXPECT_EQ(b.cols, 64);
   EXPECT_EQ(b.bytes.size(), 32u * 2 * 34);
   EXPECT_THAT(error_of([&] { store->blocks("model.transformer.ln_f.weight"); }), HasSubstr("not block-quantised"));
-  EXPECT_THAT(error_of([&] { Model::load(g, ComputeType::kF32); }),
-              HasSubstr("is quantised (q8_0); running quantised models is not implemented yet"));
+  EXPECT_EQ(Model::load(g, ComputeType::kF32).weights().layers[0].v_proj.quant, GgmlType::Q8_0);
 
   // Dequantised by `quantize --type f32`, it runs, and its logits stay near the original's.
   QuantizeOptions o;
