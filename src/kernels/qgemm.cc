@@ -153,7 +153,7 @@ void run(float* y, const X* x, const QuantMatrix& w, int64_t t, const QGemmOptio
       ks.store(acc, acc_ld, std::min(w.n, (p0 + np) * kGroup) - n0, std::min(t, (g0 + ng) * kGroup) - r0,
                y + r0 * ldy + n0, ldy, o.accumulate);
     }
-    if (ks.needs_amx_state) amx_release();
+    if (ks.needs_amx_state) qgemm_impl::amx::amx_release();
   }
 }
 

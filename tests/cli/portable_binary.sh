@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The illada binary runs on any x86-64 CPU: outside the copies of hot loops compiled for AVX2
-# and AVX-512 (namespaces illada::...::avx2 and ::avx512, and the kernels' ::simd512 helpers,
+# and AVX-512 (namespaces illada::...::avx2 and ::avx512, the kernels' ::simd512 helpers, and
+# the quantised products' ::avx_vnni and ::amx copies,
 # which run only where isa_level() allows them: src/util/isa_dispatch.h) no function uses an
 # instruction beyond the x86-64 baseline (SSE2); and those copies are in the binary.
 # Usage: portable_binary.sh ILLADA_BIN SOURCE_DIR
@@ -49,7 +50,7 @@ cc -O3 -c "$tmp/f.c" -o "$tmp/base.o"
 [ -z "$(wide_functions "$tmp/base.o")" ] || fail "the detector flagged baseline code: $(wide_functions "$tmp/base.o")"
 
 wide_functions "$bin" > "$tmp/wide"
-kernel_copy='^([^(]* )?illada::([a-z0-9_]+::)*(avx2|avx512|simd512)::'  # after a return type
+kernel_copy='^([^(]* )?illada::([a-z0-9_]+::)*(avx2|avx_vnni|avx512|simd512|amx)::'  # after a return type
 grep -Ev "$kernel_copy" "$tmp/wide" > "$tmp/outside" || true
 if [ -s "$tmp/outside" ]; then
   echo "functions outside the per-ISA kernel copies that need more than x86-64:" >&2

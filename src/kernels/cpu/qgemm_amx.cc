@@ -21,6 +21,8 @@ namespace illada::qgemm_impl {
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,amx-tile,amx-int8")
 
+// Everything compiled for AMX lives in namespace amx (tests/cli/portable_binary.sh).
+namespace amx {
 namespace {
 
 struct alignas(64) TileConfig {
@@ -326,14 +328,16 @@ void amx_release() {
   }
 }
 
+}  // namespace amx
+
 #pragma GCC pop_options
 
 KernelSet kernels_amx() {
   return KernelSet{.quantize_f32 = quantize_avx2_f32,
                    .quantize_bf16 = quantize_avx2_bf16,
-                   .unpack = unpack,
-                   .tile = tile,
-                   .store = store_avx512,
+                   .unpack = amx::unpack,
+                   .tile = amx::tile,
+                   .store = avx512::store_avx512,
                    .unsigned_enc = false,
                    .q8_0_signed = false,
                    .k_chunk = 1024,

@@ -16,6 +16,8 @@ namespace illada::qgemm_impl {
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
 
+// Everything compiled for AVX-512 lives in namespace avx512 (tests/cli/portable_binary.sh).
+namespace avx512 {
 namespace {
 
 constexpr int kR = 4;  // outputs per pass
@@ -191,14 +193,16 @@ void store_avx512(const float* acc, int64_t acc_ld, int64_t cols, int64_t rows, 
   }
 }
 
+}  // namespace avx512
+
 #pragma GCC pop_options
 
 KernelSet kernels_avx512_vnni() {
   return KernelSet{.quantize_f32 = quantize_avx2_f32,
                    .quantize_bf16 = quantize_avx2_bf16,
                    .unpack = unpack_avx2,
-                   .tile = tile,
-                   .store = store_avx512,
+                   .tile = avx512::tile,
+                   .store = avx512::store_avx512,
                    .unsigned_enc = true,
                    .q8_0_signed = false,
                    .k_chunk = 1024,

@@ -156,8 +156,10 @@ void quantize_scalar_bf16(const Format& f, const bf16* x, int64_t ldx, int rows,
                           int offset, Acts& a);
 void store_scalar(const float* acc, int64_t acc_ld, int64_t cols, int64_t rows, float* y,
                   int64_t ldy, bool accumulate);
+namespace avx512 {
 void store_avx512(const float* acc, int64_t acc_ld, int64_t cols, int64_t rows, float* y,
                   int64_t ldy, bool accumulate);
+}  // namespace avx512
 void unpack_scalar(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc,
                    bool unsigned_enc, Panel& p);
 // The sub-block scales (and q4_K mins) of a panel: scalar, shared by every unpacker.
@@ -174,6 +176,8 @@ void unpack_avx2(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, 
 void unpack_scales_avx2(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc,
                         Panel& p, bool prefetch);
 // AMX: release the tile state of the calling thread (after a call's last tile).
+namespace amx {
 void amx_release();
+}  // namespace amx
 
 }  // namespace illada::qgemm_impl
