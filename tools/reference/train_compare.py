@@ -20,7 +20,9 @@ over masked tokens / tokens in the batch), AdamW (lr, betas 0.9/0.95, eps 1e-8, 
 
 All final models are scored by ONE evaluator (llada_ref fp32 forward): every held-out window
 (unsplit) with 8 fixed mask draws at t = (k + 0.5) / 8, the masked-diffusion loss averaged.
-Prints a table and writes OUT/results.json. ~15 minutes for 3 seeds on two cores.
+Prints a table and writes OUT/results.json. Time per seed: ~2-3 minutes for the two illada runs and
+~15 CPU-minutes for the PyTorch run (one thread); seeds can run as separate processes, each with
+its own --out (copy OUT/tok and OUT/data there first to share the tokens).
 """
 
 import argparse
@@ -45,6 +47,20 @@ import st  # noqa: E402
 LICENSES = ["GPL-1", "GPL-2", "GPL-3", "LGPL-2", "LGPL-2.1", "LGPL-3", "Apache-2.0", "Artistic", "BSD",
             "CC0-1.0", "GFDL-1.2", "GFDL-1.3", "MPL-1.1", "MPL-2.0"]
 EPS = 1e-3
+
+
+_whole_batch_attention = R.attention
+
+
+def packed_attention(q, k, v, cu_seqlens, precision):
+    """llada_ref.attention, one packed sequence at a time: the same values (masked keys weigh
+    exactly zero there) without the [T, T] score matrix of the whole batch, 16x fewer flops
+    for 16 windows of 128."""
+    cu = [int(c) for c in cu_seqlens]
+    return torch.cat([_whole_batch_attention(q[a:b], k[a:b], v[a:b], torch.tensor([0, b - a]), precision)
+                      for a, b in zip(cu, cu[1:])])
+
+
 
 
 def sh(cmd):
@@ -87,7 +103,11 @@ def corrupt(clean, cu, gen, mask_id):
 
 
 def diffusion_loss(W, cfg, xt, cu, rows, targets, prow):
-    logits = R.forward(W, cfg, xt, torch.tensor(cu, dtype=torch.int64), "fp32")
+    R.attention = packed_attention
+    try:
+        logits = R.forward(W, cfg, xt, torch.tensor(cu, dtype=torch.int64), "fp32")
+    finally:
+        R.attention = _whole_batch_attention
     if rows.numel() == 0:
         return logits.sum() * 0.0
     ce = torch.nn.functional.cross_entropy(logits[rows], targets, reduction="none")
