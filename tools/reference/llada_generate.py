@@ -9,8 +9,10 @@ Ported line by line (same control flow, same tensor ops, batch dim kept) from
     `generate_with_prefix_cache`, `generate_with_dual_cache`, `get_transfer_index`,
     `get_transfer_index_dynamic`, with the KV-cache semantics of its `model/modeling_llada.py`
     (`past_key_values`, `use_cache`, `replace_position`) reproduced by `llada_ref.forward_kv`;
-plus iLLaDA variable-length generation (`generate_variable_length`, defined here; no official
-code exists).
+  * ML-GSAI/LLaDA pull request #134 (iLLaDA's release: `generate.py` with `var_generate`,
+    `apply_end_think_logit_boost` and its sequence helpers; read through the search tools in the
+    forks that carry it, as published in 2026-11): `var_generate`, `generate` with the
+    end-of-thinking boost.
 
 What the ports do NOT take over: `attention_mask` (left padding for batches of unequal
 prompts; batch size 1 needs none), `step_callback`, the `is_mps` float32 branch of older
