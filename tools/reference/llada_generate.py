@@ -11,7 +11,7 @@ Ported line by line (same control flow, same tensor ops, batch dim kept) from
     (`past_key_values`, `use_cache`, `replace_position`) reproduced by `llada_ref.forward_kv`;
   * ML-GSAI/LLaDA pull request #134 (iLLaDA's release: `generate.py` with `var_generate`,
     `apply_end_think_logit_boost` and its sequence helpers; read through the search tools in the
-    forks that carry it, as published in 2026-11): `var_generate`, `generate` with the
+    forks that carry it): `var_generate`, `generate` with the
     end-of-thinking boost.
 
 What the ports do NOT take over: `attention_mask` (left padding for batches of unequal
