@@ -1,34 +1,11 @@
 // The official `openai` npm package (package.json pins it) against `illada serve`: models,
 // chat and text completions, streaming and not, usage, the error classes for 401 and 400.
 // Usage: node serve_openai.mjs ILLADA_BIN MODEL_DIR
-import { spawn } from "node:child_process";
 import OpenAI from "openai";
+import { check, fail, startServer } from "./serve_start.mjs";
 
 const [bin, model] = process.argv.slice(2);
-const fail = (what) => {
-  console.error("FAIL: " + what);
-  process.exit(1);
-};
-const check = (cond, what) => {
-  if (!cond) fail(what);
-};
-
-const server = spawn(bin, ["serve", "--model", model, "--port", "0", "--api-key", "test-key", "--model-name", "tiny",
-                           "--quiet"], { stdio: ["ignore", "ignore", "pipe"] });
-process.on("exit", () => server.kill("SIGKILL"));  // also when a check fails (process.exit)
-let log = "";
-const port = await new Promise((resolve, reject) => {
-  const timer = setTimeout(() => reject(new Error("server did not start: " + log)), 60000);
-  server.stderr.on("data", (d) => {
-    log += d.toString();
-    const m = log.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
-    if (m) {
-      clearTimeout(timer);
-      resolve(Number(m[1]));
-    }
-  });
-  server.on("exit", (code) => reject(new Error(`server exited (${code}): ${log}`)));
-}).catch((e) => fail(e.message));
+const { server, port } = await startServer(bin, model, ["--api-key", "test-key", "--model-name", "tiny"]);
 
 try {
   const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: "test-key", maxRetries: 0 });

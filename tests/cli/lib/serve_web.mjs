@@ -4,34 +4,11 @@
 // with the slider frame by frame) and the final answer, which must equal the API's answer
 // for the same settings. Saves a screenshot to SCREENSHOT.
 // Usage: node serve_web.mjs ILLADA_BIN MODEL_DIR SCREENSHOT
-import { spawn } from "node:child_process";
 import { chromium } from "playwright-core";
+import { check, fail, startServer } from "./serve_start.mjs";
 
 const [bin, model, screenshot] = process.argv.slice(2);
-const fail = (what) => {
-  console.error("FAIL: " + what);
-  process.exit(1);
-};
-const check = (cond, what) => {
-  if (!cond) fail(what);
-};
-
-const server = spawn(bin, ["serve", "--model", model, "--port", "0", "--model-name", "tiny-demo", "--quiet"],
-                     { stdio: ["ignore", "ignore", "pipe"] });
-process.on("exit", () => server.kill("SIGKILL"));  // also when a check fails (process.exit)
-let log = "";
-const port = await new Promise((resolve, reject) => {
-  const timer = setTimeout(() => reject(new Error("server did not start: " + log)), 60000);
-  server.stderr.on("data", (d) => {
-    log += d.toString();
-    const m = log.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
-    if (m) {
-      clearTimeout(timer);
-      resolve(Number(m[1]));
-    }
-  });
-  server.on("exit", (code) => reject(new Error(`server exited (${code}): ${log}`)));
-}).catch((e) => fail(e.message));
+const { server, port } = await startServer(bin, model, ["--model-name", "tiny-demo"]);
 
 let browser;
 try {
