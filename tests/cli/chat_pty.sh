@@ -19,6 +19,8 @@ python3 - "$bin" "$tmp/demo/sft" <<'PY' || fail "see above"
 import os, pty, select, signal, sys, time
 
 bin_, model = sys.argv[1], sys.argv[2]
+# The prompt exactly as chat prints it (bold "> "): an answer or a --visual frame may hold "> ".
+PROMPT = b"\x1b[1m> "
 
 class Session:
     def __init__(self, *args):
@@ -50,7 +52,7 @@ class Session:
 
     def say(self, text):
         os.write(self.fd, text.encode() + b"\r")
-        return self.until(b"> ")
+        return self.until(PROMPT)
 
     def exit_status(self, timeout=20):
         end = time.time() + timeout
@@ -73,7 +75,7 @@ def check(cond, what, text):
 
 # Default lengths on a 256-token model, then enough turns to fill its context.
 s = Session("--system", "You answer questions about the people of the demo.")
-s.until(b"> ")
+s.until(PROMPT)
 turns = ["Where does Leif Thorne live?", "Who is Kaja Rook's mother?", "What is 2 plus 3?",
          "Tell me about Nico Rook.", "How old is Xenia Brun?", "What is the first letter of mob?"]
 transcript = ""
@@ -97,7 +99,7 @@ check(os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"Ctrl-D: exit statu
 # session is stopped (SIGSTOP) and no longer read from (its frame writes then block); Ctrl-C is
 # typed while it is held, then it continues (SIGCONT) and must drop the answer.
 s = Session("--max-length", "192", "--block-length", "32", "--visual")
-s.until(b"> ")
+s.until(PROMPT)
 for attempt in range(3):
     os.write(s.fd, b"Tell me about Nico Rook.\r")
     s.until(b"[block 0 step 0]")
@@ -105,7 +107,7 @@ for attempt in range(3):
     os.write(s.fd, b"\x03")
     time.sleep(0.2)
     os.kill(s.pid, signal.SIGCONT)
-    out = s.until(b"> ", timeout=30)
+    out = s.until(PROMPT, timeout=30)
     if "[interrupted]" in out:
         break
 else:
