@@ -1,13 +1,16 @@
 // `illada generate` and `illada chat`: text generation with every sampler of src/sample, on
 // token ids or text (tokenizer.json next to the model, or --tokenizer), with chat templates.
+#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -125,6 +128,50 @@ void on_sigint(int) { g_interrupted = true; }
 
 struct Interrupted {};  // thrown from the step callback: unwinds generate() only
 
+// Reads stdin a line at a time without blocking past a Ctrl-C: the wait is a poll that wakes
+// every 100 ms to look at the flag, so a SIGINT that lands just before the wait (after the
+// prompt is printed), or on another thread than this one, still ends the read.
+class LineReader {
+ public:
+  enum class Got { kLine, kEof, kInterrupted };
+  Got next(std::string& line) {
+    for (;;) {
+      const size_t nl = pending_.find('\n');
+      if (nl != std::string::npos) {
+        line = pending_.substr(0, nl);
+        pending_.erase(0, nl + 1);
+        return Got::kLine;
+      }
+      if (eof_) {
+        if (pending_.empty()) return Got::kEof;
+        line = std::move(pending_);  // a last line without a newline
+        pending_.clear();
+        return Got::kLine;
+      }
+      if (g_interrupted) return Got::kInterrupted;
+      pollfd p{STDIN_FILENO, POLLIN, 0};
+      const int r = ::poll(&p, 1, 100);
+      if (r < 0 && errno != EINTR) fail("reading the terminal failed: ", std::strerror(errno));
+      if (r <= 0) continue;
+      char buf[4096];
+      const ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
+      if (n < 0) {
+        if (errno == EINTR || errno == EAGAIN) continue;
+        fail("reading the terminal failed: ", std::strerror(errno));
+      }
+      if (n == 0) {
+        eof_ = true;
+      } else {
+        pending_.append(buf, static_cast<size_t>(n));
+      }
+    }
+  }
+
+ private:
+  std::string pending_;
+  bool eof_ = false;
+};
+
 // The answer length of a chat turn and the history that leaves room for it: the oldest turns
 // go first (the system message never), and the last message alone may shorten the answer.
 struct TurnPlan {
@@ -164,6 +211,7 @@ void run_chat(GenFlags& f) {
 
   std::vector<tokenizer::ChatMessage> history;
   const bool tty = isatty(STDIN_FILENO);
+  LineReader input;
   if (!f.quiet) {
     std::fprintf(stderr,
                  "illada chat: %s (context %lld tokens, answers up to %lld). Ctrl-C stops an answer; "
@@ -174,11 +222,11 @@ void run_chat(GenFlags& f) {
     g_interrupted = false;
     if (tty) std::fprintf(stderr, "\033[1m> \033[0m");
     std::string line;
-    if (!std::getline(std::cin, line)) {
+    const LineReader::Got got = input.next(line);
+    if (got != LineReader::Got::kLine) {
       if (tty) std::fprintf(stderr, "\n");
       break;
     }
-    if (g_interrupted) break;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     history.push_back({"user", line});
     // A message that alone leaves no room for an answer is refused; the history stays.
