@@ -3,6 +3,7 @@
 
 #include <omp.h>
 
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -167,6 +168,46 @@ void add_chat_flags(CLI::App* cmd, ChatFlags& f, bool with_chat_switch) {
   text(cmd, "--chat-template", f.chat_template, "Chat template instead of tokenizer_config.json's: llada, llama3 or none",
        "the tokenizer's");
   text(cmd, "--system", f.system, "System message for the chat template");
+}
+
+namespace {
+
+// The option of `cmd` or of the subcommand that ran inside it (deepest first).
+const CLI::Option* find_flag(const CLI::App& cmd, const std::string& long_name) {
+  for (const CLI::App* sub : cmd.get_subcommands()) {
+    if (const CLI::Option* o = find_flag(*sub, long_name)) return o;
+  }
+  return cmd.get_option_no_throw(long_name);
+}
+
+}  // namespace
+
+std::string with_flag_names(const CLI::App& app, const std::string& message) {
+  std::string out;
+  size_t i = 0;
+  while (i < message.size()) {
+    const size_t open = message.find('`', i);
+    const size_t close = open == std::string::npos ? open : message.find('`', open + 1);
+    if (close == std::string::npos) break;
+    std::string name = message.substr(open + 1, close - open - 1);
+    bool ident = !name.empty() && std::islower(static_cast<unsigned char>(name[0]));
+    for (char c : name) ident = ident && (std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_');
+    out.append(message, i, open - i);
+    const CLI::Option* o = nullptr;
+    if (ident) {
+      std::string flag = "--" + name;
+      for (char& c : flag) c = c == '_' ? '-' : c;
+      o = find_flag(app, flag);
+    }
+    if (o != nullptr && !o->get_lnames().empty()) {
+      out += "--" + o->get_lnames().front();
+    } else {
+      out.append(message, open, close - open + 1);
+    }
+    i = close + 1;
+  }
+  out.append(message, i, std::string::npos);
+  return out;
 }
 
 }  // namespace illada::cli

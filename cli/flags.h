@@ -84,4 +84,9 @@ struct ChatFlags {
 };
 void add_chat_flags(CLI::App* cmd, ChatFlags& f, bool with_chat_switch = true);
 
+// A library error as the CLI shows it: each option named in backquotes (`block_length`) becomes
+// the flag of the command that ran (--block-length) when that command has one; other names
+// keep their backquotes.
+std::string with_flag_names(const CLI::App& app, const std::string& message);
+
 }  // namespace illada::cli

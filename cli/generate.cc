@@ -77,7 +77,7 @@ void run_generate(GenFlags& f, const CLI::App* cmd) {
   }
   int64_t longest = 0;
   for (const auto& p : prompts) longest = std::max<int64_t>(longest, static_cast<int64_t>(p.size()));
-  const SamplingLengths len = derive_lengths(f.sampling, 128, longest, model.config().max_sequence_length);
+  const SamplingLengths len = derive_lengths(f.sampling, kDefaultGenLength, longest, model.config().max_sequence_length);
   GenerateOptions o = sampling_options(f.sampling, len, model, tok ? &*tok : nullptr);
   if (len.steps > len.length && !f.quiet) {
     std::fprintf(stderr, "illada: note: --steps %lld is more than the %lld tokens to generate; a step that would "
@@ -191,7 +191,7 @@ void run_chat(GenFlags& f) {
   const int64_t ctx = model.config().max_sequence_length;
   // The longest answer: --max-length, else 256 tokens but at most half the context, so that
   // the conversation keeps the other half.
-  const int64_t unit = sf.block_length ? *sf.block_length : 32;
+  const int64_t unit = sf.block_length ? *sf.block_length : kDefaultBlockLength;
   const int64_t cap = sf.max_length ? *sf.max_length : std::max<int64_t>(unit, std::min<int64_t>(256, ctx / 2) / unit * unit);
   if (cap >= ctx) fail("--max-length ", cap, " leaves no room for a message in the model's context of ", ctx, " tokens");
   SamplingFlags probe = sf;

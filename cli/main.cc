@@ -4,6 +4,7 @@
 #include <new>
 
 #include "cli/commands.h"
+#include "cli/flags.h"
 #include "cli/openmp_env.h"
 #include "dist/communicator.h"
 #include "util/check.h"
@@ -36,7 +37,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const illada::Error& e) {
-    std::fprintf(stderr, "illada: error: %s\n", e.what());
+    // Library errors name options (`block_length`); here they read as this command's flags.
+    std::fprintf(stderr, "illada: error: %s\n", illada::cli::with_flag_names(app, e.what()).c_str());
     return 1;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "illada: error: out of memory (the model or the request is too large for this machine)\n");

@@ -44,50 +44,13 @@ void add_sampling_flags(CLI::App* cmd, SamplingFlags& f, const std::string& leng
 SamplingLengths derive_lengths(const SamplingFlags& f, int64_t default_length, int64_t prompt_tokens,
                                int64_t context) {
   if (f.max_length && !f.variable_length) fail("--max-length applies to --variable-length (use --gen-length)");
-  const char* length_flag = f.variable_length && f.max_length ? "--max-length" : "--gen-length";
-  const std::optional<int64_t> given = f.variable_length && f.max_length ? f.max_length : f.gen_length;
-  SamplingLengths l;
-  if (given) {
-    l.length = *given;
-  } else {
-    l.length = default_length;
-    if (prompt_tokens >= 0) {
-      const int64_t room = context - prompt_tokens;
-      if (room < 1) {
-        fail("the prompt (", prompt_tokens, " tokens) fills the model's context of ", context,
-             " tokens (max_sequence_length): no room for an answer; shorten it");
-      }
-      if (room < l.length) {
-        const int64_t unit = f.block_length ? *f.block_length : 32;
-        l.length = room >= unit ? room / unit * unit : room;
-      }
-    }
-  }
-  l.block_length = f.block_length ? *f.block_length : (l.length % 32 == 0 ? 32 : l.length);
-  if (f.variable_length) {
-    // The sampler cuts the length to whole blocks and to what the context leaves (var_generate
-    // as eval_illada.py calls it); steps count per block.
-    if (l.length < l.block_length) {
-      fail(length_flag, " (", l.length, ") is shorter than one block (--block-length ", l.block_length, ")");
-    }
-    l.steps = f.steps ? *f.steps : l.block_length;
-    if (prompt_tokens >= 0 && context - prompt_tokens < l.block_length) {
-      fail("the prompt (", prompt_tokens, " tokens) leaves less than one block (", l.block_length,
-           " tokens) of the model's context of ", context, " tokens (max_sequence_length)");
-    }
-    return l;
-  }
-  if (l.length % l.block_length != 0) {
-    fail(length_flag, " (", l.length, ") must be a multiple of --block-length (", l.block_length, ")",
-         given ? "" : str_cat("; ", l.length, " is the default that fits the prompt: give ", length_flag));
-  }
-  // One token per step.
-  l.steps = f.steps ? *f.steps : l.length;
-  if (prompt_tokens >= 0 && prompt_tokens + l.length > context) {
-    fail("the prompt (", prompt_tokens, " tokens) plus ", length_flag, " ", l.length,
-         " exceeds the model's context of ", context, " tokens (max_sequence_length)");
-  }
-  return l;
+  const bool max = f.variable_length && f.max_length;
+  return illada::derive_lengths({.length = max ? f.max_length : f.gen_length,
+                                 .block_length = f.block_length,
+                                 .steps = f.steps,
+                                 .variable_length = f.variable_length,
+                                 .length_option = max ? "max_length" : "gen_length"},
+                                default_length, prompt_tokens, context);
 }
 
 GenerateOptions sampling_options(const SamplingFlags& f, const SamplingLengths& len, const Model& m,

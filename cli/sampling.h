@@ -9,6 +9,7 @@
 
 #include "cli/flags.h"
 #include "sample/generate.h"
+#include "sample/lengths.h"
 
 namespace illada {
 namespace tokenizer {
@@ -36,20 +37,9 @@ struct SamplingFlags {
 void add_sampling_flags(CLI::App* cmd, SamplingFlags& f, const std::string& length_default,
                         bool with_cfg_and_seed = true);
 
-// Lengths, as the help describes them:
-//   length (--gen-length; with --variable-length --max-length, else --gen-length) given, or the
-//     command's default, shortened (to a multiple of 32) when the prompt leaves less room in
-//     the model's context;
-//   --block-length: 32 when it divides the length, else the whole length as one block;
-//   --steps: one token per step (= the length; with --variable-length steps are per block,
-//     so the block length).
-// With --variable-length the length need not be a multiple of the block nor fit beside the
-// prompt: the sampler cuts it to whole blocks and to the context (eval_illada.py).
-struct SamplingLengths {
-  int64_t length = 0, block_length = 0, steps = 0;
-};
-// `prompt_tokens` < 0: not known yet (eval: one example at a time); `context` the model's
-// max_sequence_length. Throws Error naming the flag when a given value cannot fit.
+// The library's rule (sample/lengths.h) on the flags: --max-length with --variable-length,
+// else --gen-length; errors name the options, which the CLI shows as these flags.
+using SamplingLengths = AnswerLengths;
 SamplingLengths derive_lengths(const SamplingFlags& f, int64_t default_length, int64_t prompt_tokens, int64_t context);
 
 // GenerateOptions from the flags and derived lengths. With a tokenizer the answer ends at the

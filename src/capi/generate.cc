@@ -9,66 +9,30 @@
 #include "capi/handles.h"
 #include "capi/text.h"
 #include "sample/generate.h"
+#include "sample/lengths.h"
 
 namespace illada::capi {
 namespace {
 
 constexpr int64_t kMaxTokens = int64_t{1} << 20;  // as the CLI's limit on token counts
-constexpr int64_t kDefaultLength = 128;
-constexpr int64_t kDefaultBlock = 32;
-
-struct Lengths {
-  int64_t length = 0, block = 0, steps = 0;
-};
 
 void check_count(int64_t v, const char* field) {
   if (v < 0 || v > kMaxTokens) {
-    fail(field, " (", v, ") must be in [0, ", kMaxTokens, "] (0: derived)");
+    fail("`", field, "` (", v, ") must be in [0, ", kMaxTokens, "] (0: derived)");
   }
 }
 
-// The rule of `illada generate` (docs/cli.md, derived defaults): an unset length is 128
-// shortened to whole blocks of what the longest prompt leaves of the context; an unset block is
-// 32 when it divides the length, else the whole length; unset steps are one token per step.
-Lengths derive_lengths(const illada_generate_params& p, int64_t longest_prompt, int64_t context) {
+// The library's rule (sample/lengths.h), 0 meaning unset: the rule of `illada generate`.
+AnswerLengths derive_lengths(const illada_generate_params& p, int64_t longest_prompt, int64_t context) {
   check_count(p.gen_length, "gen_length");
   check_count(p.block_length, "block_length");
   check_count(p.steps, "steps");
-  Lengths l;
-  if (p.gen_length > 0) {
-    l.length = p.gen_length;
-  } else {
-    l.length = kDefaultLength;
-    const int64_t room = context - longest_prompt;
-    if (room < 1) {
-      fail("the prompt (", longest_prompt, " tokens) fills the model's context of ", context,
-           " tokens (max_sequence_length): no room for an answer; shorten it");
-    }
-    if (room < l.length) {
-      const int64_t unit = p.block_length > 0 ? p.block_length : kDefaultBlock;
-      l.length = room >= unit ? room / unit * unit : room;
-    }
-  }
-  l.block = p.block_length > 0 ? p.block_length : (l.length % kDefaultBlock == 0 ? kDefaultBlock : l.length);
-  if (p.variable_length) {
-    if (l.length < l.block) fail("gen_length (", l.length, ") is shorter than one block (block_length ", l.block, ")");
-    l.steps = p.steps > 0 ? p.steps : l.block;
-    if (context - longest_prompt < l.block) {
-      fail("the prompt (", longest_prompt, " tokens) leaves less than one block (", l.block,
-           " tokens) of the model's context of ", context, " tokens (max_sequence_length)");
-    }
-    return l;
-  }
-  if (l.length % l.block != 0) {
-    fail("gen_length (", l.length, ") must be a multiple of block_length (", l.block, ")",
-         p.gen_length > 0 ? "" : str_cat("; ", l.length, " is the default that fits the prompt: set gen_length"));
-  }
-  l.steps = p.steps > 0 ? p.steps : l.length;
-  if (longest_prompt + l.length > context) {
-    fail("the prompt (", longest_prompt, " tokens) plus gen_length ", l.length, " exceeds the model's context of ",
-         context, " tokens (max_sequence_length)");
-  }
-  return l;
+  auto given = [](int64_t v) { return v > 0 ? std::optional<int64_t>(v) : std::nullopt; };
+  return illada::derive_lengths({.length = given(p.gen_length),
+                                 .block_length = given(p.block_length),
+                                 .steps = given(p.steps),
+                                 .variable_length = p.variable_length != 0},
+                                kDefaultGenLength, longest_prompt, context);
 }
 
 Remasking remasking_of(illada_remasking r) {
@@ -98,7 +62,7 @@ void check_finite(double v, double lo, const char* field) {
 // CLI's sampling_options: with a tokenizer the answer ends at the EOS text, <|eot_id|> when the
 // vocabulary has it and the given stop strings, searched in the decoded answer; without, at the
 // EOS id).
-GenerateOptions options_of(const illada_generate_params& p, const Lengths& len, const illada_model& m) {
+GenerateOptions options_of(const illada_generate_params& p, const AnswerLengths& len, const illada_model& m) {
   check_finite(p.temperature, 0, "temperature");
   check_finite(p.cfg_scale, 0, "cfg_scale");
   check_finite(p.end_think_boost, 0, "end_think_boost");
@@ -109,7 +73,7 @@ GenerateOptions options_of(const illada_generate_params& p, const Lengths& len, 
   if (p.n_stop_tokens > 0) need(p.stop_tokens, "stop_tokens");
   const ModelConfig& c = m.model.config();
   GenerateOptions o{.gen_length = len.length,
-                    .block_length = len.block,
+                    .block_length = len.block_length,
                     .steps = len.steps,
                     .temperature = p.temperature,
                     .remasking = remasking_of(p.remasking),
@@ -203,7 +167,7 @@ illada_status illada_generate(illada_context* ctx, const illada_tokens* prompts,
       batch.emplace_back(ids.begin(), ids.end());
       longest = std::max<int64_t>(longest, static_cast<int64_t>(ids.size()));
     }
-    const Lengths len = derive_lengths(p, longest, m.model.config().max_sequence_length);
+    const AnswerLengths len = derive_lengths(p, longest, m.model.config().max_sequence_length);
     GenerateOptions o = options_of(p, len, m);
     if (len.steps > len.length) {
       log(*ctx, ILLADA_LOG_WARN,
@@ -251,7 +215,7 @@ illada_status illada_generate(illada_context* ctx, const illada_tokens* prompts,
     }
     std::memcpy(results, filled.data(), filled.size() * sizeof(illada_generation));
     log(*ctx, ILLADA_LOG_INFO,
-        str_cat("generated ", n_prompts, " answer(s) of up to ", len.length, " tokens (block ", len.block, ", ",
+        str_cat("generated ", n_prompts, " answer(s) of up to ", len.length, " tokens (block ", len.block_length, ", ",
                 len.steps, " steps", p.variable_length ? " per block, variable length" : "", "): ", out[0].nfe,
                 " forward passes, ", secs, " s"));
   });

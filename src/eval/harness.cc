@@ -15,7 +15,7 @@ namespace illada::eval {
 McMethod parse_mc_method(const std::string& s) {
   if (s == "likelihood") return McMethod::kLikelihood;
   if (s == "confidence") return McMethod::kConfidence;
-  fail("--method: unknown scoring rule '", s, "' (expected likelihood or confidence)");
+  fail("`method`: unknown scoring rule '", s, "' (expected likelihood or confidence)");
 }
 
 const char* mc_method_name(McMethod m) {

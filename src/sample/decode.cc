@@ -22,7 +22,7 @@ Remasking parse_remasking(const std::string& s) {
   if (s == "random") return Remasking::kRandom;
   if (s == "margin") return Remasking::kMargin;
   if (s == "entropy") return Remasking::kEntropy;
-  fail("--remasking: unknown strategy '", s, "' (expected low_confidence, random, margin or entropy)");
+  fail("`remasking`: unknown strategy '", s, "' (expected low_confidence, random, margin or entropy)");
 }
 
 Pick pick_token(const float* logits, int64_t vocab, const PickOptions& opts, uint64_t seed,

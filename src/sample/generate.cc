@@ -39,35 +39,35 @@ void check_prompt(const ModelConfig& c, std::span<const int32_t> prompt, int64_t
 }
 
 void check_options(const ModelConfig& c, const GenerateOptions& o) {
-  if (o.block_length <= 0) fail("--block-length must be positive");
+  if (o.block_length <= 0) fail("`block_length` (", o.block_length, ") must be positive");
   if (o.variable_length) {
-    if ((o.max_length > 0 ? o.max_length : o.gen_length) <= 0) fail("--max-length must be positive");
-    if (o.steps <= 0) fail("--steps (", o.steps, ") must be positive (steps per block with --variable-length)");
+    if ((o.max_length > 0 ? o.max_length : o.gen_length) <= 0) fail("`max_length` must be positive");
+    if (o.steps <= 0) fail("`steps` (", o.steps, ") must be positive (steps per block with `variable_length`)");
   } else {
-    if (o.gen_length <= 0) fail("--gen-length must be positive");
+    if (o.gen_length <= 0) fail("`gen_length` (", o.gen_length, ") must be positive");
     if (o.gen_length % o.block_length != 0) {
-      fail("--gen-length (", o.gen_length, ") must be a multiple of --block-length (", o.block_length, ")");
+      fail("`gen_length` (", o.gen_length, ") must be a multiple of `block_length` (", o.block_length, ")");
     }
     const int64_t blocks = o.gen_length / o.block_length;
     if (o.steps <= 0 || o.steps % blocks != 0) {
-      fail("--steps (", o.steps, ") must be a positive multiple of the number of blocks (", blocks, ")");
+      fail("`steps` (", o.steps, ") must be a positive multiple of the number of blocks (", blocks, ")");
     }
   }
-  if (!(o.temperature >= 0) || !std::isfinite(o.temperature)) fail("--temperature must be a finite number >= 0");
-  if (!(o.cfg_scale >= 0) || !std::isfinite(o.cfg_scale)) fail("--cfg-scale must be a finite number >= 0");
+  if (!(o.temperature >= 0) || !std::isfinite(o.temperature)) fail("`temperature` (", o.temperature, ") must be a finite number >= 0");
+  if (!(o.cfg_scale >= 0) || !std::isfinite(o.cfg_scale)) fail("`cfg_scale` (", o.cfg_scale, ") must be a finite number >= 0");
   if (o.cfg_scale > 0 && o.cache != CacheMode::kNone) {
-    fail("--cfg-scale cannot be combined with --cache (Fast-dLLM's caches have no CFG)");
+    fail("`cfg_scale` cannot be combined with `cache` (Fast-dLLM's caches have no CFG)");
   }
-  if (o.threshold && o.factor) fail("give --threshold or --factor, not both");
-  if (o.threshold && !(*o.threshold >= 0 && *o.threshold <= 1)) fail("--threshold must be in [0, 1]");
-  if (o.factor && !(*o.factor > 0 && std::isfinite(*o.factor))) fail("--factor must be a finite number > 0");
+  if (o.threshold && o.factor) fail("give `threshold` or `factor`, not both");
+  if (o.threshold && !(*o.threshold >= 0 && *o.threshold <= 1)) fail("`threshold` (", *o.threshold, ") must be in [0, 1]");
+  if (o.factor && !(*o.factor > 0 && std::isfinite(*o.factor))) fail("`factor` (", *o.factor, ") must be a finite number > 0");
   if (!(o.end_think_boost >= 0) || !std::isfinite(o.end_think_boost)) {
-    fail("--end-think-boost must be a finite number >= 0");
+    fail("`end_think_boost` (", o.end_think_boost, ") must be a finite number >= 0");
   }
-  if (!std::isfinite(o.end_think_power)) fail("--end-think-power must be a finite number");
+  if (!std::isfinite(o.end_think_power)) fail("`end_think_power` (", o.end_think_power, ") must be a finite number");
   for (int32_t id : o.end_think_ids) {
     if (id < 0 || id >= c.embedding_size) {
-      fail("--end-think-text: token id ", id, " is outside the vocabulary [0, ", c.embedding_size, ")");
+      fail("`end_think_ids`: token id ", id, " is outside the vocabulary [0, ", c.embedding_size, ")");
     }
   }
   if (!o.stop_strings.empty() && !o.detokenize) {
@@ -107,7 +107,7 @@ CacheMode parse_cache_mode(const std::string& s) {
   if (s == "none") return CacheMode::kNone;
   if (s == "prefix") return CacheMode::kPrefix;
   if (s == "dual") return CacheMode::kDual;
-  fail("--cache: unknown mode '", s, "' (expected none, prefix or dual)");
+  fail("`cache`: unknown mode '", s, "' (expected none, prefix or dual)");
 }
 
 const char* cache_mode_name(CacheMode m) {

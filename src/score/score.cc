@@ -59,12 +59,12 @@ double log_likelihood(const Model& m, std::span<const int32_t> prompt,
   const int64_t p = static_cast<int64_t>(prompt.size()), a = static_cast<int64_t>(answer.size());
   if (a == 0) fail("likelihood: the answer is empty");
   if (o.batch_size <= 0 || o.mc_num <= 0 || o.mc_num % o.batch_size != 0) {
-    fail("likelihood: --mc-num (", o.mc_num, ") must be a positive multiple of the batch size (",
+    fail("likelihood: `mc_num` (", o.mc_num, ") must be a positive multiple of `batch_size` (",
          o.batch_size, ")");
   }
   check_ids(m, prompt, "prompt");
   check_ids(m, answer, "answer");
-  if (!(o.cfg_scale >= 0) || !std::isfinite(o.cfg_scale)) fail("likelihood: --cfg-scale must be a finite number >= 0");
+  if (!(o.cfg_scale >= 0) || !std::isfinite(o.cfg_scale)) fail("likelihood: `cfg_scale` (", o.cfg_scale, ") must be a finite number >= 0");
   const int32_t mask = m.config().mask_token_id;
   const int64_t vocab = m.config().embedding_size, b = o.batch_size, len = p + a;
   const int64_t seq = len + (o.append_eos ? 1 : 0);  // the model input of one sample
@@ -136,7 +136,7 @@ std::vector<ConfidenceScore> confidence_scores(const Model& m, std::span<const i
                                                const ConfidenceOptions& o) {
   const int32_t mask = m.config().mask_token_id;
   const int64_t vocab = m.config().embedding_size, p = static_cast<int64_t>(prompt.size());
-  if (!(o.cfg_scale >= 0) || !std::isfinite(o.cfg_scale)) fail("confidence score: --cfg-scale must be a finite number >= 0");
+  if (!(o.cfg_scale >= 0) || !std::isfinite(o.cfg_scale)) fail("confidence score: `cfg_scale` (", o.cfg_scale, ") must be a finite number >= 0");
   const bool cfg = o.cfg_scale > 0;
   check_ids(m, prompt, "prompt");
   std::vector<std::vector<int32_t>> canvas;

@@ -214,17 +214,24 @@ TEST(Generate, BadOptionsAreClearErrors) {
     }
     return std::string("no error");
   };
-  EXPECT_NE(err({.gen_length = 10, .block_length = 4, .steps = 10}).find("multiple of --block-length"), std::string::npos);
-  EXPECT_NE(err({.gen_length = 8, .block_length = 4, .steps = 3}).find("--steps (3)"), std::string::npos);
+  EXPECT_NE(err({.gen_length = 10, .block_length = 4, .steps = 10}).find("multiple of `block_length`"), std::string::npos);
+  EXPECT_NE(err({.gen_length = 8, .block_length = 4, .steps = 3}).find("`steps` (3)"), std::string::npos);
   EXPECT_NE(err({.gen_length = 8, .block_length = 4, .steps = 4}, {{}}).find("empty"), std::string::npos);
   EXPECT_NE(err({.gen_length = 256, .block_length = 8, .steps = 32}).find("max_sequence_length"), std::string::npos);
   EXPECT_NE(err({.gen_length = 8, .block_length = 4, .steps = 4, .cfg_scale = 1.0, .cache = CacheMode::kDual}).find("cfg"), std::string::npos);
   EXPECT_NE(err({.gen_length = 8, .block_length = 4, .steps = 4}, {{1, 500}}).find("token id 500"), std::string::npos);
-  EXPECT_NE(err({.gen_length = 8, .block_length = 4, .steps = 4, .temperature = NAN}).find("--temperature"), std::string::npos);
+  EXPECT_NE(err({.gen_length = 8, .block_length = 4, .steps = 4, .temperature = NAN}).find("`temperature`"), std::string::npos);
   EXPECT_NE(err({.gen_length = 8, .block_length = 4, .steps = 4, .end_think_boost = 1, .end_think_ids = {999}})
-                .find("--end-think-text"), std::string::npos);
+                .find("`end_think_ids`"), std::string::npos);
   GenerateOptions strings_without_tokenizer{.gen_length = 8, .block_length = 4, .steps = 4, .stop_strings = {"x"}};
   EXPECT_NE(err(strings_without_tokenizer).find("tokenizer"), std::string::npos);
+  // The library names its options, never a CLI flag spelling.
+  for (const GenerateOptions& o : {GenerateOptions{.gen_length = 10, .block_length = 4, .steps = 10},
+                                   GenerateOptions{.gen_length = 8, .block_length = 4, .steps = 4, .cfg_scale = 1.0,
+                                                   .cache = CacheMode::kDual},
+                                   GenerateOptions{.gen_length = 8, .block_length = 4, .steps = 4, .threshold = 2.0}}) {
+    EXPECT_EQ(err(o).find("--"), std::string::npos) << err(o);
+  }
 }
 
 }  // namespace
