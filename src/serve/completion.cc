@@ -4,30 +4,30 @@
 #include <algorithm>
 #include <regex>
 
+#include "model/special_tokens.h"
+#include "sample/lengths.h"
 #include "sample/sampler.h"
 
 namespace illada::serve {
 namespace {
 
-// The sampler speaks of its options by their CLI flags ("--steps (3) must ..."); the API's
-// fields are the same words with underscores.
+// The library names its options in backquotes (`steps`); the API's fields are the same words
+// in quotes, and the lengths are max_tokens here.
 std::string api_words(const std::string& message) {
-  static const std::regex flag("--([a-z]+(-[a-z]+)*)");
+  static const std::regex option("`([a-z][a-z0-9_]*)`");
   std::string out;
-  std::sregex_iterator it(message.begin(), message.end(), flag), end;
+  std::sregex_iterator it(message.begin(), message.end(), option), end;
   size_t last = 0;
   for (; it != end; ++it) {
     out += message.substr(last, it->position() - last);
     std::string name = (*it)[1].str();
-    std::replace(name.begin(), name.end(), '-', '_');
     if (name == "gen_length" || name == "max_length") name = "max_tokens";
-    out += name;
+    out += "'" + name + "'";
     last = it->position() + it->length();
   }
   return out + message.substr(last);
 }
 
-std::string decode(const tokenizer::Tokenizer& tok, std::span<const int32_t> ids) { return tok.decode(ids, false); }
 
 }  // namespace
 
@@ -67,7 +67,7 @@ CompletionPlan plan_completion(const CompletionRequest& r, const ServedModel& m)
     plan.prompt_tokens += static_cast<int64_t>(p.size());
   }
   const int64_t ctx = c.max_sequence_length;
-  const int64_t bl = r.block_length.value_or(32);
+  const int64_t bl = r.block_length.value_or(kDefaultBlockLength);
   const int64_t room = ctx - longest;
   if (room < bl) {
     throw ApiError(400, "the prompt (" + std::to_string(longest) + " tokens) leaves " + std::to_string(std::max<int64_t>(room, 0)) +
@@ -113,10 +113,9 @@ CompletionPlan plan_completion(const CompletionRequest& r, const ServedModel& m)
   // tokenizer has it, and the request's stop strings, searched in the decoded answer.
   const tokenizer::Tokenizer* tp = &tok;
   o.detokenize = [tp](std::span<const int32_t> ids) { return tp->decode(ids, false); };
-  o.stop_strings.push_back(decode(tok, std::span<const int32_t>(&c.eos_token_id, 1)));
-  const int32_t eot = tok.token_to_id("<|eot_id|>");
-  o.eot_token_id = eot;
-  if (eot >= 0) o.stop_strings.push_back("<|eot_id|>");
+  const SpecialTokens special = model_special_tokens(c, &tok);  // the one owner of EOS/EOT
+  o.stop_strings = special.stop_texts();
+  o.eot_token_id = special.eot;
   o.stop_strings.insert(o.stop_strings.end(), r.stop.begin(), r.stop.end());
   std::erase_if(o.stop_strings, [](const std::string& s) { return s.empty(); });
   plan.stop_strings = o.stop_strings;
