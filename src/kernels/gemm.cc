@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <dnnl.hpp>
+#include <list>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <tuple>
 #include <unordered_map>
@@ -34,11 +36,31 @@ struct Entry {
   memory::desc a, b, c;
   bool add = false;  // a binary-add post-op reads a C-shaped matrix
   memory::desc scratch;  // what one execution needs (user-managed, see get_entry)
+  uint64_t id = 0;       // unique over the process: keys the threads' bindings
 };
+using EntryPtr = std::shared_ptr<const Entry>;
 
+// The cache holds at most g_limit primitives; past it the least recently used one goes. Every
+// distinct row count is a primitive per weight shape, and a server packs requests into row
+// counts that keep changing: unbounded, the cache (each primitive holds its generated code)
+// grew without end. A product in flight keeps its entry alive (shared_ptr) when it is evicted.
 std::mutex g_mu;
 int64_t g_created = 0;  // primitives created (serve's /metrics)
-std::map<Key, Entry> g_cache;
+int64_t g_limit = kGemmCacheDefaultLimit;
+uint64_t g_next_id = 1;
+struct Cached {
+  EntryPtr entry;
+  std::list<Key>::iterator lru;  // position in g_lru (front: most recent)
+};
+std::map<Key, Cached> g_cache;
+std::list<Key> g_lru;
+
+void evict_to(int64_t limit) {  // with g_mu held
+  while (static_cast<int64_t>(g_cache.size()) > limit) {
+    g_cache.erase(g_lru.back());
+    g_lru.pop_back();
+  }
+}
 
 // The blocked weights layout the AMX matmul prefers for an [n, k] bf16 matrix.
 memory::desc packed_desc(int64_t n, int64_t k) {
@@ -48,14 +70,17 @@ memory::desc packed_desc(int64_t n, int64_t k) {
   return dnnl::matmul::primitive_desc(dnnl::matmul::desc(a, b, c), cpu_engine()).weights_desc();
 }
 
-const Entry& get_entry(const GemmShape& s, bool bf, const memory::desc* packed = nullptr,
-                       bool a_t = false, const GemmBatch& batch = {}, bool c_bf16 = false,
-                       bool add = false) {
+EntryPtr get_entry(const GemmShape& s, bool bf, const memory::desc* packed = nullptr,
+                   bool a_t = false, const GemmBatch& batch = {}, bool c_bf16 = false,
+                   bool add = false) {
   Key key{s.m, s.n, s.k, s.lda, packed ? 0 : s.ldb, s.ldc, s.b_is_nk, s.alpha, s.accumulate, bf,
           packed != nullptr, a_t, batch.count, batch.a, batch.b, batch.c, c_bf16, add};
   std::lock_guard<std::mutex> lock(g_mu);
   auto it = g_cache.find(key);
-  if (it != g_cache.end()) return it->second;
+  if (it != g_cache.end()) {
+    g_lru.splice(g_lru.begin(), g_lru, it->second.lru);
+    return it->second.entry;
+  }
   const auto dt = bf ? memory::data_type::bf16 : memory::data_type::f32;
   // Weights are described as [k, n]; an [n, k] buffer is the same memory with swapped strides.
   const memory::dims sa = a_t ? memory::dims{1, s.lda} : memory::dims{s.lda, 1};
@@ -86,36 +111,49 @@ const Entry& get_entry(const GemmShape& s, bool bf, const memory::desc* packed =
   }
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, cpu_engine());
   ++g_created;
-  return g_cache.emplace(key, Entry{dnnl::matmul(pd), a, b, c, add, pd.scratchpad_desc()}).first->second;
+  auto entry = std::make_shared<const Entry>(Entry{dnnl::matmul(pd), a, b, c, add, pd.scratchpad_desc(), g_next_id++});
+  g_lru.push_front(key);
+  g_cache.emplace(key, Cached{entry, g_lru.begin()});
+  evict_to(g_limit);
+  return entry;
 }
 
 // One thread's memory objects for a cached product, bound once; each call only resets their
 // data handles (creating memory objects, an argument map and a stream per call was a tenth of
-// a small model's training step). Entries never move, so their addresses key the bindings.
+// a small model's training step). Keyed by the entry's id; a binding holds its entry, so a
+// thread keeps at most as many as the cache does (it starts over past that).
 struct Bound {
+  EntryPtr entry;
   memory a, b, c, add, scratch;
   std::unordered_map<int, memory> args;
 };
 
 struct ThreadState {
   dnnl::stream stream{cpu_engine()};
-  std::unordered_map<const Entry*, Bound> bound;
+  std::unordered_map<uint64_t, Bound> bound;
   Buffer<uint8_t> scratch;  // this thread's scratchpad, as large as the largest need
 };
 
-void execute(const Entry& e, const void* a, const void* b, void* c, const float* add) {
+void execute(const EntryPtr& ep, const void* a, const void* b, void* c, const float* add) {
   thread_local ThreadState ts;
-  auto it = ts.bound.find(&e);
+  const Entry& e = *ep;
+  auto it = ts.bound.find(e.id);
   if (it == ts.bound.end()) {
+    int64_t limit;
+    {
+      std::lock_guard<std::mutex> lock(g_mu);
+      limit = g_limit;
+    }
+    if (static_cast<int64_t>(ts.bound.size()) >= limit) ts.bound.clear();
     auto& eng = cpu_engine();
-    Bound bd{memory(e.a, eng, DNNL_MEMORY_NONE), memory(e.b, eng, DNNL_MEMORY_NONE),
+    Bound bd{ep, memory(e.a, eng, DNNL_MEMORY_NONE), memory(e.b, eng, DNNL_MEMORY_NONE),
              memory(e.c, eng, DNNL_MEMORY_NONE), memory(e.c, eng, DNNL_MEMORY_NONE),
              memory(e.scratch, eng, DNNL_MEMORY_NONE), {}};
     bd.args = {{DNNL_ARG_SRC, bd.a}, {DNNL_ARG_WEIGHTS, bd.b}, {DNNL_ARG_DST, bd.c},
                {DNNL_ARG_SCRATCHPAD, bd.scratch}};
     // The add is the only post-op (gemm_add does not accumulate).
     if (e.add) bd.args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, bd.add);
-    it = ts.bound.emplace(&e, std::move(bd)).first;
+    it = ts.bound.emplace(e.id, std::move(bd)).first;
   }
   Bound& bd = it->second;
   bd.a.set_data_handle(const_cast<void*>(a));
@@ -157,8 +195,7 @@ void run_direct(C* c, const T* a, const T* b, const GemmShape& s, bool bf, bool 
     if (!onednn::bf16_products()) return run_bf16_as_f32(c, a, b, s, a_t, batch, add);
   }
   ProfileScope prof(bf ? "gemm_bf16" : "gemm_f32");
-  const Entry& e = get_entry(s, bf, nullptr, a_t, batch, c_bf16, add != nullptr);
-  execute(e, a, b, c, add);
+  execute(get_entry(s, bf, nullptr, a_t, batch, c_bf16, add != nullptr), a, b, c, add);
 }
 
 // The bf16 product as fp32 products: A widened whole, B one panel of columns at a time (a
@@ -260,8 +297,8 @@ void run_packed_direct(C* c, const bf16* a, const PackedWeights& b, const GemmSh
     return run_direct(c, a, b.impl().plain.data(), plain, true, false, {}, add);
   }
   ProfileScope prof("gemm_bf16");
-  const Entry& e = get_entry(s, true, &b.impl().desc, false, {}, c_bf16, add != nullptr);
-  execute(e, a, b.impl().mem.get_data_handle(), c, add);
+  execute(get_entry(s, true, &b.impl().desc, false, {}, c_bf16, add != nullptr), a,
+          b.impl().mem.get_data_handle(), c, add);
 }
 
 
@@ -416,6 +453,20 @@ bool batch_invariant_products() { return t_invariant; }
 int64_t gemm_primitives_created() {
   std::lock_guard<std::mutex> lock(g_mu);
   return g_created;
+}
+
+int64_t gemm_primitives_cached() {
+  std::lock_guard<std::mutex> lock(g_mu);
+  return static_cast<int64_t>(g_cache.size());
+}
+
+int64_t set_gemm_cache_limit(int64_t limit) {
+  ILLADA_CHECK(limit >= 1, "gemm cache limit ", limit);
+  std::lock_guard<std::mutex> lock(g_mu);
+  const int64_t old = g_limit;
+  g_limit = limit;
+  evict_to(g_limit);
+  return old;
 }
 
 }  // namespace illada

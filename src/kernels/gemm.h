@@ -115,7 +115,12 @@ class BatchInvariantScope {
 };
 bool batch_invariant_products();  // whether this thread is inside an active scope
 
-// Number of oneDNN primitives created so far (the cache keeps one per distinct shape).
+// Number of oneDNN primitives created so far, and held now. The cache keeps one per distinct
+// shape (row count included), at most the limit: past it the least recently used goes (a
+// later product of that shape creates it again, ~0.1-1 ms).
+inline constexpr int64_t kGemmCacheDefaultLimit = 512;
 int64_t gemm_primitives_created();
+int64_t gemm_primitives_cached();
+int64_t set_gemm_cache_limit(int64_t limit);  // returns the previous limit
 
 }  // namespace illada

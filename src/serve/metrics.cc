@@ -130,9 +130,13 @@ std::string Metrics::prometheus() const {
   out += "illada_committed_tokens_total " + std::to_string(committed_) + "\n";
   header(out, "illada_completion_tokens_total", "counter", "Completion tokens returned (usage.completion_tokens).");
   out += "illada_completion_tokens_total " + std::to_string(completion_tokens_) + "\n";
-  header(out, "illada_gemm_primitives", "gauge",
-         "oneDNN matrix-product primitives created (one per distinct product shape; they stay cached).");
+  header(out, "illada_gemm_primitives", "counter",
+         "oneDNN matrix-product primitives created (one per distinct product shape, again after an eviction).");
   out += "illada_gemm_primitives " + std::to_string(gemm_primitives_created()) + "\n";
+  header(out, "illada_gemm_primitives_cached", "gauge",
+         "oneDNN matrix-product primitives held now (at most " + std::to_string(kGemmCacheDefaultLimit) +
+             "; the least recently used goes first).");
+  out += "illada_gemm_primitives_cached " + std::to_string(gemm_primitives_cached()) + "\n";
   header(out, "illada_batch_size_max", "gauge", "Most sequences that shared one forward pass so far.");
   out += "illada_batch_size_max " + std::to_string(largest_batch_) + "\n";
   double rate = 0;

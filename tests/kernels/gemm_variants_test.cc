@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <thread>
 #include <vector>
 
 #include "kernels/gemm.h"
@@ -108,6 +109,39 @@ TEST(GemmVariants, BatchedMatchesOneCallPerProduct) {
     }
     EXPECT_LT(max_abs_diff(c, ref), bf ? 2e-3f : 1e-4f) << "bf16=" << bf;
   }
+}
+
+TEST(GemmVariants, PrimitiveCacheIsBoundedAndEvictedShapesStillCompute) {
+  // A server packs requests into row counts that keep changing: each is a primitive. With a
+  // limit of 4, twelve row counts on two threads at once keep at most 4 cached, and every
+  // product (including shapes evicted and created again) equals the reference.
+  const int64_t old = set_gemm_cache_limit(4);
+  const int64_t n = 24, k = 40;
+  auto b = randn(n * k, 21);
+  auto run_rows = [&](int64_t first, std::vector<float>* worst) {
+    for (int round = 0; round < 2; ++round) {
+      for (int64_t m = first; m < first + 12; ++m) {
+        auto a = randn(m * k, 22 + m);
+        std::vector<float> c(static_cast<size_t>(m * n), 0.0f), ref(c.size(), 0.0f);
+        gemm(c.data(), a.data(), b.data(), linear_shape(m, n, k, true));
+        reference::gemm(ref.data(), a.data(), b.data(), m, n, k, true, 1.0f, false);
+        worst->push_back(max_abs_diff(c, ref));
+        EXPECT_LE(gemm_primitives_cached(), 4);
+      }
+    }
+  };
+  const int64_t created = gemm_primitives_created();
+  std::vector<float> w1, w2;
+  std::thread t([&] { run_rows(100, &w2); });
+  run_rows(1, &w1);
+  t.join();
+  for (float d : w1) EXPECT_LT(d, 1e-4f);
+  for (float d : w2) EXPECT_LT(d, 1e-4f);
+  EXPECT_EQ(w1.size() + w2.size(), 48u);
+  // The second round found its shapes evicted and created them again.
+  EXPECT_GE(gemm_primitives_created() - created, 48);
+  EXPECT_LE(gemm_primitives_cached(), 4);
+  set_gemm_cache_limit(old);
 }
 
 }  // namespace

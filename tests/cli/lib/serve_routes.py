@@ -46,8 +46,11 @@ def routes(s):
     check(det["content"] == "The cat sat", f"/detokenize: {det}")
     m = s.metrics()
     for name in ["illada_forward_passes_total", "illada_queue_depth", "illada_batch_size_max",
-                 "illada_tokens_per_second", "illada_request_duration_seconds_count"]:
+                 "illada_tokens_per_second", "illada_request_duration_seconds_count",
+                 "illada_gemm_primitives", "illada_gemm_primitives_cached"]:
         check(name in m, f"/metrics has no {name}")
+    check(0 <= m["illada_gemm_primitives_cached"] <= min(512, m["illada_gemm_primitives"]),
+          f"cached primitives {m['illada_gemm_primitives_cached']} of {m['illada_gemm_primitives']} created")
     key = 'illada_requests_total{route="/tokenize",status="200"}'
     for _ in range(50):  # the count is recorded just after the response is sent
         if m.get(key) == 1:
