@@ -84,11 +84,14 @@ std::string TextStream::update(std::span<const int32_t> answer) {
   std::string raw = detokenize_(answer.first(static_cast<size_t>(committed)));
   size_t keep = std::string::npos;
   for (const std::string& s : stops_) keep = std::min(keep, raw.find(s));
-  if (keep != std::string::npos) {
+  // A tail that may still grow into a stop string; when it starts before the stop found, that
+  // longer stop may yet end the answer earlier (stops "bc" and "abcd" over committed "xabc").
+  const size_t tail_start = raw.size() - stop_prefix_tail(raw, stops_);
+  if (keep != std::string::npos && keep <= tail_start) {
     final_ = true;  // the answer ends at this stop: everything before it is final
     raw.resize(keep);
   } else {
-    raw.resize(raw.size() - stop_prefix_tail(raw, stops_));
+    raw.resize(std::min(keep, tail_start));
     raw.resize(raw.size() - incomplete_utf8_tail(raw));
   }
   const std::string text = tokenizer::utf8_lossy(raw);

@@ -93,5 +93,20 @@ TEST(TextStream, FinalAnswerCutsAtStopOrMaxTokens) {
   EXPECT_EQ(a.tokens, 3);
 }
 
+TEST(TextStream, AStopFoundWaitsForALongerStopThatStartsEarlier) {
+  // Stops "nd|>" and "<|end|>!": committed "Hi<|end|>" holds "nd|>" at 5, but "<|end|>" at 2
+  // may still become "<|end|>!" (which starts earlier and so would end the answer there).
+  TextStream ts(decode, {"nd|>", "<|end|>!"}, kMask, 100);
+  EXPECT_EQ(ts.update(std::vector<int32_t>{1, 5, 6, kMask}), "Hi");
+  // It did: the answer is "Hi", and nothing past it was sent.
+  EXPECT_EQ(ts.update(std::vector<int32_t>{1, 5, 6, 7}), "");
+  EXPECT_EQ(ts.finish("Hi"), "");
+  // It did not: the answer ends at the shorter stop, "Hi<|e".
+  TextStream other(decode, {"nd|>", "<|end|>!"}, kMask, 100);
+  EXPECT_EQ(other.update(std::vector<int32_t>{1, 5, 6, kMask}), "Hi");
+  EXPECT_EQ(other.update(std::vector<int32_t>{1, 5, 6, 1}), "<|e");
+  EXPECT_EQ(other.finish("Hi<|e"), "");
+}
+
 }  // namespace
 }  // namespace illada::serve
