@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <set>
 #include <sys/mman.h>
@@ -289,11 +290,15 @@ ModelWeights init_weights(const ModelConfig& c, ComputeType dtype, uint64_t seed
 
 void pack_matrices(ModelWeights& w) {
   if (w.dtype != ComputeType::kBF16) return;
-  auto release = [](const Matrix& m) {  // give mapped file pages back; reads fault them in again
+  auto bytes_of = [](const Matrix& m) -> uint64_t {
+    return m.quantised() ? ggml_row_bytes(m.quant, m.cols) * static_cast<uint64_t>(m.rows)
+                         : static_cast<uint64_t>(m.rows * m.cols * 2);
+  };
+  auto release = [&](const Matrix& m) {  // give mapped file pages back; reads fault them in again
     if (!m.mapped) return;
     const long page = ::sysconf(_SC_PAGESIZE);
     const auto begin = reinterpret_cast<uintptr_t>(m.data);
-    const auto end = begin + static_cast<uintptr_t>(m.rows * m.cols * 2);
+    const auto end = begin + static_cast<uintptr_t>(bytes_of(m));
     const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
     if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
   };
@@ -312,12 +317,33 @@ void pack_matrices(ModelWeights& w) {
   // Several matrices with the same input as one packed matrix (their rows stacked), so that the
   // block runs one product for them.
   auto fuse = [&](Matrix& fused, std::initializer_list<const Matrix*> parts) {
+    const Matrix& first = **parts.begin();
+    int64_t rows = 0;
+    const int64_t cols = first.cols;
+    for (const Matrix* m : parts) rows += m->rows;
+    if (first.quantised()) {
+      // Blocks of one type: their rows one after another (ggml's row layout), so the
+      // activations are quantised once and one integer product runs for all. Mixed types
+      // (q4_k_m's q6_K v_proj beside q4_K q/k) stay separate products.
+      for (const Matrix* m : parts) {
+        if (m->quant != first.quant) return;
+      }
+      auto buf = std::shared_ptr<std::byte[]>(new std::byte[bytes_of(first) / first.rows * rows]);
+      std::byte* at = buf.get();
+      for (const Matrix* m : parts) {
+        std::memcpy(at, m->data, bytes_of(*m));
+        at += bytes_of(*m);
+        release(*m);
+      }
+      fused = Matrix{rows, cols, buf.get()};
+      fused.quant = first.quant;
+      w.owned_bytes += at - buf.get();
+      w.storage.push_back(std::move(buf));
+      return;
+    }
     for (const Matrix* m : parts) {
       if (m->quantised()) return;  // separate products on the blocks
     }
-    int64_t rows = 0;
-    const int64_t cols = (*parts.begin())->cols;
-    for (const Matrix* m : parts) rows += m->rows;
     std::vector<bf16> stacked(static_cast<size_t>(rows * cols));
     std::vector<PlainRows> plain;
     int64_t r = 0;

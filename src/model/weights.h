@@ -73,7 +73,8 @@ struct LayerWeights {
   Matrix up_proj;                    // [mlp, d]
   Matrix ff_out;                     // [d, mlp]
   // bf16 only, optional: q/k/v as one matrix [(n_heads + 2*n_kv_heads)*hd, d] and gate/up as one
-  // [2*mlp, d] (packed together at load, or adjacent rows of a trainer's buffer), so that the
+  // [2*mlp, d] (packed together at load, blocks of one type stacked, or adjacent rows of a
+  // trainer's buffer), so that the
   // block runs one product for each; rows = 0 when absent (three / two products then).
   Matrix qkv, gate_up;
 
@@ -118,9 +119,11 @@ ModelWeights init_weights(const ModelConfig& c, ComputeType dtype, uint64_t seed
 
 // Repacks every bf16 matrix of the blocks and the head into oneDNN's blocked layout (the
 // forward then reads the packed copy; 1.3-1.6x faster products), q/k/v stacked into one packed
-// LayerWeights::qkv and gate/up into one gate_up (one product each). Mapped source pages are
-// released to the page cache afterwards, so an mmapped checkpoint is not held twice in
-// memory; the plain views stay valid (they fault back in if read). No-op for fp32.
+// LayerWeights::qkv and gate/up into one gate_up (one product each). Block-quantised q/k/v
+// (gate/up) of one type are stacked the same way, as their blocks (ggml rows one after
+// another), so their activations are quantised once; mixed types stay separate. Mapped source
+// pages are released to the page cache afterwards, so an mmapped checkpoint is not held twice
+// in memory; the plain views stay valid (they fault back in if read). No-op for fp32.
 void pack_matrices(ModelWeights& w);
 
 // Visits every tensor in tensor_specs() order with its data in the weights' precision

@@ -151,9 +151,34 @@ TEST_F(QuantisedModel, LogitsAreTheDequantisedModelsWithinActivationRounding) {
         EXPECT_EQ(w.layers[0].ff_out.quant, k.matrices);
         EXPECT_EQ(w.head.quant, head_type);
         EXPECT_TRUE(w.wte.quantised());
-        EXPECT_EQ(w.layers[0].qkv.rows, 0);
-        EXPECT_LT(w.owned_bytes, c.n_params() / 8) << "a float copy of the weights was made";
+        // In bf16, q/k/v and gate/up of one block type are one matrix of their blocks (rows one
+        // after another: one activation quantisation, one product); the rest stays mapped.
+        int64_t fused_bytes = 0;
+        for (const LayerWeights& l : w.layers) {
+          if (dt == ComputeType::kF32 || l.q_proj.quant != l.k_proj.quant || l.q_proj.quant != l.v_proj.quant) {
+            EXPECT_EQ(l.qkv.rows, 0);
+          } else {
+            EXPECT_EQ(l.qkv.rows, l.q_proj.rows + l.k_proj.rows + l.v_proj.rows);
+            EXPECT_EQ(l.qkv.quant, l.q_proj.quant);
+            fused_bytes += static_cast<int64_t>(ggml_row_bytes(l.qkv.quant, l.qkv.cols)) * l.qkv.rows;
+          }
+          if (dt == ComputeType::kBF16 && l.ff_proj.quant == l.up_proj.quant) {
+            EXPECT_EQ(l.gate_up.quant, l.ff_proj.quant);
+            fused_bytes += static_cast<int64_t>(ggml_row_bytes(l.gate_up.quant, l.gate_up.cols)) * l.gate_up.rows;
+          } else {
+            EXPECT_EQ(l.gate_up.rows, 0);
+          }
+        }
+        if (dt == ComputeType::kBF16 && k.file == FileType::kQ8_0) {
+          EXPECT_GT(fused_bytes, 0);
+        }
+        EXPECT_LT(w.owned_bytes, c.n_params() / 8 + fused_bytes) << "a float copy of the weights was made";
         const std::vector<float> got = logits(m, kIds);
+        if (dt == ComputeType::kBF16) {
+          // The fused products are the separate ones, bit for bit (each output column is its own
+          // integer dot product over the same quantised activations).
+          EXPECT_EQ(got, logits(Model::load(q, dt, /*pack=*/false), kIds));
+        }
         // int8 activations per block (|error| <= amax / 254 per value; 256-value blocks for the
         // k-quants, whose amax is larger), the rounding q8_0 weights have themselves, through two
         // layers and the head: measured 1.0% (q8_0) to 2.3% (q4_K, tied) of the logits' range,
