@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <dnnl.hpp>
+#include <exception>
 #include <list>
 #include <map>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "kernels/onednn.h"
 #include "util/aligned.h"
 #include "util/check.h"
+#include "util/isa.h"
 #include "util/profile.h"
 
 namespace illada {
@@ -340,30 +342,114 @@ void chunked_product(float* c, const T* a, const std::vector<PlainB>& parts, con
   }
 }
 
+template <class T, class C>
+void run_invariant(C* c, const T* a, const GemmShape& s, const float* add, const PlainB* plain,
+                   const PackedWeights* packed, bool bf);
+
+// The product of s.m rows as one of `rows` rows (s.m <= rows): the real rows copied into a
+// zero-padded buffer, the product run there, and the real rows of C copied back.
+template <class T, class C>
+void run_padded(C* c, const T* a, const GemmShape& s, const float* add, const PlainB* plain,
+                const PackedWeights* packed, bool bf, int64_t rows) {
+  Buffer<T> pa(static_cast<size_t>(rows * s.k), T{});
+  Buffer<C> pc(static_cast<size_t>(rows * s.n), C{});
+  Buffer<float> padd;
+  for (int64_t i = 0; i < s.m; ++i) {
+    std::copy(a + i * s.lda, a + i * s.lda + s.k, pa.begin() + i * s.k);
+    if (s.accumulate) std::copy(c + i * s.ldc, c + i * s.ldc + s.n, pc.begin() + i * s.n);
+  }
+  if (add) {
+    padd.assign(static_cast<size_t>(rows * s.n), 0.0f);
+    for (int64_t i = 0; i < s.m; ++i) std::copy(add + i * s.ldc, add + i * s.ldc + s.n, padd.begin() + i * s.n);
+  }
+  GemmShape ps = s;
+  ps.m = rows;
+  ps.lda = s.k;
+  ps.ldc = s.n;
+  run_invariant(pc.data(), pa.data(), ps, add ? padd.data() : nullptr, plain, packed, bf);
+  for (int64_t i = 0; i < s.m; ++i) std::copy(pc.begin() + i * s.n, pc.begin() + (i + 1) * s.n, c + i * s.ldc);
+}
+
+// At the AVX2 level oneDNN's fp32 products (which then also carry the bf16 ones) sum a row in an
+// order that depends on how many rows are beside it, whatever the reduction blocking (measured:
+// thousands of a batch's logits differed). There every product runs as row tiles of exactly
+// kTileRows rows (the last one padded): one shape, so one kernel and one order for every row
+// wherever it sits. Costs the padding of the last tile, and a weight read per tile.
+constexpr int64_t kTileRows = 16;
+constexpr int64_t kPanelCols = 64;
+bool tile_rows() { return isa_level() == Isa::kAvx2; }
+
+// One row tile (s.m == kTileRows) at the AVX2 level: C in panels of kPanelCols columns (the last
+// of each weight part narrower, by n alone), spread over the threads here so that each oneDNN
+// call runs on one thread (oneDNN also splits a product's rows between threads, and a row's
+// bits then depend on which half it falls in).
+template <class T, class C>
+void run_tile(C* c, const T* a, const GemmShape& s, const float* add, const PlainB* plain,
+              const PackedWeights* packed, bool bf) {
+  std::vector<PlainB> parts;
+  if (plain) {
+    parts.push_back(*plain);
+  } else {
+    for (const PlainRows& p : packed->plain()) parts.push_back({p.data, packed->k(), true, p.rows});
+    if (parts.empty()) fail("batch-invariant product: this packed ", packed->n(), "x", packed->k(), " matrix keeps no plain rows");
+  }
+  struct Panel {
+    const PlainB* part;
+    int64_t col, first, cols;  // C's first column; the part's first row (column of C) and count
+  };
+  std::vector<Panel> panels;
+  int64_t col = 0;
+  for (const PlainB& part : parts) {
+    for (int64_t p0 = 0; p0 < part.rows; p0 += kPanelCols) panels.push_back({&part, col + p0, p0, std::min(kPanelCols, part.rows - p0)});
+    col += part.rows;
+  }
+  std::exception_ptr error;
+  const auto np = static_cast<int64_t>(panels.size());
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < np; ++i) {
+    try {
+      const Panel& p = panels[i];
+      GemmShape ps = s;
+      ps.n = p.cols;
+      ps.ldb = p.part->ldb;
+      ps.b_is_nk = p.part->nk;
+      const T* b = static_cast<const T*>(p.part->data) + (p.part->nk ? p.first * p.part->ldb : p.first);
+      run_direct(c + p.col, a, b, ps, bf, false, {}, add ? add + p.col : nullptr);
+    } catch (...) {
+#pragma omp critical(illada_gemm_tile_error)
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
+
 // C (+)= A·B (+ R) with each row computed in an order fixed by n and k alone: B is plain
 // (`plain`) or packed (`packed`, read through its PlainRows when k > kInvariantK).
 template <class T, class C>
 void run_invariant(C* c, const T* a, const GemmShape& s, const float* add, const PlainB* plain,
                    const PackedWeights* packed, bool bf) {
   constexpr bool c_bf16 = std::is_same_v<C, bf16>;
+  if (tile_rows() && s.m == kTileRows) {
+    run_tile(c, a, s, add, plain, packed, bf);
+    return;
+  }
+  if (tile_rows()) {
+    for (int64_t r0 = 0; r0 < s.m; r0 += kTileRows) {
+      GemmShape ts = s;
+      ts.m = std::min(kTileRows, s.m - r0);
+      C* tc = c + r0 * s.ldc;
+      const T* ta = a + r0 * s.lda;
+      const float* tadd = add ? add + r0 * s.ldc : nullptr;
+      if (ts.m == kTileRows) {
+        run_invariant(tc, ta, ts, tadd, plain, packed, bf);
+      } else {
+        run_padded(tc, ta, ts, tadd, plain, packed, bf, kTileRows);
+      }
+    }
+    return;
+  }
   if (s.m < kInvariantRows) {  // pad to kInvariantRows rows (zeros) and copy the real ones back
-    Buffer<T> pa(static_cast<size_t>(kInvariantRows * s.k), T{});
-    Buffer<C> pc(static_cast<size_t>(kInvariantRows * s.n), C{});
-    Buffer<float> padd;
-    for (int64_t i = 0; i < s.m; ++i) {
-      std::copy(a + i * s.lda, a + i * s.lda + s.k, pa.begin() + i * s.k);
-      if (s.accumulate) std::copy(c + i * s.ldc, c + i * s.ldc + s.n, pc.begin() + i * s.n);
-    }
-    if (add) {
-      padd.assign(static_cast<size_t>(kInvariantRows * s.n), 0.0f);
-      for (int64_t i = 0; i < s.m; ++i) std::copy(add + i * s.ldc, add + i * s.ldc + s.n, padd.begin() + i * s.n);
-    }
-    GemmShape ps = s;
-    ps.m = kInvariantRows;
-    ps.lda = s.k;
-    ps.ldc = s.n;
-    run_invariant(pc.data(), pa.data(), ps, add ? padd.data() : nullptr, plain, packed, bf);
-    for (int64_t i = 0; i < s.m; ++i) std::copy(pc.begin() + i * s.n, pc.begin() + (i + 1) * s.n, c + i * s.ldc);
+    run_padded(c, a, s, add, plain, packed, bf, kInvariantRows);
     return;
   }
   if (s.k <= kInvariantK) {  // one reduction block whatever the rows: oneDNN as usual

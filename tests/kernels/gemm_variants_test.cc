@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <thread>
 #include <vector>
 
@@ -142,6 +143,44 @@ TEST(GemmVariants, PrimitiveCacheIsBoundedAndEvictedShapesStillCompute) {
   EXPECT_GE(gemm_primitives_created() - created, 48);
   EXPECT_LE(gemm_primitives_cached(), 4);
   set_gemm_cache_limit(old);
+}
+
+TEST(GemmVariants, InvariantRowsDoNotDependOnTheirNeighbours) {
+  // Inside a BatchInvariantScope a row's product has the same bits whatever rows are beside it
+  // and wherever it sits: 40 rows alone, then at every offset among other rows (41 and 48 rows in
+  // all), fp32 and bf16, plain and packed weights, short (k 128, 256) and chunked (k 700) reductions.
+  // At every instruction-set level (the isa.* ctest entries run this under ILLADA_ISA caps).
+  const BatchInvariantScope invariant;
+  for (const int64_t n : {32, 64, 200}) {
+    for (const int64_t k : {128, 256, 700}) {
+      const auto b = randn(n * k, 5), rows = randn(40 * k, 6), other = randn(48 * k, 7);
+      const auto b16 = to_bf16_vec(b);
+      const PackedWeights packed(b16.data(), n, k, {{b16.data(), n}});
+      for (int kind = 0; kind < 3; ++kind) {  // fp32, bf16 plain, bf16 packed
+        auto product = [&](const std::vector<float>& a, int64_t m) {
+          std::vector<float> c(static_cast<size_t>(m * n));
+          if (kind == 0) {
+            gemm(c.data(), a.data(), b.data(), linear_shape(m, n, k, false));
+          } else if (kind == 1) {
+            gemm(c.data(), to_bf16_vec(a).data(), b16.data(), linear_shape(m, n, k, false));
+          } else {
+            gemm(c.data(), to_bf16_vec(a).data(), packed, linear_shape(m, n, k, false));
+          }
+          return c;
+        };
+        const std::vector<float> alone = product(rows, 40);
+        for (const int64_t m : {41, 48}) {
+          for (int64_t off = 0; off + 40 <= m; off += (m == 48 ? 3 : 1)) {
+            std::vector<float> a(other.begin(), other.begin() + m * k);
+            std::copy(rows.begin(), rows.end(), a.begin() + off * k);
+            const std::vector<float> c = product(a, m);
+            EXPECT_EQ(std::memcmp(c.data() + off * n, alone.data(), alone.size() * sizeof(float)), 0)
+                << "n " << n << " k " << k << " kind " << kind << ": 40 rows at " << off << " of " << m;
+          }
+        }
+      }
+    }
+  }
 }
 
 }  // namespace

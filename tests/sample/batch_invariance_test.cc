@@ -95,16 +95,6 @@ void expect_same_bits(const std::vector<float>& a, const std::vector<float>& b, 
 
 class BatchInvariance : public ::testing::TestWithParam<std::tuple<std::string, ComputeType>> {
  protected:
-  // At the AVX2 level (a CPU without AVX-512, or ILLADA_ISA=avx2) oneDNN's fp32 products, which
-  // then also carry the bf16 ones, sum a row in an order that depends on the number of rows
-  // beside it, and the scope does not make them invariant (measured: ~4,700 of 40 x 1,024 logits
-  // differ). A known, documented limitation (docs/serve.md), reported as a skip, not hidden.
-  void SetUp() override {
-    if (isa_level() == Isa::kAvx2) {
-      GTEST_SKIP() << "batch invariance does not hold at the AVX2 level (oneDNN fp32 products; docs/serve.md)";
-    }
-  }
-
   const Model& model() {
     const auto& [name, dt] = GetParam();
     static std::map<std::pair<std::string, ComputeType>, Model> models;
