@@ -122,10 +122,11 @@ EntryPtr get_entry(const GemmShape& s, bool bf, const memory::desc* packed = nul
 
 // One thread's memory objects for a cached product, bound once; each call only resets their
 // data handles (creating memory objects, an argument map and a stream per call was a tenth of
-// a small model's training step). Keyed by the entry's id; a binding holds its entry, so a
-// thread keeps at most as many as the cache does (it starts over past that).
+// a small model's training step). Keyed by the entry's id; a binding does not keep its entry
+// alive (an evicted primitive is freed at once), and bindings of evicted entries are dropped
+// when a thread holds as many as the cache.
 struct Bound {
-  EntryPtr entry;
+  std::weak_ptr<const Entry> entry;
   memory a, b, c, add, scratch;
   std::unordered_map<int, memory> args;
 };
@@ -146,7 +147,10 @@ void execute(const EntryPtr& ep, const void* a, const void* b, void* c, const fl
       std::lock_guard<std::mutex> lock(g_mu);
       limit = g_limit;
     }
-    if (static_cast<int64_t>(ts.bound.size()) >= limit) ts.bound.clear();
+    if (static_cast<int64_t>(ts.bound.size()) >= limit) {
+      std::erase_if(ts.bound, [](const auto& kv) { return kv.second.entry.expired(); });
+      if (static_cast<int64_t>(ts.bound.size()) >= limit) ts.bound.clear();
+    }
     auto& eng = cpu_engine();
     Bound bd{ep, memory(e.a, eng, DNNL_MEMORY_NONE), memory(e.b, eng, DNNL_MEMORY_NONE),
              memory(e.c, eng, DNNL_MEMORY_NONE), memory(e.c, eng, DNNL_MEMORY_NONE),
