@@ -35,6 +35,9 @@ void add_sampling_flags(CLI::App* cmd, SamplingFlags& f, const std::string& leng
   flag(cmd, "--logits-eos-inf", f.logits_eos_inf, "Never pick EOS");
   flag(cmd, "--confidence-eos-eot-inf", f.confidence_eos_eot_inf, "Commit EOS/EOT picks last");
   flag(cmd, "--allow-mask-prediction", f.allow_mask_prediction, "Let argmax pick the mask token, as the official code does");
+  flag(cmd, "--no-batch-invariant", f.no_batch_invariant,
+       "oneDNN's fastest product for each batch shape: faster, but an answer may then differ in the last bits "
+       "(rarely a token) from the same prompt run alone or by `illada serve`");
   if (with_cfg_and_seed) {
     num(cmd, "--cfg-scale", f.cfg_scale, Range<double>{0, 1e6}, "Classifier-free guidance scale (0: off)");
     num(cmd, "--seed", f.seed, Range<uint64_t>{}, "Random seed (temperature > 0, random remasking)");
@@ -71,7 +74,8 @@ GenerateOptions sampling_options(const SamplingFlags& f, const SamplingLengths& 
                     .factor = f.factor,
                     .cache = parse_cache_mode(f.cache),
                     .allow_mask_prediction = f.allow_mask_prediction,
-                    .seed = f.seed};
+                    .seed = f.seed,
+                    .batch_invariant = !f.no_batch_invariant};
   if (!tok) {  // ids only: stop at the EOS id
     if (!f.stops.empty()) fail("--stop needs a tokenizer (give --tokenizer DIR)");
     if (f.end_think_boost > 0) fail("--end-think-boost needs a tokenizer (give --tokenizer DIR)");

@@ -18,17 +18,22 @@ class Tokenizer;
 
 namespace cli {
 
+// The defaults are the library's (GenerateOptions), read from it; lengths unset are derived
+// (sample/lengths.h).
 struct SamplingFlags {
   std::optional<int64_t> gen_length, max_length, block_length, steps;
-  double temperature = 0.0, cfg_scale = 0.0;
-  std::string remasking = "low_confidence", cache = "none";
-  std::optional<double> threshold, factor;
-  bool variable_length = false, logits_eos_inf = false, confidence_eos_eot_inf = false;
-  bool allow_mask_prediction = false;
-  uint64_t seed = 0;
+  double temperature = GenerateOptions{}.temperature, cfg_scale = GenerateOptions{}.cfg_scale;
+  std::string remasking = remasking_name(GenerateOptions{}.remasking);
+  std::string cache = cache_mode_name(GenerateOptions{}.cache);
+  std::optional<double> threshold = GenerateOptions{}.threshold, factor = GenerateOptions{}.factor;
+  bool variable_length = GenerateOptions{}.variable_length, logits_eos_inf = GenerateOptions{}.logits_eos_inf;
+  bool confidence_eos_eot_inf = GenerateOptions{}.confidence_eos_eot_inf;
+  bool allow_mask_prediction = GenerateOptions{}.allow_mask_prediction;
+  bool no_batch_invariant = !GenerateOptions{}.batch_invariant;
+  uint64_t seed = GenerateOptions{}.seed;
   std::vector<std::string> stops;  // --stop: more texts that end the answer
-  double end_think_boost = 0.0, end_think_power = 2.0;
-  std::string end_think_text = "</think>";
+  double end_think_boost = GenerateOptions{}.end_think_boost, end_think_power = GenerateOptions{}.end_think_power;
+  std::string end_think_text = "</think>";  // text: the library takes its token ids
 };
 
 // `length_default` says the command's default answer length in the help (generate: 128,

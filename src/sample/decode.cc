@@ -25,6 +25,16 @@ Remasking parse_remasking(const std::string& s) {
   fail("`remasking`: unknown strategy '", s, "' (expected low_confidence, random, margin or entropy)");
 }
 
+const char* remasking_name(Remasking r) {
+  switch (r) {
+    case Remasking::kLowConfidence: return "low_confidence";
+    case Remasking::kRandom: return "random";
+    case Remasking::kMargin: return "margin";
+    case Remasking::kEntropy: return "entropy";
+  }
+  return "?";
+}
+
 Pick pick_token(const float* logits, int64_t vocab, const PickOptions& opts, uint64_t seed,
                 uint64_t noise_key) {
   auto logit = [&](int64_t v) -> double {

@@ -11,6 +11,7 @@ namespace illada {
 
 enum class Remasking { kLowConfidence, kRandom, kMargin, kEntropy };
 Remasking parse_remasking(const std::string& s);  // low_confidence|random|margin|entropy
+const char* remasking_name(Remasking r);
 
 struct PickOptions {
   double temperature = 0.0;  // 0: argmax; > 0: Gumbel-max in float64
