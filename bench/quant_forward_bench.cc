@@ -3,8 +3,9 @@
 // as BM_GenerateForward) with bf16 compute on random weights of the 1B-class config, every
 // matrix and the tied head/embedding in one ggml type and kept as blocks, as Model::load keeps
 // a GGUF file's (model/block.cc multiplies them with kernels/qgemm.h). Run (docs/benchmarks.md):
-//   ./build/illada_bench --benchmark_filter='QuantForward/1b' --benchmark_repetitions=3 \
+//   ./build/illada_bench --benchmark_filter='QuantForward/1b' --benchmark_repetitions=3
 //     --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true
+//   (one command line)
 #include <benchmark/benchmark.h>
 
 #include <algorithm>

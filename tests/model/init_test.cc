@@ -82,8 +82,11 @@ TEST(Init, DrawnWeightsFollowTheirRules) {
       // The sample standard deviation's own spread is about std / sqrt(2n): allow 5 of those.
       EXPECT_NEAR(got_std, want_std, 5 * want_std / std::sqrt(2.0 * n)) << fn << " " << spec.name;
       EXPECT_NEAR(sum / n, 0.0, 5 * want_std / std::sqrt(static_cast<double>(n))) << fn << " " << spec.name;
-      if (r.cutoff > 0) EXPECT_LE(most, r.cutoff * r.std * (1 + 1e-6)) << fn << " " << spec.name;
-      if (r.cutoff == 0) EXPECT_GT(most, 2.5 * r.std) << fn << " " << spec.name << ": the tails are missing";
+      if (r.cutoff > 0) {
+        EXPECT_LE(most, r.cutoff * r.std * (1 + 1e-6)) << fn << " " << spec.name;
+      } else {
+        EXPECT_GT(most, 2.5 * r.std) << fn << " " << spec.name << ": the tails are missing";
+      }
       ++t;
     });
     EXPECT_GE(t, 10) << fn;
