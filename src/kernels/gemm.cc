@@ -380,6 +380,8 @@ void run_padded(C* c, const T* a, const GemmShape& s, const float* add, const Pl
 // kTileRows rows (the last one padded): one shape, so one kernel and one order for every row
 // wherever it sits. Costs the padding of the last tile, and a weight read per tile.
 constexpr int64_t kTileRows = 16;
+constexpr int64_t kRowBucket = 16;  // >= kInvariantRows
+static_assert(kRowBucket >= kInvariantRows);
 constexpr int64_t kPanelCols = 64;
 bool tile_rows() { return isa_level() == Isa::kAvx2; }
 
@@ -452,8 +454,21 @@ void run_invariant(C* c, const T* a, const GemmShape& s, const float* add, const
     }
     return;
   }
-  if (s.m < kInvariantRows) {  // pad to kInvariantRows rows (zeros) and copy the real ones back
-    run_padded(c, a, s, add, plain, packed, bf, kInvariantRows);
+  // Row counts in buckets: the rows of a whole number of kRowBucket in place, the rest padded to
+  // one more bucket. A row's bits do not depend on the row count here (from kInvariantRows up),
+  // and a server's passes, whose row counts change with every mix of requests, then need one
+  // primitive per bucket instead of one per count (each compiled on first use).
+  if (s.m % kRowBucket != 0) {
+    const int64_t whole = s.m / kRowBucket * kRowBucket;
+    if (whole > 0) {
+      GemmShape ws = s;
+      ws.m = whole;
+      run_invariant(c, a, ws, add, plain, packed, bf);
+    }
+    GemmShape rs = s;
+    rs.m = s.m - whole;
+    run_padded(c + whole * s.ldc, a + whole * s.lda, rs, add ? add + whole * s.ldc : nullptr, plain, packed, bf,
+               kRowBucket);
     return;
   }
   if (s.k <= kInvariantK) {  // one reduction block whatever the rows: oneDNN as usual

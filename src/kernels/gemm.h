@@ -99,7 +99,9 @@ void gemm_add(float* c, const bf16* a, const PackedWeights& b, const float* r, c
 // by the number of rows); fp32 was invariant in the same measurements. While a
 // BatchInvariantScope(true) lives on a thread, every product of gemm()/gemm_add() that thread
 // runs (not the batched or transposed forms) computes each row in an order fixed by n and k
-// alone: fewer than 8 rows are padded to 8, and k > 512 is reduced in chunks of 512 columns
+// alone: rows run in buckets of 16 (whole buckets in place, the rest padded to 16 with zero
+// rows, so that fewer than 8 rows never take their own kernel and a server's changing row
+// counts need one primitive per bucket), and k > 512 is reduced in chunks of 512 columns
 // over the plain weights (fp32 partial sums, each chunk one reduction block), packed matrices
 // through their PlainRows. Costs: the padding, and for k > 512 the plain layout plus a pass
 // over C per chunk (docs/serve.md has the measurement). Scopes nest; the default is off.

@@ -183,5 +183,23 @@ TEST(GemmVariants, InvariantRowsDoNotDependOnTheirNeighbours) {
   }
 }
 
+TEST(GemmVariants, InvariantRowCountsSharePrimitives) {
+  // A server's passes change row count with every mix of requests; inside the scope the counts
+  // fall into buckets, so 17..47 rows of a fresh shape create a handful of primitives, not 31,
+  // and every row still equals the reference product.
+  const BatchInvariantScope invariant;
+  const int64_t n = 72, k = 88;  // a shape no other test uses
+  const auto b = randn(n * k, 31);
+  const int64_t before = gemm_primitives_created();
+  for (int64_t m = 17; m <= 47; ++m) {
+    const auto a = randn(m * k, 32 + m);
+    std::vector<float> c(static_cast<size_t>(m * n)), ref(c.size(), 0.0f);
+    gemm(c.data(), a.data(), b.data(), linear_shape(m, n, k, false));
+    reference::gemm(ref.data(), a.data(), b.data(), m, n, k, true, 1.0f, false);
+    EXPECT_LT(max_abs_diff(c, ref), 1e-4f) << m << " rows";
+  }
+  EXPECT_LE(gemm_primitives_created() - before, 4);
+}
+
 }  // namespace
 }  // namespace illada
