@@ -38,6 +38,23 @@ inline std::vector<float> rounded(const std::vector<float>& v) {
   return out;
 }
 
+inline std::vector<float> widen(const std::vector<bf16>& v) {
+  std::vector<float> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = to_float(v[i]);
+  return out;
+}
+
+// Largest difference in units of the bf16 spacing at each reference value: a result that is
+// the twin's value rounded once differs by at most one such unit (ties after reordering).
+inline float max_bf16_ulps(const std::vector<float>& got, const std::vector<float>& ref) {
+  float worst = 0.0f;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const float ulp = std::ldexp(1.0f, std::ilogb(std::max(std::fabs(ref[i]), 1e-30f)) - 7);
+    worst = std::max(worst, std::fabs(got[i] - ref[i]) / ulp);
+  }
+  return worst;
+}
+
 inline float max_abs(const std::vector<float>& v) {
   float m = 0.0f;
   for (float x : v) m = std::max(m, std::fabs(x));

@@ -31,6 +31,8 @@ namespace {
 using test::max_abs;
 using test::max_abs_diff;
 using test::randn;
+using test::max_bf16_ulps;
+using test::widen;
 using test::rounded;
 using test::to_bf16_vec;
 
@@ -40,22 +42,6 @@ std::vector<Isa> supported_levels() {
     if (i <= isa_level()) out.push_back(i);
   }
   return out;
-}
-
-std::vector<float> widen(const std::vector<bf16>& v) {
-  std::vector<float> out(v.size());
-  for (size_t i = 0; i < v.size(); ++i) out[i] = to_float(v[i]);
-  return out;
-}
-
-// Largest difference in units of bf16's spacing at the reference value.
-float max_bf16_ulps(const std::vector<float>& got, const std::vector<float>& ref) {
-  float worst = 0.0f;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    const float ulp = std::ldexp(1.0f, std::ilogb(std::max(std::fabs(ref[i]), 1e-30f)) - 7);
-    worst = std::max(worst, std::fabs(got[i] - ref[i]) / ulp);
-  }
-  return worst;
 }
 
 class IsaLevels : public ::testing::TestWithParam<Isa> {

@@ -26,15 +26,7 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an illada::Error";
-  return "";
-}
+using test::error_of;
 
 ModelConfig tiny_config(bool tied) {
   ModelConfig c;

@@ -4,6 +4,7 @@ import http.client
 import json
 import re
 import signal
+import sys
 import subprocess
 import threading
 import time
@@ -123,6 +124,12 @@ class Server:
             time.sleep(0.02)
         raise Fail(f"the server never ran {n} requests at once")
 
+    def wait_idle(self, timeout=20):
+        """Waits until no request runs (or the timeout passes: the caller's check then fails)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline and self.health().get("running", 0) > 0:
+            time.sleep(0.05)
+
     def stop(self, sig=signal.SIGTERM, timeout=60):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -161,3 +168,12 @@ def streamed_text(events, endpoint="chat"):
                 check(i not in finish, f"two finish_reasons for choice {i}")
                 finish[i] = c["finish_reason"]
     return text, finish, usage
+
+
+def run_main(main):
+    """Runs a test script's main(): a Fail is one line on stderr and exit status 1."""
+    try:
+        main()
+    except Fail as e:
+        print("FAIL:", e, file=sys.stderr)
+        sys.exit(1)

@@ -12,7 +12,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from serve_client import Fail, Server, check  # noqa: E402
+from serve_client import Server, check, run_main  # noqa: E402
 
 BIN, MODEL = sys.argv[1:3]
 # A request of many full-canvas passes: about 3 s on the slow model when the machine is idle
@@ -47,9 +47,7 @@ def cancellation():
         time.sleep(0.3)
         c.sock.close()
         c.close()
-        deadline = time.time() + 20
-        while time.time() < deadline and s.health()["running"] > 0:
-            time.sleep(0.05)
+        s.wait_idle()
         m = s.metrics()
         check(s.health()["running"] == 0, "the request of a client that left still runs")
         check(m.get('illada_requests_ended_total{reason="client_gone"}') == 1, "not counted as client_gone")
@@ -61,9 +59,7 @@ def cancellation():
         s.wait_running(1)
         c.sock.close()
         c.close()
-        deadline = time.time() + 20
-        while time.time() < deadline and s.health()["running"] > 0:
-            time.sleep(0.05)
+        s.wait_idle()
         m = s.metrics()
         check(m.get('illada_requests_ended_total{reason="client_gone"}') == 2, "non-streaming disconnect not cancelled")
         check(m["illada_forward_passes_total"] - passes < 256, "the non-streaming cancelled request ran to its end")
@@ -152,8 +148,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Fail as e:
-        print("FAIL:", e, file=sys.stderr)
-        sys.exit(1)
+    run_main(main)

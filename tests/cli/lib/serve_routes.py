@@ -10,7 +10,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from serve_client import Fail, Server, check, streamed_text  # noqa: E402
+from serve_client import Server, check, run_main, streamed_text  # noqa: E402
 
 BIN, MODEL = sys.argv[1:3]
 
@@ -245,8 +245,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Fail as e:
-        print("FAIL:", e, file=sys.stderr)
-        sys.exit(1)
+    run_main(main)
