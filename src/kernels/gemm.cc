@@ -351,27 +351,34 @@ void run_invariant(C* c, const T* a, const GemmShape& s, const float* add, const
                    const PackedWeights* packed, bool bf);
 
 // The product of s.m rows as one of `rows` rows (s.m <= rows): the real rows copied into a
-// zero-padded buffer, the product run there, and the real rows of C copied back.
+// buffer whose other rows are zero, the product run there, and the real rows of C copied back.
+// The buffers are the calling thread's, reused (this runs for every row count that is not a
+// whole number of buckets); run_invariant does not come back here for the padded product.
 template <class T, class C>
 void run_padded(C* c, const T* a, const GemmShape& s, const float* add, const PlainB* plain,
                 const PackedWeights* packed, bool bf, int64_t rows) {
-  Buffer<T> pa(static_cast<size_t>(rows * s.k), T{});
-  Buffer<C> pc(static_cast<size_t>(rows * s.n), C{});
-  Buffer<float> padd;
+  thread_local Buffer<T> pa_buf;
+  thread_local Buffer<C> pc_buf;
+  thread_local Buffer<float> padd_buf;
+  T* pa = sized(pa_buf, rows * s.k);
+  C* pc = sized(pc_buf, rows * s.n);
+  std::fill(pa + s.m * s.k, pa + rows * s.k, T{});
   for (int64_t i = 0; i < s.m; ++i) {
-    std::copy(a + i * s.lda, a + i * s.lda + s.k, pa.begin() + i * s.k);
-    if (s.accumulate) std::copy(c + i * s.ldc, c + i * s.ldc + s.n, pc.begin() + i * s.n);
+    std::copy(a + i * s.lda, a + i * s.lda + s.k, pa + i * s.k);
+    if (s.accumulate) std::copy(c + i * s.ldc, c + i * s.ldc + s.n, pc + i * s.n);
   }
+  float* padd = nullptr;
   if (add) {
-    padd.assign(static_cast<size_t>(rows * s.n), 0.0f);
-    for (int64_t i = 0; i < s.m; ++i) std::copy(add + i * s.ldc, add + i * s.ldc + s.n, padd.begin() + i * s.n);
+    padd = sized(padd_buf, rows * s.n);
+    std::fill(padd + s.m * s.n, padd + rows * s.n, 0.0f);
+    for (int64_t i = 0; i < s.m; ++i) std::copy(add + i * s.ldc, add + i * s.ldc + s.n, padd + i * s.n);
   }
   GemmShape ps = s;
   ps.m = rows;
   ps.lda = s.k;
   ps.ldc = s.n;
-  run_invariant(pc.data(), pa.data(), ps, add ? padd.data() : nullptr, plain, packed, bf);
-  for (int64_t i = 0; i < s.m; ++i) std::copy(pc.begin() + i * s.n, pc.begin() + (i + 1) * s.n, c + i * s.ldc);
+  run_invariant(pc, pa, ps, padd, plain, packed, bf);
+  for (int64_t i = 0; i < s.m; ++i) std::copy(pc + i * s.n, pc + (i + 1) * s.n, c + i * s.ldc);
 }
 
 // At the AVX2 level oneDNN's fp32 products (which then also carry the bf16 ones) sum a row in an
