@@ -328,7 +328,7 @@ void pack_matrices(ModelWeights& w) {
       for (const Matrix* m : parts) {
         if (m->quant != first.quant) return;
       }
-      auto buf = std::shared_ptr<std::byte[]>(new std::byte[bytes_of(first) / first.rows * rows]);
+      auto buf = std::shared_ptr<std::byte[]>(new std::byte[ggml_row_bytes(first.quant, cols) * static_cast<uint64_t>(rows)]);
       std::byte* at = buf.get();
       for (const Matrix* m : parts) {
         std::memcpy(at, m->data, bytes_of(*m));
