@@ -1,7 +1,7 @@
 // The web page of `illada serve` in a real browser: Debian's headless Chromium driven by
 // playwright-core loads the page, sends a prompt, and the test reads from the DOM the denoising
-// view (a canvas per step with masked positions and that step's commits highlighted, replayed
-// with the slider frame by frame) and the final answer, which must equal the API's answer
+// view (a canvas per step with masked positions and that step's commits highlighted, seen live
+// while the answer streams in over a throttled network, and replayed with the slider frame by frame) and the final answer, which must equal the API's answer
 // for the same settings. Saves a screenshot to SCREENSHOT.
 // Usage: node serve_web.mjs ILLADA_BIN MODEL_DIR SCREENSHOT
 import { chromium } from "playwright-core";
@@ -29,16 +29,24 @@ try {
   await page.fill("#steps", "16");
   await page.uncheck("#threshold_on");
   await page.selectOption("#cache", "prefix");
-  // record, while it runs, the most masked positions the canvas showed and whether commits were highlighted
+  // Live frames: the network is throttled (Chromium's own emulation, through the DevTools
+  // protocol) so that the stream reaches the page over about a second in many reads, however fast
+  // the tiny model answers; an observer records every canvas the page shows while the answer runs.
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Network.enable");
+  await cdp.send("Network.emulateNetworkConditions",
+                 { offline: false, latency: 0, downloadThroughput: 16 * 1024, uploadThroughput: -1 });
   await page.evaluate(() => {
-    window.seen = { masked: 0, fresh: 0, frames: 0 };
+    window.seen = [];  // {step, masked, fresh, done} per observed change of the canvas
     new MutationObserver(() => {
-      const c = document.querySelector(".msg.assistant .canvas");
-      if (!c) return;
-      window.seen.frames++;
-      window.seen.masked = Math.max(window.seen.masked, c.querySelectorAll(".tok.masked").length);
-      window.seen.fresh = Math.max(window.seen.fresh, c.querySelectorAll(".tok.fresh").length);
-    }).observe(document.getElementById("messages"), { childList: true, subtree: true });
+      const m = document.querySelector(".msg.assistant");
+      const c = m && m.querySelector(".canvas");
+      if (!c || !c.dataset.step) return;
+      const last = window.seen[window.seen.length - 1];
+      if (last && last.step === c.dataset.step) return;
+      window.seen.push({ step: c.dataset.step, masked: c.querySelectorAll(".tok.masked").length,
+                         fresh: c.querySelectorAll(".tok.fresh").length, done: m.classList.contains("done") });
+    }).observe(document.getElementById("messages"), { childList: true, subtree: true, attributes: true });
   });
   const prompt = "The cat sat on";
   await page.fill("#prompt", prompt);
@@ -61,8 +69,13 @@ try {
   check(errors.length === 0, "JavaScript errors: " + errors.join("; "));
   check(dom.tokens >= 16, `the canvas shows ${dom.tokens} positions`);
   check(dom.maskedAtEnd === 0, "masked positions left at the end");
-  // (how many frames the browser painted while the answer ran depends on timing: the tiny model
-  // may deliver the whole stream in one read; the replay below checks every frame deterministically)
+  // frames seen live, before the answer was done: several steps, with masks and fresh commits
+  const live = dom.seen.filter((f) => !f.done);
+  check(live.length >= 5, `only ${live.length} canvas frames were shown while the answer ran: ${JSON.stringify(dom.seen)}`);
+  check(live.some((f) => f.masked >= 8 && f.fresh >= 1),
+        `no live frame showed masked positions and a fresh commit: ${JSON.stringify(live)}`);
+  check(live.every((f, i) => i === 0 || Number(f.step) > Number(live[i - 1].step)), "live frames out of order");
+  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
   check(Number(dom.slider) >= 16, "no replay slider over the steps: " + dom.slider);
   check(/\d+ forward passes/.test(dom.speed) && /tokens\/s/.test(dom.speed), "speed line: " + dom.speed);
   // the first frame of the replay: the first block all masked but one position
@@ -93,7 +106,7 @@ try {
         `page answer ${JSON.stringify(dom.answer)} != API answer ${JSON.stringify(api.choices[0].message.content)}`);
   check(api.choices[0].finish_reason === dom.finish, "finish_reason " + dom.finish);
   if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
-  console.log(`serve_web: all checks passed (${dom.seen.frames} canvas updates, ${Number(dom.slider) + 1} steps, ${dom.speed})`);
+  console.log(`serve_web: all checks passed (${live.length} live frames, ${Number(dom.slider) + 1} steps, ${dom.speed})`);
 } finally {
   if (browser) await browser.close();
   server.kill("SIGTERM");
