@@ -54,8 +54,10 @@ std::vector<int32_t> render_prompt(const ChatFlags& f, const tokenizer::Tokenize
   return tok.encode(text, false);
 }
 
-Model load_model(const ModelFlags& f) {
-  return Model::load(f.model, parse_compute_type(f.dtype), /*pack=*/true, f.check_tensors);
+// Batch-invariant products (the default) read the packed matrices as chunks (kernels/gemm.h).
+Model load_model(const ModelFlags& f, const SamplingFlags& s) {
+  return Model::load(f.model, parse_compute_type(f.dtype), /*pack=*/true, f.check_tensors,
+                     s.no_batch_invariant ? WeightsLayout::kWhole : WeightsLayout::kChunks);
 }
 
 void run_generate(GenFlags& f, const CLI::App* cmd) {
@@ -64,7 +66,7 @@ void run_generate(GenFlags& f, const CLI::App* cmd) {
   }
   if (cmd->count("--prompt") > 0 && cmd->count("--prompt-ids") > 0) fail("give --prompt or --prompt-ids, not both");
   if (f.chat.chat && f.prompts.empty()) fail("--chat needs a text prompt (--prompt TEXT)");
-  const Model model = load_model(f.model);
+  const Model model = load_model(f.model, f.sampling);
   std::optional<tokenizer::Tokenizer> tok;
   if (!f.prompts.empty() || !f.model.tokenizer.empty()) {
     tok = tokenizer::Tokenizer::load(f.model.tokenizer.empty() ? f.model.model : f.model.tokenizer);
@@ -182,7 +184,7 @@ struct TurnPlan {
 
 void run_chat(GenFlags& f) {
   f.chat.chat = true;
-  const Model model = load_model(f.model);
+  const Model model = load_model(f.model, f.sampling);
   const auto tok = tokenizer::Tokenizer::load(f.model.tokenizer.empty() ? f.model.model : f.model.tokenizer);
   tokenizer::ChatTemplate::from_config(tok.config(), f.chat.chat_template);  // fail early if unknown
   SamplingFlags sf = f.sampling;

@@ -51,7 +51,9 @@ void run_serve(ServeFlags& f) {
   sigaddset(&sigs, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
-  const Model model = Model::load(f.model.model, parse_compute_type(f.model.dtype), /*pack=*/true, f.model.check_tensors);
+  // Batch-invariant products (the default) read the packed matrices as chunks (kernels/gemm.h).
+  const Model model = Model::load(f.model.model, parse_compute_type(f.model.dtype), /*pack=*/true, f.model.check_tensors,
+                                  f.no_batch_invariant ? WeightsLayout::kWhole : WeightsLayout::kChunks);
   const std::string tok_dir = f.model.tokenizer.empty() ? f.model.model : f.model.tokenizer;
   const auto tok = tokenizer::Tokenizer::load(tok_dir);
   serve::ServedModel served{.model = &model, .tok = &tok,

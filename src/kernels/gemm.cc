@@ -28,6 +28,15 @@ namespace {
 
 dnnl::engine& cpu_engine() { return onednn::engine(); }
 
+constexpr int64_t kInvariantRows = 8;  // fewer rows take another kernel (rows 1-4 measured)
+constexpr int64_t kInvariantK = 512;   // at most this many columns are reduced as one block
+
+// The fp32 partial sums of a bf16 C, reused by the thread's next product.
+Buffer<float>& partial_sums() {
+  thread_local Buffer<float> partial;
+  return partial;
+}
+
 // (m, n, k, lda, ldb, ldc, b_is_nk, alpha, accumulate, bf16, packed, a transposed, batch
 // count, batch strides of a, b, c, bf16 C, an added matrix)
 using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, float, bool,
@@ -254,42 +263,58 @@ void run_bf16_as_f32(C* c, const bf16* a, const bf16* b, const GemmShape& s, boo
 }  // namespace
 
 struct PackedWeights::Impl {
-  memory::desc desc;
-  memory mem;  // owns the packed buffer
+  // Columns [k0, k0 + kc) of the matrix, packed alone: one chunk when k <= kInvariantK.
+  struct Chunk {
+    memory::desc desc;
+    memory mem;  // owns the packed buffer
+    int64_t k0 = 0, kc = 0;
+  };
+  std::vector<Chunk> chunks;
   // Without oneDNN bf16 products (onednn.h) when packed: the plain [n, k] copy instead.
   Buffer<bf16> plain;
 };
 
-PackedWeights::PackedWeights(const bf16* w, int64_t n, int64_t k, std::vector<PlainRows> plain_rows)
+PackedWeights::PackedWeights(const bf16* w, int64_t n, int64_t k, std::vector<PlainRows> plain_rows,
+                             WeightsLayout layout)
     : n_(n), k_(k), plain_(std::move(plain_rows)) {
   int64_t rows = 0;
   for (const PlainRows& p : plain_) rows += p.rows;
   ILLADA_CHECK(plain_.empty() || rows == n, "plain rows ", rows, " for a packed matrix of ", n);
   ILLADA_CHECK(n > 0 && k > 0);
+  impl_ = std::make_unique<Impl>();
   if (!onednn::bf16_products()) {
-    impl_ = std::make_unique<Impl>();
     impl_->plain.assign(w, w + n * k);
     return;
   }
   std::lock_guard<std::mutex> lock(g_mu);  // primitive creation shares the engine
-  const memory::desc plain({k, n}, memory::data_type::bf16, memory::dims{1, k});
-  const memory::desc desc = packed_desc(n, k);
-  memory src(plain, cpu_engine(), const_cast<bf16*>(w));
-  memory dst(desc, cpu_engine());
   dnnl::stream strm(cpu_engine());
-  dnnl::reorder(src, dst).execute(strm, src, dst);
-  strm.wait();
-  impl_ = std::make_unique<Impl>(Impl{desc, dst});
+  const int64_t chunk = layout == WeightsLayout::kChunks ? kInvariantK : k;
+  for (int64_t k0 = 0; k0 < k; k0 += chunk) {
+    const int64_t kc = std::min(chunk, k - k0);
+    // Columns k0.. of w [n, k] seen as [kc, n] weights.
+    const memory::desc plain({kc, n}, memory::data_type::bf16, memory::dims{1, k});
+    const memory::desc desc = packed_desc(n, kc);
+    memory src(plain, cpu_engine(), const_cast<bf16*>(w + k0));
+    memory dst(desc, cpu_engine());
+    dnnl::reorder(src, dst).execute(strm, src, dst);
+    strm.wait();
+    impl_->chunks.push_back({desc, dst, k0, kc});
+  }
 }
 
 PackedWeights::~PackedWeights() = default;
 
 size_t PackedWeights::bytes() const {
-  return impl_->plain.empty() ? impl_->desc.get_size() : impl_->plain.size() * sizeof(bf16);
+  if (!impl_->plain.empty()) return impl_->plain.size() * sizeof(bf16);
+  size_t total = 0;
+  for (const Impl::Chunk& ch : impl_->chunks) total += ch.desc.get_size();
+  return total;
 }
 
 namespace {
 
+// C (+)= A·B (+ R) over the packed chunks in order: the first writes (or accumulates into) C
+// and takes R, the others accumulate; a bf16 C is summed in fp32 and rounded once.
 template <class C>
 void run_packed_direct(C* c, const bf16* a, const PackedWeights& b, const GemmShape& s, const float* add) {
   constexpr bool c_bf16 = std::is_same_v<C, bf16>;
@@ -303,16 +328,42 @@ void run_packed_direct(C* c, const bf16* a, const PackedWeights& b, const GemmSh
     return run_direct(c, a, b.impl().plain.data(), plain, true, false, {}, add);
   }
   ProfileScope prof("gemm_bf16");
-  execute(get_entry(s, true, &b.impl().desc, false, {}, c_bf16, add != nullptr), a,
-          b.impl().mem.get_data_handle(), c, add);
+  const auto& chunks = b.impl().chunks;
+  if (chunks.size() == 1) {
+    execute(get_entry(s, true, &chunks[0].desc, false, {}, c_bf16, add != nullptr), a, chunks[0].mem.get_data_handle(), c,
+            add);
+    return;
+  }
+  float* acc;
+  GemmShape cs = s;
+  if constexpr (c_bf16) {
+    acc = sized(partial_sums(), s.m * s.n);
+    cs.ldc = s.n;
+  } else {
+    acc = c;
+  }
+  // Each chunk's columns of A copied dense: oneDNN 2.6 runs a blocked B with a strided A
+  // (row stride k, kc columns) in its reference kernel, 100x slower (seen in ONEDNN_VERBOSE).
+  thread_local Buffer<bf16> a_chunk;
+  bf16* ac = sized(a_chunk, s.m * kInvariantK);
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    const auto& ch = chunks[i];
+#pragma omp parallel for schedule(static) if (s.m * ch.kc >= (int64_t{1} << 16))
+    for (int64_t r = 0; r < s.m; ++r) std::copy(a + r * s.lda + ch.k0, a + r * s.lda + ch.k0 + ch.kc, ac + r * ch.kc);
+    cs.k = ch.kc;
+    cs.lda = ch.kc;
+    cs.accumulate = i > 0 || s.accumulate;
+    const float* r = i == 0 && !c_bf16 ? add : nullptr;
+    execute(get_entry(cs, true, &ch.desc, false, {}, false, r != nullptr), ac, ch.mem.get_data_handle(), acc, r);
+  }
+  if constexpr (c_bf16) {
+    for (int64_t i = 0; i < s.m; ++i) to_bf16(c + i * s.ldc, acc + i * s.n, static_cast<long>(s.n));
+  }
 }
-
 
 // ---- batch-invariant products (gemm.h, BatchInvariantScope)
 
 thread_local bool t_invariant = false;
-constexpr int64_t kInvariantRows = 8;  // fewer rows take another kernel (rows 1-4 measured)
-constexpr int64_t kInvariantK = 512;   // at most this many columns are reduced as one block
 
 // A plain operand B: [n, k] (nk) or [k, n] with row stride ldb, covering `rows` of C's columns.
 struct PlainB {
@@ -321,12 +372,6 @@ struct PlainB {
   bool nk = true;
   int64_t rows = 0;
 };
-
-// The fp32 partial sums of a bf16 C, reused by the thread's next product.
-Buffer<float>& partial_sums() {
-  thread_local Buffer<float> partial;
-  return partial;
-}
 
 // fp32 C (+)= A·B over k in chunks of kInvariantK and over the column ranges of `parts`; the
 // residual `add` (C's shape and stride) enters with the first chunk.
@@ -437,7 +482,7 @@ void run_tile(C* c, const T* a, const GemmShape& s, const float* add, const Plai
 }
 
 // C (+)= A·B (+ R) with each row computed in an order fixed by n and k alone: B is plain
-// (`plain`) or packed (`packed`, read through its PlainRows when k > kInvariantK).
+// (`plain`) or packed (`packed`: its chunks when each is one block, else its PlainRows).
 template <class T, class C>
 void run_invariant(C* c, const T* a, const GemmShape& s, const float* add, const PlainB* plain,
                    const PackedWeights* packed, bool bf) {
@@ -478,12 +523,13 @@ void run_invariant(C* c, const T* a, const GemmShape& s, const float* add, const
                kRowBucket);
     return;
   }
+  if (packed && (s.k <= kInvariantK || packed->impl().chunks.size() > 1)) {
+    // one chunk of at most kInvariantK columns, or kChunks' chunks summed in order
+    run_packed_direct(c, reinterpret_cast<const bf16*>(a), *packed, s, add);
+    return;
+  }
   if (s.k <= kInvariantK) {  // one reduction block whatever the rows: oneDNN as usual
-    if (packed) {
-      run_packed_direct(c, reinterpret_cast<const bf16*>(a), *packed, s, add);
-    } else {
-      run_direct(c, a, static_cast<const T*>(plain->data), s, bf, false, {}, add);
-    }
+    run_direct(c, a, static_cast<const T*>(plain->data), s, bf, false, {}, add);
     return;
   }
   std::vector<PlainB> parts;
@@ -522,7 +568,12 @@ template <class C>
 void run_packed(C* c, const bf16* a, const PackedWeights& b, const GemmShape& s, const float* add) {
   if (t_invariant) {
     ILLADA_CHECK(s.n == b.n() && s.k == b.k() && s.b_is_nk, "packed gemm shape mismatch");
-    run_invariant(c, a, s, add, static_cast<const PlainB*>(nullptr), &b, true);
+    if (!b.impl().plain.empty()) {  // no oneDNN bf16 products: the plain copy
+      const PlainB plain{b.impl().plain.data(), s.k, true, s.n};
+      run_invariant(c, a, s, add, &plain, static_cast<const PackedWeights*>(nullptr), true);
+    } else {
+      run_invariant(c, a, s, add, static_cast<const PlainB*>(nullptr), &b, true);
+    }
     return;
   }
   run_packed_direct(c, a, b, s, add);

@@ -64,13 +64,27 @@ struct PlainRows {
   int64_t rows = 0;
 };
 
+// How a packed matrix with k > 512 is laid out.
+enum class WeightsLayout {
+  // One blocked matrix: the fastest products outside the batch-invariant scope; inside it they
+  // are reduced in chunks of 512 columns over the plain rows (`plain`, read again: mapped pages
+  // fault back in next to the packed copy).
+  kWhole,
+  // Column chunks of 512 (the last shorter), each its own blocked matrix, summed in order:
+  // batch-invariant products read them directly (each chunk one reduction block), so the plain
+  // rows are never read again; other products are a few percent slower than kWhole.
+  kChunks,
+};
+
 // A bf16 weight matrix [n, k] (a PyTorch Linear weight) reordered once into the blocked
 // layout oneDNN's AMX matmul reads fastest: 1.3-1.6x the plain layout's rate at 32-320 rows.
 // The layout is chosen for the matrix alone and serves any number of rows. `plain`, when given,
-// are the same rows in the plain layout, read by batch-invariant products with k > 512.
+// are the same rows in the plain layout, read by batch-invariant products of a kWhole matrix
+// with k > 512.
 class PackedWeights {
  public:
-  PackedWeights(const bf16* w, int64_t n, int64_t k, std::vector<PlainRows> plain = {});  // w: row-major [n, k]
+  PackedWeights(const bf16* w, int64_t n, int64_t k, std::vector<PlainRows> plain = {},
+                WeightsLayout layout = WeightsLayout::kWhole);  // w: row-major [n, k]
   ~PackedWeights();
   PackedWeights(const PackedWeights&) = delete;
   PackedWeights& operator=(const PackedWeights&) = delete;
@@ -102,8 +116,8 @@ void gemm_add(float* c, const bf16* a, const PackedWeights& b, const float* r, c
 // alone: rows run in buckets of 16 (whole buckets in place, the rest padded to 16 with zero
 // rows, so that fewer than 8 rows never take their own kernel and a server's changing row
 // counts need one primitive per bucket), and k > 512 is reduced in chunks of 512 columns
-// over the plain weights (fp32 partial sums, each chunk one reduction block), packed matrices
-// through their PlainRows. Costs: the padding, and for k > 512 the plain layout plus a pass
+// (fp32 partial sums, each chunk one reduction block): over the plain weights, a kChunks packed
+// matrix's chunks, or a kWhole one's PlainRows. Costs: the padding, and for k > 512 a pass
 // over C per chunk (docs/serve.md has the measurement). Scopes nest; the default is off.
 class BatchInvariantScope {
  public:

@@ -19,7 +19,7 @@ namespace illada {
 Model::Model(ModelConfig config, ModelWeights weights)
     : config_(std::move(config)), weights_(std::move(weights)) {}
 
-Model Model::load(const std::string& dir, ComputeType dtype, bool pack, bool check_tensors) {
+Model Model::load(const std::string& dir, ComputeType dtype, bool pack, bool check_tensors, WeightsLayout layout) {
   ModelSource src = open_model_source(dir);  // a model directory or a GGUF file
   // f32 compute converts every float weight into memory of its own (bf16 maps the file
   // instead; block-quantised matrices stay the file's blocks in both).
@@ -36,7 +36,7 @@ Model Model::load(const std::string& dir, ComputeType dtype, bool pack, bool che
   }
   if (check_tensors) check_tensors_finite(*src.store, dir);
   ModelWeights weights = load_weights(src.store, src.config, dtype, dir, /*keep_blocks=*/true);
-  if (pack) pack_matrices(weights);
+  if (pack) pack_matrices(weights, layout);
   return Model(std::move(src.config), std::move(weights));
 }
 

@@ -53,8 +53,11 @@ class Model {
   // `pack` repacks the matrices for faster products (pack_matrices): worth it for anything
   // that runs more than a few forward passes; a single pass is faster without.
   // `check_tensors` first scans every tensor for NaN/Inf (check_tensors_finite): it reads the
-  // whole checkpoint, so it is off unless asked for.
-  static Model load(const std::string& dir, ComputeType dtype, bool pack = true, bool check_tensors = false);
+  // whole checkpoint, so it is off unless asked for. `layout`: how packed matrices with k > 512
+  // are laid out (kernels/gemm.h): kChunks for a model whose products run batch-invariant
+  // (generate, serve), kWhole for the fastest other products.
+  static Model load(const std::string& dir, ComputeType dtype, bool pack = true, bool check_tensors = false,
+                    WeightsLayout layout = WeightsLayout::kWhole);
   Model(ModelConfig config, ModelWeights weights);
 
   const ModelConfig& config() const { return config_; }

@@ -288,7 +288,7 @@ ModelWeights init_weights(const ModelConfig& c, ComputeType dtype, uint64_t seed
   return w;
 }
 
-void pack_matrices(ModelWeights& w) {
+void pack_matrices(ModelWeights& w, WeightsLayout layout) {
   if (w.dtype != ComputeType::kBF16) return;
   auto bytes_of = [](const Matrix& m) -> uint64_t {
     return m.quantised() ? ggml_row_bytes(m.quant, m.cols) * static_cast<uint64_t>(m.rows)
@@ -309,9 +309,10 @@ void pack_matrices(ModelWeights& w) {
   };
   auto pack = [&](Matrix& m) {
     if (m.packed || !m.data || m.quantised()) return;  // blocks: multiplied as they are
-    // The plain rows stay readable (released pages fault back in) for batch-invariant products.
+    // The plain rows stay readable (released pages fault back in) for the batch-invariant
+    // products of a kWhole matrix.
     m.packed = keep(std::make_shared<const PackedWeights>(m.b16(), m.rows, m.cols,
-                                                          std::vector<PlainRows>{{m.b16(), m.rows}}));
+                                                          std::vector<PlainRows>{{m.b16(), m.rows}}, layout));
     release(m);
   };
   // Several matrices with the same input as one packed matrix (their rows stacked), so that the
@@ -354,7 +355,7 @@ void pack_matrices(ModelWeights& w) {
       release(*m);
     }
     fused = Matrix{rows, cols, nullptr};
-    fused.packed = keep(std::make_shared<const PackedWeights>(stacked.data(), rows, cols, std::move(plain)));
+    fused.packed = keep(std::make_shared<const PackedWeights>(stacked.data(), rows, cols, std::move(plain), layout));
   };
   for (LayerWeights& l : w.layers) {
     fuse(l.qkv, {&l.q_proj, &l.k_proj, &l.v_proj});

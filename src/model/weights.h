@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "io/ggml_types.h"
+#include "kernels/gemm.h"
 #include "model/config.h"
 #include "util/bf16.h"
 
@@ -124,7 +125,9 @@ ModelWeights init_weights(const ModelConfig& c, ComputeType dtype, uint64_t seed
 // another), so their activations are quantised once; mixed types stay separate. Mapped source
 // pages are released to the page cache afterwards, so an mmapped checkpoint is not held twice
 // in memory; the plain views stay valid (they fault back in if read). No-op for fp32.
-void pack_matrices(ModelWeights& w);
+// `layout`: kChunks for a model that runs batch-invariant products (generate and serve by
+// default; the plain pages are then never read again), kWhole otherwise (kernels/gemm.h).
+void pack_matrices(ModelWeights& w, WeightsLayout layout = WeightsLayout::kWhole);
 
 // Visits every tensor in tensor_specs() order with its data in the weights' precision
 // (norms are always fp32): the walk used for saving and comparing models. Throws Error on

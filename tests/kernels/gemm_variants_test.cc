@@ -148,7 +148,7 @@ TEST(GemmVariants, PrimitiveCacheIsBoundedAndEvictedShapesStillCompute) {
 TEST(GemmVariants, InvariantRowsDoNotDependOnTheirNeighbours) {
   // Inside a BatchInvariantScope a row's product has the same bits whatever rows are beside it
   // and wherever it sits: 40 rows alone, then at every offset among other rows (41 and 48 rows in
-  // all), fp32 and bf16, plain and packed weights, short (k 128, 256) and chunked (k 700) reductions.
+  // all), fp32 and bf16, plain and packed weights (whole or in chunks), short (k 128, 256) and chunked (k 700) reductions.
   // At every instruction-set level (the isa.* ctest entries run this under ILLADA_ISA caps).
   const BatchInvariantScope invariant;
   for (const int64_t n : {32, 64, 200}) {
@@ -156,7 +156,8 @@ TEST(GemmVariants, InvariantRowsDoNotDependOnTheirNeighbours) {
       const auto b = randn(n * k, 5), rows = randn(40 * k, 6), other = randn(48 * k, 7);
       const auto b16 = to_bf16_vec(b);
       const PackedWeights packed(b16.data(), n, k, {{b16.data(), n}});
-      for (int kind = 0; kind < 3; ++kind) {  // fp32, bf16 plain, bf16 packed
+      const PackedWeights chunks(b16.data(), n, k, {}, WeightsLayout::kChunks);
+      for (int kind = 0; kind < 4; ++kind) {  // fp32, bf16 plain, bf16 packed whole, in chunks
         auto product = [&](const std::vector<float>& a, int64_t m) {
           std::vector<float> c(static_cast<size_t>(m * n));
           if (kind == 0) {
@@ -164,7 +165,7 @@ TEST(GemmVariants, InvariantRowsDoNotDependOnTheirNeighbours) {
           } else if (kind == 1) {
             gemm(c.data(), to_bf16_vec(a).data(), b16.data(), linear_shape(m, n, k, false));
           } else {
-            gemm(c.data(), to_bf16_vec(a).data(), packed, linear_shape(m, n, k, false));
+            gemm(c.data(), to_bf16_vec(a).data(), kind == 2 ? packed : chunks, linear_shape(m, n, k, false));
           }
           return c;
         };

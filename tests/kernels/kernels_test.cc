@@ -78,6 +78,41 @@ TEST(Gemm, PackedBf16WeightsServeAnyRowCount) {
   }
 }
 
+TEST(Gemm, PackedWeightsWithLongRowsSumTheirChunks) {
+  // k > 512 packed whole (with its plain rows) or as chunks of 512 columns (the last one
+  // shorter) summed in order: every form of the product (fp32 C, accumulated, bf16 C,
+  // C = R + A·B), in and out of the batch-invariant scope, equals the reference product.
+  const int64_t n = 40, k = 1100;
+  auto b = randn(n * k, 40);
+  const auto b16 = to_bf16_vec(b);
+  for (const WeightsLayout layout : {WeightsLayout::kWhole, WeightsLayout::kChunks})
+  for (bool invariant : {false, true}) {
+    const PackedWeights packed(b16.data(), n, k, {{b16.data(), n}}, layout);
+    EXPECT_GE(packed.bytes(), static_cast<size_t>(n * k * 2));
+    const BatchInvariantScope scope(invariant);
+    for (int64_t m : {1, 7, 64}) {
+      auto a = randn(m * k, 41), c0 = randn(m * n, 42), r = randn(m * n, 43);
+      const auto a16 = to_bf16_vec(a);
+      for (bool acc : {false, true}) {
+        auto c = c0, ref = c0;
+        gemm(c.data(), a16.data(), packed, linear_shape(m, n, k, acc));
+        reference::gemm(ref.data(), rounded(a).data(), rounded(b).data(), m, n, k, true, 1.0f, acc);
+        EXPECT_LT(max_abs_diff(c, ref), 4e-3f) << "m=" << m << " acc=" << acc << " invariant=" << invariant;
+      }
+      std::vector<float> ref(m * n, 0.0f), c(m * n);
+      reference::gemm(ref.data(), rounded(a).data(), rounded(b).data(), m, n, k, true, 1.0f, false);
+      std::vector<bf16> c16(m * n);
+      gemm(c16.data(), a16.data(), packed, linear_shape(m, n, k));
+      for (int64_t i = 0; i < m * n; ++i) {
+        EXPECT_NEAR(to_float(c16[i]), ref[i], 4e-3f + std::abs(ref[i]) / 128) << i << " bf16 C, m=" << m;
+      }
+      gemm_add(c.data(), a16.data(), packed, r.data(), linear_shape(m, n, k));
+      for (int64_t i = 0; i < m * n; ++i) ref[i] += r[i];
+      EXPECT_LT(max_abs_diff(c, ref), 4e-3f) << "R + A.B, m=" << m << " invariant=" << invariant;
+    }
+  }
+}
+
 TEST(Ops, RmsnormMatchesReference) {
   const int64_t rows = 9, d = 200;
   auto x = randn(rows * d, 8, 3.0f), w = randn(d, 9);
