@@ -12,6 +12,7 @@
 #include "io/safetensors.h"
 #include "model/weights.h"
 #include "util/check.h"
+#include "util/memory.h"
 
 namespace illada {
 namespace {
@@ -331,6 +332,7 @@ std::shared_ptr<const TensorStore> llada_tensor_store(std::shared_ptr<const Gguf
       const int64_t heads = spec.tensor == LayerTensor::kQProj ? c.n_heads : c.n_kv_heads;  // q_proj : k_proj
       auto buf = std::make_shared<std::vector<std::byte>>(bytes.size());
       permute_rope_rows(bytes, *buf, heads, spec.shape[0], bytes.size() / spec.shape[0], /*to_gguf=*/false);
+      release_mapped_pages(bytes.data(), bytes.size());  // only the un-permuted copy is read from now on
       store->add(std::move(info), *buf, buf, src);
     } else {
       store->add(std::move(info), bytes, f, src);

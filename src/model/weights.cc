@@ -6,8 +6,6 @@
 #include <cstring>
 #include <filesystem>
 #include <set>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "io/gguf.h"
 #include "io/safetensors.h"
@@ -295,12 +293,7 @@ void pack_matrices(ModelWeights& w, WeightsLayout layout) {
                          : static_cast<uint64_t>(m.rows * m.cols * 2);
   };
   auto release = [&](const Matrix& m) {  // give mapped file pages back; reads fault them in again
-    if (!m.mapped) return;
-    const long page = ::sysconf(_SC_PAGESIZE);
-    const auto begin = reinterpret_cast<uintptr_t>(m.data);
-    const auto end = begin + static_cast<uintptr_t>(bytes_of(m));
-    const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
-    if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+    if (m.mapped) release_mapped_pages(m.data, bytes_of(m));
   };
   auto keep = [&](std::shared_ptr<const PackedWeights> p) {
     w.storage.push_back(p);

@@ -1,7 +1,9 @@
 // Memory size checks (see memory.h).
 #include "util/memory.h"
 
+#include <sys/mman.h>
 #include <sys/sysinfo.h>
+#include <unistd.h>
 
 #include <cstdio>
 
@@ -13,6 +15,13 @@ uint64_t total_memory_bytes() {
   struct sysinfo si;
   if (sysinfo(&si) != 0) return 0;
   return (static_cast<uint64_t>(si.totalram) + si.totalswap) * si.mem_unit;
+}
+
+void release_mapped_pages(const void* data, uint64_t bytes) {
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(data);
+  const uintptr_t first = (begin + page - 1) / page * page, last = (begin + bytes) / page * page;
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
 }
 
 std::string format_bytes(double b) {

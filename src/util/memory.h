@@ -17,4 +17,9 @@ void require_memory(double bytes, const std::string& what);
 // "1.23 GB"
 std::string format_bytes(double bytes);
 
+// Drops the whole pages of [data, data + bytes) of a file mapping from this process's memory
+// (madvise MADV_DONTNEED): the file stays in the page cache, and a later read faults the pages
+// back in. For mapped tensors that have been copied (packed, un-permuted) and are not read again.
+void release_mapped_pages(const void* data, uint64_t bytes);
+
 }  // namespace illada
