@@ -37,6 +37,22 @@ Buffer<float>& partial_sums() {
   return partial;
 }
 
+// A product summed over several reductions into fp32: sum(acc, shape, add) writes them into
+// C directly, or for a bf16 C into the thread's partial sums, rounded into C once at the end
+// (a bf16 C takes no residual).
+template <class C, class Sum>
+void sum_in_fp32(C* c, const GemmShape& s, const float* add, Sum sum) {
+  if constexpr (std::is_same_v<C, bf16>) {
+    GemmShape fs = s;
+    fs.ldc = s.n;
+    float* partial = sized(partial_sums(), s.m * s.n);
+    sum(partial, fs, static_cast<const float*>(nullptr));
+    for (int64_t i = 0; i < s.m; ++i) to_bf16(c + i * s.ldc, partial + i * s.n, static_cast<long>(s.n));
+  } else {
+    sum(c, s, add);
+  }
+}
+
 // (m, n, k, lda, ldb, ldc, b_is_nk, alpha, accumulate, bf16, packed, a transposed, batch
 // count, batch strides of a, b, c, bf16 C, an added matrix)
 using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, float, bool,
@@ -334,31 +350,26 @@ void run_packed_direct(C* c, const bf16* a, const PackedWeights& b, const GemmSh
             add);
     return;
   }
-  float* acc;
-  GemmShape cs = s;
-  if constexpr (c_bf16) {
-    acc = sized(partial_sums(), s.m * s.n);
-    cs.ldc = s.n;
-  } else {
-    acc = c;
-  }
-  // Each chunk's columns of A copied dense: oneDNN 2.6 runs a blocked B with a strided A
-  // (row stride k, kc columns) in its reference kernel, 100x slower (seen in ONEDNN_VERBOSE).
-  thread_local Buffer<bf16> a_chunk;
-  bf16* ac = sized(a_chunk, s.m * kInvariantK);
-  for (size_t i = 0; i < chunks.size(); ++i) {
-    const auto& ch = chunks[i];
+  sum_in_fp32(c, s, add, [&](float* acc, const GemmShape& fs, const float* r) {
+    // Each chunk's columns of A copied dense: oneDNN 2.6 runs a blocked B with a strided A
+    // (row stride k, kc columns) in its reference kernel, 100x slower (seen in ONEDNN_VERBOSE).
+    thread_local Buffer<bf16> a_chunk;
+    bf16* ac = sized(a_chunk, s.m * kInvariantK);
+    GemmShape cs = fs;
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      const auto& ch = chunks[i];
 #pragma omp parallel for schedule(static) if (s.m * ch.kc >= (int64_t{1} << 16))
-    for (int64_t r = 0; r < s.m; ++r) std::copy(a + r * s.lda + ch.k0, a + r * s.lda + ch.k0 + ch.kc, ac + r * ch.kc);
-    cs.k = ch.kc;
-    cs.lda = ch.kc;
-    cs.accumulate = i > 0 || s.accumulate;
-    const float* r = i == 0 && !c_bf16 ? add : nullptr;
-    execute(get_entry(cs, true, &ch.desc, false, {}, false, r != nullptr), ac, ch.mem.get_data_handle(), acc, r);
-  }
-  if constexpr (c_bf16) {
-    for (int64_t i = 0; i < s.m; ++i) to_bf16(c + i * s.ldc, acc + i * s.n, static_cast<long>(s.n));
-  }
+      for (int64_t row = 0; row < s.m; ++row) {
+        std::copy(a + row * s.lda + ch.k0, a + row * s.lda + ch.k0 + ch.kc, ac + row * ch.kc);
+      }
+      cs.k = ch.kc;
+      cs.lda = ch.kc;
+      cs.accumulate = i > 0 || fs.accumulate;
+      const float* first_r = i == 0 ? r : nullptr;
+      execute(get_entry(cs, true, &ch.desc, false, {}, false, first_r != nullptr), ac, ch.mem.get_data_handle(), acc,
+              first_r);
+    }
+  });
 }
 
 // ---- batch-invariant products (gemm.h, BatchInvariantScope)
@@ -486,7 +497,6 @@ void run_tile(C* c, const T* a, const GemmShape& s, const float* add, const Plai
 template <class T, class C>
 void run_invariant(C* c, const T* a, const GemmShape& s, const float* add, const PlainB* plain,
                    const PackedWeights* packed, bool bf) {
-  constexpr bool c_bf16 = std::is_same_v<C, bf16>;
   if (tile_rows() && s.m == kTileRows) {
     run_tile(c, a, s, add, plain, packed, bf);
     return;
@@ -523,8 +533,8 @@ void run_invariant(C* c, const T* a, const GemmShape& s, const float* add, const
                kRowBucket);
     return;
   }
-  if (packed && (s.k <= kInvariantK || packed->impl().chunks.size() > 1)) {
-    // one chunk of at most kInvariantK columns, or kChunks' chunks summed in order
+  if (packed && packed->impl().chunks[0].kc <= kInvariantK) {
+    // every chunk one reduction block (k <= kInvariantK, or kChunks), summed in order
     run_packed_direct(c, reinterpret_cast<const bf16*>(a), *packed, s, add);
     return;
   }
@@ -542,15 +552,7 @@ void run_invariant(C* c, const T* a, const GemmShape& s, const float* add, const
            " matrix keeps no plain rows (k > ", kInvariantK, " is reduced in chunks over them)");
     }
   }
-  if constexpr (c_bf16) {  // fp32 partial sums, rounded once at the end
-    GemmShape fs = s;
-    fs.ldc = s.n;
-    float* partial = sized(partial_sums(), s.m * s.n);
-    chunked_product(partial, a, parts, fs, nullptr, bf);
-    for (int64_t i = 0; i < s.m; ++i) to_bf16(c + i * s.ldc, partial + i * s.n, static_cast<long>(s.n));
-  } else {
-    chunked_product(c, a, parts, s, add, bf);
-  }
+  sum_in_fp32(c, s, add, [&](float* acc, const GemmShape& fs, const float* r) { chunked_product(acc, a, parts, fs, r, bf); });
 }
 
 template <class T, class C = float>

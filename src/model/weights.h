@@ -18,7 +18,6 @@
 namespace illada {
 
 class TensorStore;
-class PackedWeights;
 
 enum class ComputeType { kF32, kBF16 };
 ComputeType parse_compute_type(const std::string& s);  // "f32" | "bf16"; throws Error

@@ -75,7 +75,6 @@ try {
   check(live.some((f) => f.masked >= 8 && f.fresh >= 1),
         `no live frame showed masked positions and a fresh commit: ${JSON.stringify(live)}`);
   check(live.every((f, i) => i === 0 || Number(f.step) > Number(live[i - 1].step)), "live frames out of order");
-  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
   check(Number(dom.slider) >= 16, "no replay slider over the steps: " + dom.slider);
   check(/\d+ forward passes/.test(dom.speed) && /tokens\/s/.test(dom.speed), "speed line: " + dom.speed);
   // the first frame of the replay: the first block all masked but one position
