@@ -7,8 +7,10 @@
 #                               the GGUF interop tests (tools/llama_cpp/llama_interop.cc)
 #   openai                      the official OpenAI client, against `illada serve` (tests/cli/serve_openai.sh)
 #   playwright-core             drives Debian's chromium for the web page test (tests/cli/serve_web.sh)
-#   node_modules/.llama.cpp-de3ff815/   llama.h and ggml's headers of that same commit, taken
-#                               from the git bundle that npm node-llama-cpp@3.22.1 ships
+#   node_modules/.llama.cpp-de3ff815/   llama.h and ggml's headers of that same commit, and its
+#                               diffusion sampler (examples/diffusion/diffusion.{h,cpp}, for
+#                               build/llama_diffusion), taken from the git bundle that npm
+#                               node-llama-cpp@3.22.1 ships
 # Needs node, npm and git (scripts/install_deps.sh installs them) and the npm registry.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -30,13 +32,15 @@ else
     JSON.stringify({...p.dependencies, ...p.optionalDependencies})')"
 fi
 
-# llama.cpp's public headers at the commit the prebuilt libraries were built from. The npm
-# package node-llama-cpp carries that source tree as a git bundle; only the headers are kept.
+# llama.cpp's public headers at the commit the prebuilt libraries were built from, and the
+# diffusion example's sampler (not part of the prebuilt libraries). The npm package
+# node-llama-cpp carries that source tree as a git bundle; only these files are kept.
 llama_commit=de3ff815ea7d559ee917f063901b8986f038abc6
 llama_pkg=node-llama-cpp@3.22.1
 llama_pkg_integrity=sha512-bltIipuWmc123H7tMIgDGKSsSrhmhlQYeVUC48XTjVW7XGJJiJJyCdlTMzQ/LiWoPkGDpcL4FviDpgw7qfTiDw==
 headers=node_modules/.llama.cpp-${llama_commit:0:8}
-if [ "$(uname -sm)" = "Linux x86_64" ] && [ ! -f "$headers/include/llama.h" ]; then
+if [ "$(uname -sm)" = "Linux x86_64" ] && { [ ! -f "$headers/include/llama.h" ] ||
+                                           [ ! -f "$headers/examples/diffusion/diffusion.cpp" ]; }; then
   command -v git >/dev/null 2>&1 || { echo "fetch_test_assets: git is not installed" >&2; exit 1; }
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
@@ -51,8 +55,9 @@ if [ "$(uname -sm)" = "Linux x86_64" ] && [ ! -f "$headers/include/llama.h" ]; t
   tar -xzf "$tarball" -C "$tmp" package/llama/gitRelease.bundle
   git clone --quiet --no-checkout "$tmp/package/llama/gitRelease.bundle" "$tmp/llama.cpp"
   mkdir -p "$headers.tmp"
-  git -C "$tmp/llama.cpp" archive "$llama_commit" include ggml/include LICENSE | tar -x -C "$headers.tmp"
+  git -C "$tmp/llama.cpp" archive "$llama_commit" include ggml/include LICENSE \
+    examples/diffusion/diffusion.h examples/diffusion/diffusion.cpp | tar -x -C "$headers.tmp"
   rm -rf "$headers"
   mv "$headers.tmp" "$headers"
-  echo "fetch_test_assets: llama.cpp headers of $llama_commit in $headers"
+  echo "fetch_test_assets: llama.cpp headers and diffusion sampler of $llama_commit in $headers"
 fi

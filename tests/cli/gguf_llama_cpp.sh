@@ -8,6 +8,9 @@
 #      f16, bf16 and the quantised types within the rounding llama.cpp adds (it rounds the
 #      activations to the weights' precision: f16, bf16, q8_0/q8_K blocks);
 #  (c) illada loads what llama.cpp wrote (its f32, f16 and q8_0 outputs) and matches its logits;
+#  (d) llama.cpp's own diffusion sampler (its examples/diffusion code, build/llama_diffusion) runs
+#      a file illada wrote as LLaDA: mask id from the file, no logit shift, every masked
+#      position of the answer filled with a real token, one block at a time;
 #  and llama.cpp tokenizes text with the tokenizer.ggml.* keys as illada does.
 # Fails (does not skip) when the harness is missing.
 # Usage: gguf_llama_cpp.sh ILLADA_BIN SOURCE_DIR
@@ -112,6 +115,22 @@ done
 "$bin" logits --model "$tmp/by_q8.gguf" --ids $ids --dtype f32 --out "$tmp/by_q8.il" >/dev/null
 "$llama" logits "$tmp/ll_m_q8_0.gguf" $ids "$tmp/by_q8.ll" >/dev/null
 compare "llama.cpp's q8_0 file" 5e-2 "$tmp/by_q8.il" "$tmp/by_q8.ll"
+
+# (d) llama.cpp's diffusion sampler on a file illada wrote: prompt 8 + answer 24 in blocks of 8,
+# 2 steps per block. llama.cpp counts 4 blocks over the canvas; the last starts past its end and
+# runs one forward pass before it finds no mask, so 3 * 2 + 1 passes.
+diffusion=$(dirname "$bin")/llama_diffusion
+[ -x "$diffusion" ] || fail "$diffusion was not built: run scripts/fetch_test_assets.sh (installs llama.cpp's diffusion sampler), then cmake and build again"
+"$diffusion" "$tmp/il_m_q8_0.gguf" 1,5,9,300,2,77,14,200 24 8 2 > "$tmp/diffusion.json" 2> "$tmp/diffusion.err" ||
+  fail "llama.cpp's diffusion sampler failed on illada's q8_0 file: $(tail -3 "$tmp/diffusion.err")"
+python3 - "$tmp/diffusion.json" "$mask" <<'PY' || fail "llama.cpp's diffusion sampler: unexpected answer (see above)"
+import json, sys
+j, mask = json.load(open(sys.argv[1])), int(sys.argv[2])
+print("llama.cpp diffusion sampler:", j)
+assert j["shift_logits"] is False, "llama.cpp read diffusion.shift_logits as true"
+assert len(j["ids"]) == 24 and all(0 <= t < 360 and t != mask for t in j["ids"]), j["ids"]
+assert j["forwards"] == 7, j["forwards"]
+PY
 
 # Tokenizer: llama.cpp (tokenizer.ggml.*, pre-tokenizer smaug-bpe) splits text as illada does.
 while IFS= read -r text; do
