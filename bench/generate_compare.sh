@@ -4,6 +4,9 @@
 # Prompt 64 + answer 256, block 32. Usage: bench/generate_compare.sh [small|1b] [STEPS]
 # QUANT="q8_0 q4_0 q4_k_m" adds, per type, the reference sampler and the dual cache on a GGUF
 # file of the same weights (written once next to the checkpoint by `illada quantize`).
+# LLAMA=1 adds, for bf16 and each QUANT type, llama.cpp's own diffusion sampler on the same GGUF
+# file (build/llama_diffusion: its examples/diffusion code over the prebuilt libllama, settings as
+# llama-diffusion-cli runs LLaDA; scripts/fetch_test_assets.sh installs both).
 # ROWS="reference dual" keeps only the illada bf16 rows whose flags are named (reference,
 # variable, threshold, prefix, dual, threshold+dual).
 # Needs build/illada (or the binary in ILLADA_BIN) and Debian's python3-torch
@@ -38,8 +41,23 @@ row threshold "threshold 0.9" --threshold 0.9
 row prefix "prefix cache" --cache prefix
 row dual "dual cache" --cache dual
 row threshold+dual "threshold 0.9 + dual cache" --threshold 0.9 --cache dual
+llama_row() {  # llama_row TYPE: llama.cpp's diffusion sampler on model-TYPE.gguf
+  [ -n "${LLAMA:-}" ] || return 0
+  local llama=${LLAMA_DIFFUSION:-$root/build/llama_diffusion} j
+  [ -x "$llama" ] || { echo "no $llama: run scripts/fetch_test_assets.sh, then cmake and build" >&2; exit 1; }
+  j=$(OMP_NUM_THREADS=2 "$llama" "$dir/model-$1.gguf" "$prompt" 256 32 $((steps / 8)) 2 2>/dev/null)
+  python3 -c "import json,sys; j=json.loads(sys.argv[1]); print(f\"| llama.cpp diffusion sampler, {sys.argv[2]} | {j['forwards']} | {j['seconds']:.2f} | {256/j['seconds']:.1f} |\")" "$j" "$1"
+}
+quantized() {  # quantized TYPE: model-TYPE.gguf of the checkpoint's weights, written once
+  [ -f "$dir/model-$1.gguf" ] || "$bin" quantize --model "$dir" --type "$1" --out "$dir/model-$1.gguf" --quiet >/dev/null
+}
+if [ -n "${LLAMA:-}" ]; then
+  quantized bf16
+  llama_row bf16
+fi
 for t in ${QUANT:-}; do
-  [ -f "$dir/model-$t.gguf" ] || "$bin" quantize --model "$dir" --type "$t" --out "$dir/model-$t.gguf" --quiet >/dev/null
+  quantized "$t"
   MODEL="$dir/model-$t.gguf" row reference "reference sampler, $t"
   MODEL="$dir/model-$t.gguf" row dual "dual cache, $t" --cache dual
+  llama_row "$t"
 done
