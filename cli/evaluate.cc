@@ -1,5 +1,6 @@
 // `illada score` (one prompt, several choices) and `illada eval` (a task file): the
 // likelihood and confidence rules of docs/numerics.md §4 and generation tasks.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -64,8 +65,10 @@ LikelihoodOptions likelihood_options(const ScoringFlags& f) {
           .seed = f.seed};
 }
 
-Model load_model(const ModelFlags& f) {
-  return Model::load(f.model, parse_compute_type(f.dtype), /*pack=*/true, f.check_tensors);
+// layout: kChunks where batch-invariant generation runs (its products then read the packed
+// chunks, and a mapped checkpoint's plain pages are not faulted back in; kernels/gemm.h).
+Model load_model(const ModelFlags& f, WeightsLayout layout = WeightsLayout::kWhole) {
+  return Model::load(f.model, parse_compute_type(f.dtype), /*pack=*/true, f.check_tensors, layout);
 }
 
 void require_finite(const std::vector<double>& scores, const char* what) {
@@ -203,7 +206,14 @@ void run_eval(const EvalFlags& f) {
   sf.cfg_scale = f.scoring.cfg_scale;
   sf.seed = f.scoring.seed;
   const SamplingLengths len = derive_lengths(sf, 64, -1, 0);
-  const Model model = load_model(f.model);
+  // A task with generation examples packs for the batch-invariant products they run; a pure
+  // multiple-choice task (or --no-batch-invariant) keeps the whole layout its scoring runs fastest on.
+  const bool invariant_generation =
+      !sf.no_batch_invariant && std::any_of(task.examples.begin(), task.examples.end(), [](const auto& e) {
+        return e.kind == eval::ExampleKind::kGeneration;
+      });
+  const Model model =
+      load_model(f.model, invariant_generation ? WeightsLayout::kChunks : WeightsLayout::kWhole);
   const auto tok = tokenizer::Tokenizer::load(f.model.tokenizer.empty() ? f.model.model : f.model.tokenizer);
   o.generation = sampling_options(sf, len, model, &tok);
   // The harness ends answers as the released generate_until: each example's until strings and
