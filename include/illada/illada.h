@@ -107,7 +107,11 @@ typedef struct illada_model_params {
    * model directory, or the vocabulary a GGUF file carries); a model without one loads, and
    * works with token ids alone. A path given here must load. */
   const char* tokenizer_path;
-  int32_t pack_weights;       /* bf16: repack matrices for faster products (default 1)         */
+  /* bf16: repack the matrices for faster products. 1 (default): long rows in 512-column chunks,
+   * which batch-invariant generation (the default) reads directly; 2: whole, a few percent
+   * faster for scoring, but batch-invariant generation then reads the checkpoint's plain
+   * weights again (at 8B bf16: about 8 GB more memory); 0: plain, not repacked. */
+  int32_t pack_weights;
   int32_t check_tensors;      /* scan every weight for NaN/Inf while loading (default 0)       */
   illada_log_callback log_callback; /* default NULL: no messages                               */
   void* log_user_data;

@@ -330,6 +330,9 @@ class Model:
         dtype: "bf16" (fast) or "f32" (reference numerics). threads: compute threads (None: the
         OpenMP default, $OMP_NUM_THREADS or all cores). tokenizer: a tokenizer.json directory or
         file instead of the model's own ("" for none; a model without one works on ids).
+        pack_weights (bf16): True (default) repacks long rows in 512-column chunks, which
+        batch-invariant generation reads directly; "whole" packs them whole (a few percent faster
+        scoring; batch-invariant generation then reads the plain weights again); False: plain.
         log: callable(level, message) for the library's messages (level "error", "warning",
         "info" or "debug"); None sends them to the `logging` logger "illada" (errors excepted:
         they are raised as exceptions). Raises LoadError (an OSError) when the model cannot be loaded.
@@ -339,7 +342,12 @@ class Model:
         params.n_threads = 0 if threads is None else _int(threads, "threads", 1)
         if tokenizer is not None:
             params.tokenizer_path = _bytes(str(tokenizer), "tokenizer")
-        params.pack_weights = int(bool(pack_weights))
+        if pack_weights == "whole":
+            params.pack_weights = 2
+        elif not isinstance(pack_weights, str) and pack_weights in (0, 1):
+            params.pack_weights = int(pack_weights)
+        else:
+            raise ValueError(f"pack_weights must be True, False or \"whole\", not {pack_weights!r}")
         params.check_tensors = int(bool(check_tensors))
 
         def on_log(level, message, _user):

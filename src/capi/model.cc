@@ -228,12 +228,17 @@ illada_status illada_model_load(const char* path, const illada_model_params* par
     if (p.n_threads < 0) {
       throw ApiError(ILLADA_ERROR_INVALID_ARGUMENT, str_cat("n_threads ", p.n_threads, " is negative (0: the default)"));
     }
+    if (p.pack_weights < 0 || p.pack_weights > 2) {
+      throw ApiError(ILLADA_ERROR_INVALID_ARGUMENT,
+                     str_cat("pack_weights ", p.pack_weights, " is not 0 (plain), 1 (chunks, the default) or 2 (whole)"));
+    }
     ThreadScope threads(p.n_threads);
     const auto t0 = std::chrono::steady_clock::now();
     try {
       auto m = std::make_unique<illada_model>(
           Model::load(path, p.dtype == ILLADA_DTYPE_F32 ? ComputeType::kF32 : ComputeType::kBF16,
-                      p.pack_weights != 0, p.check_tensors != 0));
+                      p.pack_weights != 0, p.check_tensors != 0,
+                      p.pack_weights == 2 ? WeightsLayout::kWhole : WeightsLayout::kChunks));
       m->path = path;
       m->n_threads = p.n_threads;
       m->log_callback = p.log_callback;

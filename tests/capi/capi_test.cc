@@ -84,9 +84,40 @@ TEST(CApi, LoadErrorsNameThePath) {
   EXPECT_EQ(illada_model_load(kModel.c_str(), &p, &m, err, sizeof err), ILLADA_ERROR_INVALID_ARGUMENT);
   EXPECT_NE(std::string(err).find("dtype"), std::string::npos) << err;
   p = illada_model_default_params();
+  p.pack_weights = 3;
+  EXPECT_EQ(illada_model_load(kModel.c_str(), &p, &m, err, sizeof err), ILLADA_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(err).find("pack_weights"), std::string::npos) << err;
+  p = illada_model_default_params();
   p.tokenizer_path = "/no/such/tokenizer";
   EXPECT_EQ(illada_model_load(kModel.c_str(), &p, &m, err, sizeof err), ILLADA_ERROR_LOAD);
   EXPECT_NE(std::string(err).find("/no/such/tokenizer"), std::string::npos) << err;
+}
+
+// bf16 weights packed in chunks (the default) and whole: batch-invariant generation computes
+// the same bits from both.
+TEST(CApi, PackedInChunksOrWholeGeneratesTheSameIds) {
+  std::vector<std::vector<illada_token>> answers;
+  for (int32_t pack : {1, 2}) {
+    illada_model_params p = illada_model_default_params();
+    p.n_threads = 1;
+    p.pack_weights = pack;
+    illada_model* m = nullptr;
+    illada_context* ctx = nullptr;
+    char err[512];
+    ASSERT_EQ(illada_model_load(kModel.c_str(), &p, &m, err, sizeof err), ILLADA_OK) << err;
+    ASSERT_EQ(illada_context_new(m, nullptr, &ctx), ILLADA_OK);
+    const illada_token prompt[] = {1, 2, 3};
+    const illada_tokens t{prompt, 3};
+    illada_generation g[1];
+    const auto gp = small_params();
+    ASSERT_EQ(illada_generate(ctx, &t, 1, &gp, g), ILLADA_OK) << illada_context_error(ctx);
+    answers.push_back(ids(g[0]));
+    illada_generation_clear(g, 1);
+    illada_context_free(ctx);
+    illada_model_free(m);
+  }
+  ASSERT_EQ(answers[0].size(), 16u);
+  EXPECT_EQ(answers[0], answers[1]);
 }
 
 TEST(CApi, ModelWithoutTokenizerWorksOnIds) {

@@ -116,6 +116,16 @@ class Generate(unittest.TestCase):
         self.assertEqual(out["ids"], ref["ids"])
         self.assertEqual(out["nfe"], ref["nfe"])
 
+    def test_whole_packing_generates_the_same_ids(self):
+        with illada.Model.load(IDS_MODEL, pack_weights="whole") as m:
+            whole = m.generate(prompt_ids=[4, 5, 6, 7], gen_length=16, block_length=8, steps=8)
+        with illada.Model.load(IDS_MODEL) as m:
+            chunks = m.generate(prompt_ids=[4, 5, 6, 7], gen_length=16, block_length=8, steps=8)
+        self.assertEqual(len(whole["ids"]), 16)
+        self.assertEqual(whole["ids"], chunks["ids"])
+        with self.assertRaises(ValueError):
+            illada.Model.load(IDS_MODEL, pack_weights="chunks")
+
     def test_text_prompt_equal_cli(self):
         out = TEXT.generate("hello world", gen_length=32, block_length=8, steps=16)
         ref = cli("generate", "--model", text_model(), "--prompt", "hello world", "--gen-length", 32,
