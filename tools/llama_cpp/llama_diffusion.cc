@@ -28,6 +28,7 @@
 #include "diffusion.h"
 #include "ggml-backend.h"
 #include "llama.h"
+#include "tools/llama_cpp/harness.h"
 
 namespace {
 
@@ -36,10 +37,6 @@ int usage() {
                "usage: llama_diffusion MODEL.gguf PROMPT_IDS GEN_LENGTH BLOCK_LENGTH STEPS_PER_BLOCK "
                "[THREADS]\n");
   return 2;
-}
-
-void quiet_log(ggml_log_level level, const char* text, void*) {
-  if (level >= GGML_LOG_LEVEL_WARN) std::fputs(text, stderr);
 }
 
 bool parse_int(const char* s, int* out) {
@@ -64,14 +61,7 @@ bool count_step(int32_t, int32_t, const llama_token*, int32_t, void* user) {
 
 int main(int argc, char** argv) {
   if (argc < 6) return usage();
-  std::vector<llama_token> prompt;
-  for (const char* p = argv[2]; *p;) {
-    char* end = nullptr;
-    const long v = std::strtol(p, &end, 10);
-    if (end == p) return usage();
-    prompt.push_back(static_cast<llama_token>(v));
-    p = *end == ',' ? end + 1 : end;
-  }
+  const std::vector<llama_token> prompt = llama_harness::parse_ids(argv[2]);
   int gen = 0, block = 0, steps_per_block = 0, threads = 2;
   if (prompt.empty() || !parse_int(argv[3], &gen) || !parse_int(argv[4], &block) ||
       !parse_int(argv[5], &steps_per_block) || (argc > 6 && !parse_int(argv[6], &threads))) {
@@ -85,31 +75,18 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  llama_log_set(quiet_log, nullptr);
-  ggml_backend_load_all_from_path(ILLADA_LLAMA_CPP_LIB_DIR);
-  llama_backend_init();
-  llama_model_params mp = llama_model_default_params();
-  mp.n_gpu_layers = 0;
-  llama_model* model = llama_model_load_from_file(argv[1], mp);
-  if (!model) {
-    std::fprintf(stderr, "llama_diffusion: llama.cpp could not load %s\n", argv[1]);
-    return 1;
-  }
+  llama_harness::init_backends();
+  llama_model* model = llama_harness::load_model(argv[1], "llama_diffusion");
+  if (!model) return 1;
   if (!llama_model_is_diffusion(model)) {
     std::fprintf(stderr, "llama_diffusion: %s is not a diffusion model for llama.cpp\n", argv[1]);
     llama_model_free(model);
     return 1;
   }
-  llama_context_params cp = llama_context_default_params();
-  cp.n_ctx = static_cast<uint32_t>(total);
-  cp.n_batch = cp.n_ctx;
-  cp.n_ubatch = cp.n_ctx;  // llama-diffusion-cli: max_length = n_ubatch
-  cp.n_threads = threads;
-  cp.n_threads_batch = threads;
-  cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
-  llama_context* ctx = llama_init_from_model(model, cp);
+  // llama-diffusion-cli: max_length = n_ubatch, the whole canvas.
+  llama_context* ctx =
+      llama_harness::one_batch_context(model, static_cast<uint32_t>(total), threads, "llama_diffusion", argv[1]);
   if (!ctx) {
-    std::fprintf(stderr, "llama_diffusion: could not create a context for %s\n", argv[1]);
     llama_model_free(model);
     return 1;
   }

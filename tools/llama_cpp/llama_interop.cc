@@ -27,26 +27,20 @@
 #include "ggml.h"
 #include "gguf.h"
 #include "llama.h"
+#include "tools/llama_cpp/harness.h"
 
 namespace {
+
+using llama_harness::init_backends;
+using llama_harness::parse_ids;
+
+llama_model* load_model(const char* path) { return llama_harness::load_model(path, "llama_interop"); }
 
 int usage() {
   std::fprintf(stderr,
                "usage: llama_interop quantize IN OUT FTYPE [--pure] | logits MODEL IDS OUT | "
                "tokenize MODEL TEXT | golden OUT\n");
   return 2;
-}
-
-void quiet_log(ggml_log_level level, const char* text, void*) {
-  if (level >= GGML_LOG_LEVEL_WARN && std::getenv("LLAMA_INTEROP_QUIET") == nullptr) {
-    std::fputs(text, stderr);
-  }
-}
-
-void init_backends() {
-  llama_log_set(quiet_log, nullptr);
-  ggml_backend_load_all_from_path(ILLADA_LLAMA_CPP_LIB_DIR);
-  llama_backend_init();
 }
 
 bool parse_ftype(const std::string& s, llama_ftype* out) {
@@ -84,27 +78,6 @@ int cmd_quantize(int argc, char** argv) {
   return rc == 0 ? 0 : 1;
 }
 
-std::vector<llama_token> parse_ids(const char* s) {
-  std::vector<llama_token> ids;
-  const char* p = s;
-  while (*p) {
-    char* end = nullptr;
-    const long v = std::strtol(p, &end, 10);
-    if (end == p) break;
-    ids.push_back(static_cast<llama_token>(v));
-    p = *end == ',' ? end + 1 : end;
-  }
-  return ids;
-}
-
-llama_model* load_model(const char* path) {
-  llama_model_params mp = llama_model_default_params();
-  mp.n_gpu_layers = 0;
-  llama_model* model = llama_model_load_from_file(path, mp);
-  if (!model) std::fprintf(stderr, "llama_interop: llama.cpp could not load %s\n", path);
-  return model;
-}
-
 int cmd_logits(int argc, char** argv) {
   if (argc < 5) return usage();
   const std::vector<llama_token> ids = parse_ids(argv[3]);
@@ -113,18 +86,9 @@ int cmd_logits(int argc, char** argv) {
   llama_model* model = load_model(argv[2]);
   if (!model) return 1;
   const auto n = static_cast<uint32_t>(ids.size());
-  llama_context_params cp = llama_context_default_params();
-  // LLaDA attends bidirectionally without a KV cache: the whole sequence must be one
-  // micro-batch, as in llama.cpp's diffusion example.
-  cp.n_ctx = n < 64 ? 64 : n;
-  cp.n_batch = cp.n_ctx;
-  cp.n_ubatch = cp.n_ctx;
-  cp.n_threads = 2;
-  cp.n_threads_batch = 2;
-  cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
-  llama_context* ctx = llama_init_from_model(model, cp);
+  // The whole sequence in one micro-batch (a context of at least 64 tokens).
+  llama_context* ctx = llama_harness::one_batch_context(model, n < 64 ? 64 : n, 2, "llama_interop", argv[2]);
   if (!ctx) {
-    std::fprintf(stderr, "llama_interop: could not create a context for %s\n", argv[2]);
     llama_model_free(model);
     return 1;
   }
