@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/qgemm_impl.h"
@@ -65,8 +66,8 @@ QuantKernel resolve(QuantKernel k) {
   return k;
 }
 
-template <class X>
-void run(float* y, const X* x, const QuantMatrix& w, int64_t t, const QGemmOptions& o) {
+template <class Y, class X>
+void run(Y* y, const X* x, const QuantMatrix& w, int64_t t, const QGemmOptions& o) {
   ProfileScope prof("qgemm");
   if (!qgemm_supports(w.type)) {
     fail("qgemm: weights of type ", ggml_type_name(w.type),
@@ -81,6 +82,9 @@ void run(float* y, const X* x, const QuantMatrix& w, int64_t t, const QGemmOptio
   ILLADA_CHECK(t >= 0, "qgemm: negative row count ", t);
   const int64_t ldx = o.ldx ? o.ldx : w.k, ldy = o.ldy ? o.ldy : w.n;
   ILLADA_CHECK(ldx >= w.k && ldy >= w.n, "qgemm: strides ", ldx, ", ", ldy, " below ", w.k, ", ", w.n);
+  if constexpr (std::is_same_v<Y, bf16>) {
+    if (o.accumulate) fail("qgemm: a bf16 output cannot be accumulated (accumulate needs an fp32 y)");
+  }
   const KernelSet& ks = kernel_set(resolve(o.kernel));
   if (t == 0) return;
 
@@ -150,8 +154,12 @@ void run(float* y, const X* x, const QuantMatrix& w, int64_t t, const QGemmOptio
         }
       }
       const int64_t n0 = p0 * kGroup, r0 = g0 * kGroup;
-      ks.store(acc, acc_ld, std::min(w.n, (p0 + np) * kGroup) - n0, std::min(t, (g0 + ng) * kGroup) - r0,
-               y + r0 * ldy + n0, ldy, o.accumulate);
+      const int64_t cols = std::min(w.n, (p0 + np) * kGroup) - n0, rows = std::min(t, (g0 + ng) * kGroup) - r0;
+      if constexpr (std::is_same_v<Y, bf16>) {
+        ks.store_bf16(acc, acc_ld, cols, rows, y + r0 * ldy + n0, ldy);
+      } else {
+        ks.store(acc, acc_ld, cols, rows, y + r0 * ldy + n0, ldy, o.accumulate);
+      }
     }
     if (ks.needs_amx_state) qgemm_impl::amx::amx_release();
   }
@@ -271,6 +279,12 @@ void qgemm(float* y, const float* x, const QuantMatrix& w, int64_t t, const QGem
   run(y, x, w, t, o);
 }
 void qgemm(float* y, const bf16* x, const QuantMatrix& w, int64_t t, const QGemmOptions& o) {
+  run(y, x, w, t, o);
+}
+void qgemm(bf16* y, const float* x, const QuantMatrix& w, int64_t t, const QGemmOptions& o) {
+  run(y, x, w, t, o);
+}
+void qgemm(bf16* y, const bf16* x, const QuantMatrix& w, int64_t t, const QGemmOptions& o) {
   run(y, x, w, t, o);
 }
 

@@ -1,6 +1,6 @@
 // Matrix products on block-quantised weights: y[t, n] (+)= x[t, k] · W^T for a weight W [n, k]
 // stored as ggml stores it (q8_0, q4_0, q5_0, q4_K, q6_K rows, as in a GGUF file or a mapping of
-// one), x in fp32 or bf16, y in fp32. The activations are quantised to int8 in blocks along k
+// one), x in fp32 or bf16, y in fp32 (or bf16, rounded once). The activations are quantised to int8 in blocks along k
 // and every product is an integer dot product; the kernel (AMX-int8, AVX512-VNNI, AVX-VNNI,
 // AVX2, scalar) is chosen at run time from the CPU and isa_level(). All kernels give the same
 // bits (see "Numerics"), whatever the thread count.
@@ -83,6 +83,10 @@ struct QGemmOptions {
 // k is not a whole number of blocks, or the kernel asked for is not available on this CPU.
 void qgemm(float* y, const float* x, const QuantMatrix& w, int64_t t, const QGemmOptions& o = {});
 void qgemm(float* y, const bf16* x, const QuantMatrix& w, int64_t t, const QGemmOptions& o = {});
+// The same products stored as bf16: each value is to_bf16() of the fp32 output above, without the
+// fp32 rows in between. Not accumulated (o.accumulate throws Error).
+void qgemm(bf16* y, const float* x, const QuantMatrix& w, int64_t t, const QGemmOptions& o = {});
+void qgemm(bf16* y, const bf16* x, const QuantMatrix& w, int64_t t, const QGemmOptions& o = {});
 
 // Whether qgemm multiplies weights of type t (q8_0, q4_0, q5_0, q4_K, q6_K; q5_0 is what
 // llama.cpp's quantiser writes for q4_K rows that are not whole 256-value blocks).

@@ -26,7 +26,7 @@ template <class T>
 constexpr bool kBf16 = std::is_same_v<T, bf16>;
 
 // The product on a quantised matrix's blocks (see product): int8 activations, integer dot
-// products (kernels/qgemm.h). A bf16 output (never accumulated) is rounded from fp32 rows.
+// products (kernels/qgemm.h). A bf16 output (never accumulated) is rounded once as it is stored.
 template <class C, class T>
 void quant_product(C* y, int64_t ldy, const T* x, const Matrix& w, int64_t t, bool accumulate) {
   const QuantMatrix q{w.quant, static_cast<const std::byte*>(w.data), w.rows, w.cols};
@@ -34,12 +34,7 @@ void quant_product(C* y, int64_t ldy, const T* x, const Matrix& w, int64_t t, bo
     qgemm(y, x, q, t, {.ldy = ldy, .accumulate = accumulate});
   } else {
     ILLADA_CHECK(!accumulate, "bf16 outputs are not accumulated");
-    thread_local std::vector<float> scratch;  // the calling thread's; the loop reads it by pointer
-    scratch.resize(static_cast<size_t>(t * w.rows));
-    const float* rows = scratch.data();
-    qgemm(scratch.data(), x, q, t);
-#pragma omp parallel for schedule(static) if (t * w.rows >= (1 << 16))
-    for (int64_t i = 0; i < t; ++i) to_bf16(y + i * ldy, rows + i * w.rows, w.rows);
+    qgemm(y, x, q, t, {.ldy = ldy});  // rounded to bf16 in the store, as to_bf16 of the fp32 rows
   }
 }
 

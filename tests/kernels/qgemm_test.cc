@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../test_util.h"
+#include "kernels/cpu/qgemm_impl.h"
 #include "kernels/quant.h"
 #include "qgemm_reference.h"
 #include "util/check.h"
@@ -193,6 +194,73 @@ TEST(QGemm, Bf16InputIsTheFp32ProductOfItsValues) {
       EXPECT_EQ(count_differences(y, run(type, w, n, k, x, t, kern)), 0)
           << ggml_type_name(type) << " " << quant_kernel_name(kern);
     }
+  }
+}
+
+// A bf16 output is to_bf16 of the fp32 output, value by value (a NaN row kept NaN), in a strided y whose gaps stay untouched; rows and outputs off the 16 grid.
+TEST(QGemm, Bf16OutputIsTheFp32OutputRounded) {
+  const int64_t t = 37, n = 45, k = 512, ldy = n + 11;
+  for (GgmlType type : kTypes) {
+    const std::vector<std::byte> w = quantize(type, test::randn(n * k, 6, 0.05f), n, k);
+    std::vector<float> x = test::randn(t * k, 7);
+    x[9 * k + 3] = NAN;
+    const std::vector<bf16> xb = test::to_bf16_vec(x);
+    for (QuantKernel kern : available_kernels()) {
+      std::vector<float> want(t * n);
+      qgemm(want.data(), xb.data(), QuantMatrix{type, w.data(), n, k}, t, {.kernel = kern});
+      std::vector<bf16> y(t * ldy, bf16{0x1234});
+      qgemm(y.data(), xb.data(), QuantMatrix{type, w.data(), n, k}, t, {.ldy = ldy, .kernel = kern});
+      int64_t bad = 0;
+      for (int64_t r = 0; r < t; ++r) {
+        for (int64_t c = 0; c < ldy; ++c) {
+          const uint16_t got = y[r * ldy + c].bits;
+          if (c >= n) {
+            bad += got != 0x1234;
+            continue;
+          }
+          bad += got != to_bf16(want[r * n + c]).bits;
+        }
+      }
+      EXPECT_EQ(bad, 0) << ggml_type_name(type) << " " << quant_kernel_name(kern);
+      EXPECT_TRUE(std::isnan(to_float(y[9 * ldy + 4]))) << ggml_type_name(type) << " " << quant_kernel_name(kern);
+      // fp32 input too, and a bf16 output refuses to accumulate.
+      std::vector<bf16> yf(t * n);
+      std::vector<float> wantf(t * n);
+      qgemm(yf.data(), x.data(), QuantMatrix{type, w.data(), n, k}, t, {.kernel = kern});
+      qgemm(wantf.data(), x.data(), QuantMatrix{type, w.data(), n, k}, t, {.kernel = kern});
+      for (int64_t i = 0; i < t * n; ++i) bad += yf[i].bits != to_bf16(wantf[i]).bits;
+      EXPECT_EQ(bad, 0) << ggml_type_name(type) << " " << quant_kernel_name(kern) << " (fp32 input)";
+      EXPECT_THROW(qgemm(yf.data(), x.data(), QuantMatrix{type, w.data(), n, k}, t, {.accumulate = true, .kernel = kern}),
+                   Error);
+    }
+  }
+}
+
+// The bf16 stores alone, on values the products rarely give: ties to even (odd and even
+// upper halves), NaN (quiet and signalling), infinities, subnormals, the largest finite values.
+TEST(QGemm, Bf16StoresRoundEveryValueAsToBf16) {
+  const uint32_t specials[] = {0x3f808000u, 0x3f818000u, 0xbf808000u, 0x3f80ffffu, 0x7fc00000u, 0x7f800001u,
+                               0xff812345u, 0x7f800000u, 0xff800000u, 0x00008000u, 0x00018000u, 0x7f7fffffu,
+                               0xff7fffffu, 0x00000000u, 0x80000000u, 0x3f7f8000u};
+  const int64_t cols = 21, rows = 19, acc_ld = 32, ldy = cols + 3;
+  std::vector<float> acc(32 * acc_ld);
+  for (size_t i = 0; i < acc.size(); ++i) {
+    const uint32_t u = i % 3 == 0 ? specials[i / 3 % 16] : 0x3f800000u + static_cast<uint32_t>(i * 2654435761u % 0x7fffff);
+    std::memcpy(&acc[i], &u, 4);
+  }
+  std::vector<std::pair<const char*, qgemm_impl::StoreBf16Fn>> stores = {{"scalar", qgemm_impl::store_bf16_scalar}};
+  if (qgemm_kernel_available(QuantKernel::kAvx512Vnni)) stores.emplace_back("avx512", qgemm_impl::avx512::store_bf16_avx512);
+  for (const auto& [name, store] : stores) {
+    std::vector<bf16> y(rows * ldy, bf16{0x1234});
+    store(acc.data(), acc_ld, cols, rows, y.data(), ldy);
+    int64_t bad = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t c = 0; c < ldy; ++c) {
+        const uint16_t want = c < cols ? to_bf16(acc[c * acc_ld + r]).bits : 0x1234;
+        bad += y[r * ldy + c].bits != want;
+      }
+    }
+    EXPECT_EQ(bad, 0) << name;
   }
 }
 

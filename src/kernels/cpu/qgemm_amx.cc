@@ -338,6 +338,7 @@ KernelSet kernels_amx() {
                    .unpack = amx::unpack,
                    .tile = amx::tile,
                    .store = avx512::store_avx512,
+                   .store_bf16 = avx512::store_bf16_avx512,
                    .unsigned_enc = false,
                    .q8_0_signed = false,
                    .k_chunk = 1024,

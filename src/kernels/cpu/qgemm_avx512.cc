@@ -193,6 +193,31 @@ void store_avx512(const float* acc, int64_t acc_ld, int64_t cols, int64_t rows, 
   }
 }
 
+// Rounds as to_bf16(float): NaN stays a quiet NaN, else round to nearest even.
+__attribute__((always_inline)) inline __m256i round_bf16(__m512 v) {
+  const __m512i u = _mm512_castps_si512(v);
+  const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
+                                                _mm512_set1_epi32(0x7f800000));
+  const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), odd)), 16);
+  r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40)));
+  return _mm512_cvtepi32_epi16(r);
+}
+
+void store_bf16_avx512(const float* acc, int64_t acc_ld, int64_t cols, int64_t rows, bf16* y, int64_t ldy) {
+  for (int64_t c0 = 0; c0 < cols; c0 += 16) {
+    const __mmask16 mask = static_cast<__mmask16>(cols - c0 >= 16 ? 0xffff : (1u << (cols - c0)) - 1);
+    for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+      __m512 b[16];
+      for (int i = 0; i < 16; ++i) b[i] = _mm512_loadu_ps(acc + (c0 + i) * acc_ld + r0);
+      transpose16(b);
+      for (int j = 0; j < 16 && r0 + j < rows; ++j) {
+        _mm256_mask_storeu_epi16(y + (r0 + j) * ldy + c0, mask, round_bf16(b[j]));
+      }
+    }
+  }
+}
+
 }  // namespace avx512
 
 #pragma GCC pop_options
@@ -203,6 +228,7 @@ KernelSet kernels_avx512_vnni() {
                    .unpack = unpack_avx2,
                    .tile = avx512::tile,
                    .store = avx512::store_avx512,
+                   .store_bf16 = avx512::store_bf16_avx512,
                    .unsigned_enc = true,
                    .q8_0_signed = false,
                    .k_chunk = 1024,

@@ -124,6 +124,9 @@ using TileFn = void (*)(const Tile& t);
 // The finished sums acc[c * acc_ld + r] (c < cols, r < rows) into y[r * ldy + c] (+=).
 using StoreFn = void (*)(const float* acc, int64_t acc_ld, int64_t cols, int64_t rows, float* y,
                          int64_t ldy, bool accumulate);
+// The same block stored as bf16, each value rounded as to_bf16(float) rounds it (never accumulated).
+using StoreBf16Fn = void (*)(const float* acc, int64_t acc_ld, int64_t cols, int64_t rows, bf16* y,
+                             int64_t ldy);
 
 // The per-instruction-set pieces; an entry is null where the file was built without it.
 struct KernelSet {
@@ -132,6 +135,7 @@ struct KernelSet {
   UnpackFn unpack;
   TileFn tile;
   StoreFn store;
+  StoreBf16Fn store_bf16;
   bool unsigned_enc;     // the panel encoding the tile function reads ...
   bool q8_0_signed;      // ... except q8_0, signed where set (AVX2's sign trick)
   int64_t k_chunk;       // values per panel chunk (a multiple of 256)
@@ -156,9 +160,11 @@ void quantize_scalar_bf16(const Format& f, const bf16* x, int64_t ldx, int rows,
                           int offset, Acts& a);
 void store_scalar(const float* acc, int64_t acc_ld, int64_t cols, int64_t rows, float* y,
                   int64_t ldy, bool accumulate);
+void store_bf16_scalar(const float* acc, int64_t acc_ld, int64_t cols, int64_t rows, bf16* y, int64_t ldy);
 namespace avx512 {
 void store_avx512(const float* acc, int64_t acc_ld, int64_t cols, int64_t rows, float* y,
                   int64_t ldy, bool accumulate);
+void store_bf16_avx512(const float* acc, int64_t acc_ld, int64_t cols, int64_t rows, bf16* y, int64_t ldy);
 }  // namespace avx512
 void unpack_scalar(const Format& f, const QuantMatrix& w, int64_t n0, int64_t k0, int64_t kc,
                    bool unsigned_enc, Panel& p);

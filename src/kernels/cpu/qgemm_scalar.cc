@@ -306,12 +306,20 @@ void store_scalar(const float* acc, int64_t acc_ld, int64_t cols, int64_t rows, 
   }
 }
 
+void store_bf16_scalar(const float* acc, int64_t acc_ld, int64_t cols, int64_t rows, bf16* y, int64_t ldy) {
+  for (int64_t c = 0; c < cols; ++c) {
+    const float* a = acc + c * acc_ld;
+    for (int64_t r = 0; r < rows; ++r) y[r * ldy + c] = to_bf16(a[r]);
+  }
+}
+
 KernelSet kernels_scalar() {
   return KernelSet{.quantize_f32 = quantize_scalar_f32,
                    .quantize_bf16 = quantize_scalar_bf16,
                    .unpack = unpack_scalar,
                    .tile = tile_scalar,
                    .store = store_scalar,
+                   .store_bf16 = store_bf16_scalar,
                    .unsigned_enc = false,
                    .q8_0_signed = false,
                    .k_chunk = 1024,
