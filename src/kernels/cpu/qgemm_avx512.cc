@@ -173,22 +173,18 @@ inline void transpose16(__m512 (&r)[16]) {
   }
 }
 
-}  // namespace
-
-void store_avx512(const float* acc, int64_t acc_ld, int64_t cols, int64_t rows, float* y, int64_t ldy,
-                  bool accumulate) {
-  // acc holds whole panels and groups: a 16 x 16 block is always readable.
+// acc's 16 x 16 blocks (outputs x rows; acc holds whole panels and groups, so a block is always
+// readable), transposed: put(row, first output, mask of the outputs that exist, 16 values).
+template <class Put>
+__attribute__((always_inline)) inline void for_each_output_row(const float* acc, int64_t acc_ld, int64_t cols,
+                                                               int64_t rows, Put put) {
   for (int64_t c0 = 0; c0 < cols; c0 += 16) {
     const __mmask16 mask = static_cast<__mmask16>(cols - c0 >= 16 ? 0xffff : (1u << (cols - c0)) - 1);
     for (int64_t r0 = 0; r0 < rows; r0 += 16) {
       __m512 b[16];
       for (int i = 0; i < 16; ++i) b[i] = _mm512_loadu_ps(acc + (c0 + i) * acc_ld + r0);
       transpose16(b);
-      for (int j = 0; j < 16 && r0 + j < rows; ++j) {
-        float* yr = y + (r0 + j) * ldy + c0;
-        const __m512 v = accumulate ? _mm512_add_ps(_mm512_maskz_loadu_ps(mask, yr), b[j]) : b[j];
-        _mm512_mask_storeu_ps(yr, mask, v);
-      }
+      for (int j = 0; j < 16 && r0 + j < rows; ++j) put(r0 + j, c0, mask, b[j]);
     }
   }
 }
@@ -204,18 +200,20 @@ __attribute__((always_inline)) inline __m256i round_bf16(__m512 v) {
   return _mm512_cvtepi32_epi16(r);
 }
 
+}  // namespace
+
+void store_avx512(const float* acc, int64_t acc_ld, int64_t cols, int64_t rows, float* y, int64_t ldy,
+                  bool accumulate) {
+  for_each_output_row(acc, acc_ld, cols, rows, [&](int64_t r, int64_t c0, __mmask16 mask, __m512 v) {
+    float* yr = y + r * ldy + c0;
+    _mm512_mask_storeu_ps(yr, mask, accumulate ? _mm512_add_ps(_mm512_maskz_loadu_ps(mask, yr), v) : v);
+  });
+}
+
 void store_bf16_avx512(const float* acc, int64_t acc_ld, int64_t cols, int64_t rows, bf16* y, int64_t ldy) {
-  for (int64_t c0 = 0; c0 < cols; c0 += 16) {
-    const __mmask16 mask = static_cast<__mmask16>(cols - c0 >= 16 ? 0xffff : (1u << (cols - c0)) - 1);
-    for (int64_t r0 = 0; r0 < rows; r0 += 16) {
-      __m512 b[16];
-      for (int i = 0; i < 16; ++i) b[i] = _mm512_loadu_ps(acc + (c0 + i) * acc_ld + r0);
-      transpose16(b);
-      for (int j = 0; j < 16 && r0 + j < rows; ++j) {
-        _mm256_mask_storeu_epi16(y + (r0 + j) * ldy + c0, mask, round_bf16(b[j]));
-      }
-    }
-  }
+  for_each_output_row(acc, acc_ld, cols, rows, [&](int64_t r, int64_t c0, __mmask16 mask, __m512 v) {
+    _mm256_mask_storeu_epi16(y + r * ldy + c0, mask, round_bf16(v));
+  });
 }
 
 }  // namespace avx512
