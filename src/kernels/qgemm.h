@@ -1,9 +1,9 @@
 // Matrix products on block-quantised weights: y[t, n] (+)= x[t, k] · W^T for a weight W [n, k]
 // stored as ggml stores it (q8_0, q4_0, q5_0, q4_K, q6_K rows, as in a GGUF file or a mapping of
-// one), x in fp32 or bf16, y in fp32 (or bf16, rounded once). The activations are quantised to int8 in blocks along k
-// and every product is an integer dot product; the kernel (AMX-int8, AVX512-VNNI, AVX-VNNI,
-// AVX2, scalar) is chosen at run time from the CPU and isa_level(). All kernels give the same
-// bits (see "Numerics"), whatever the thread count.
+// one), x in fp32 or bf16, y in fp32 (or bf16, rounded once). The activations are quantised to
+// int8 in blocks along k and every product is an integer dot product; the kernel (AMX-int8,
+// AVX512-VNNI, AVX-VNNI, AVX2, scalar) is chosen at run time from the CPU and isa_level(). All
+// kernels give the same bits (see "Numerics"), whatever the thread count.
 //
 // Numerics (tests/kernels/qgemm_reference.h is the readable twin):
 // - Activations: each row of x is cut into blocks of 32 values (for q8_0 / q4_0 weights, as

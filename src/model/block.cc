@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
-#include <vector>
 
 #include "kernels/cpu/bf16_ops.h"
 #include "kernels/cpu/ops.h"
@@ -26,16 +25,11 @@ template <class T>
 constexpr bool kBf16 = std::is_same_v<T, bf16>;
 
 // The product on a quantised matrix's blocks (see product): int8 activations, integer dot
-// products (kernels/qgemm.h). A bf16 output (never accumulated) is rounded once as it is stored.
+// products (kernels/qgemm.h); a bf16 output (never accumulated) is rounded once as it is stored.
 template <class C, class T>
 void quant_product(C* y, int64_t ldy, const T* x, const Matrix& w, int64_t t, bool accumulate) {
-  const QuantMatrix q{w.quant, static_cast<const std::byte*>(w.data), w.rows, w.cols};
-  if constexpr (std::is_same_v<C, float>) {
-    qgemm(y, x, q, t, {.ldy = ldy, .accumulate = accumulate});
-  } else {
-    ILLADA_CHECK(!accumulate, "bf16 outputs are not accumulated");
-    qgemm(y, x, q, t, {.ldy = ldy});  // rounded to bf16 in the store, as to_bf16 of the fp32 rows
-  }
+  qgemm(y, x, QuantMatrix{w.quant, static_cast<const std::byte*>(w.data), w.rows, w.cols}, t,
+        {.ldy = ldy, .accumulate = accumulate});
 }
 
 // y [t, w.rows] (row stride ldy) (+)= x [t, w.cols] · W^T.
