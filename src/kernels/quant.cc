@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/cpu/quant_wide.h"
 #include "util/bf16.h"
 #include "util/check.h"
 
@@ -242,6 +243,7 @@ float fp16_to_fp32(uint16_t h) {
 // ---- q8_0 ----
 
 void quantize_row_q8_0(const float* x, std::byte* out, int64_t n) {
+  if (quant_wide::wide_available()) return quant_wide::avx512::quantize_row_q8_0(x, out, n);
   auto* y = reinterpret_cast<BlockQ8_0*>(out);
   for (int64_t b = 0; b < n / kQK; ++b, x += kQK) {
     float amax = 0.0f;
@@ -344,55 +346,91 @@ void dequantize_row_q5_0(const std::byte* in, float* y, int64_t n) {
 
 // ---- q4_K ----
 
+namespace {
+
+// The rest of a q4_K super-block once its sub-blocks are fitted: 6-bit scales and mins, the
+// values requantised against them, the nibbles packed.
+void finish_q4_K(const float* x, const float* scales, const float* mins, uint8_t* L, std::byte* out) {
+  BlockQ4_K blk{};
+  float max_scale = 0, max_min = 0;
+  for (int j = 0; j < kQK_K / 32; ++j) {
+    if (scales[j] > max_scale) max_scale = scales[j];
+    if (mins[j] > max_min) max_min = mins[j];
+  }
+  const float inv_scale = max_scale > 0 ? 63.0f / max_scale : 0.0f;
+  const float inv_min = max_min > 0 ? 63.0f / max_min : 0.0f;
+  for (int j = 0; j < kQK_K / 32; ++j) {
+    const uint8_t ls = std::min<uint8_t>(63, static_cast<uint8_t>(nearest_int(inv_scale * scales[j])));
+    const uint8_t lm = std::min<uint8_t>(63, static_cast<uint8_t>(nearest_int(inv_min * mins[j])));
+    if (j < 4) {
+      blk.scales[j] = ls;
+      blk.scales[j + 4] = lm;
+    } else {
+      blk.scales[j + 4] = static_cast<uint8_t>((ls & 0xF) | ((lm & 0xF) << 4));
+      blk.scales[j - 4] |= static_cast<uint8_t>((ls >> 4) << 6);
+      blk.scales[j] |= static_cast<uint8_t>((lm >> 4) << 6);
+    }
+  }
+  blk.d = fp32_to_fp16(max_scale / 63.0f);
+  blk.dmin = fp32_to_fp16(max_min / 63.0f);
+  // Requantise every value against the scales as stored (6-bit and half precision).
+  for (int j = 0; j < kQK_K / 32; ++j) {
+    uint8_t sc, m;
+    q4k_scale_min(j, blk.scales, &sc, &m);
+    const float d = fp16_to_fp32(blk.d) * sc;
+    if (!d) continue;
+    const float dm = fp16_to_fp32(blk.dmin) * m;
+    for (int i = 0; i < 32; ++i) {
+      const int l = nearest_int((x[32 * j + i] + dm) / d);
+      L[32 * j + i] = static_cast<uint8_t>(std::max(0, std::min(15, l)));
+    }
+  }
+  // Bytes 32k..32k+31 hold sub-block 2k in the low nibbles and 2k+1 in the high ones.
+  for (int j = 0, q = 0; j < kQK_K; j += 64, q += 32) {
+    for (int l = 0; l < 32; ++l) blk.qs[q + l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 4));
+  }
+  std::memcpy(out, &blk, sizeof(blk));
+}
+
+}  // namespace
+
 void quantize_row_q4_K(const float* x, std::byte* out, int64_t n) {
-  uint8_t L[kQK_K], L_try[32];
-  float w[32], mins[kQK_K / 32], scales[kQK_K / 32];
-  for (int64_t b = 0; b < n / kQK_K; ++b, x += kQK_K) {
-    BlockQ4_K blk{};
-    float max_scale = 0, max_min = 0;
-    for (int j = 0; j < kQK_K / 32; ++j) {
+  const int64_t nb = n / kQK_K;
+  const bool wide = quant_wide::wide_available();
+  // Two super-blocks (16 sub-blocks) per pass: the wide search fits one sub-block per lane.
+  alignas(64) float w[2 * kQK_K], xt[2 * kQK_K], wt[2 * kQK_K];
+  alignas(64) int32_t Lt[2 * kQK_K];
+  alignas(64) float scales[16], mins[16];
+  uint8_t L[2 * kQK_K], L_try[32];
+  for (int64_t b0 = 0; b0 < nb; b0 += 2, x += 2 * kQK_K) {
+    const int nsub = static_cast<int>(std::min<int64_t>(2, nb - b0)) * (kQK_K / 32);
+    for (int j = 0; j < nsub; ++j) {
       const float* xs = x + 32 * j;
       float sum_x2 = 0;
       for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
       const float av_x = std::sqrt(sum_x2 / 32);
-      for (int l = 0; l < 32; ++l) w[l] = av_x + std::fabs(xs[l]);
-      scales[j] = fit_scale_min(32, 15, xs, w, L + 32 * j, &mins[j], L_try, -1.0f, 0.1f, 20);
-      if (scales[j] > max_scale) max_scale = scales[j];
-      if (mins[j] > max_min) max_min = mins[j];
+      for (int l = 0; l < 32; ++l) w[32 * j + l] = av_x + std::fabs(xs[l]);
     }
-    const float inv_scale = max_scale > 0 ? 63.0f / max_scale : 0.0f;
-    const float inv_min = max_min > 0 ? 63.0f / max_min : 0.0f;
-    for (int j = 0; j < kQK_K / 32; ++j) {
-      const uint8_t ls = std::min<uint8_t>(63, static_cast<uint8_t>(nearest_int(inv_scale * scales[j])));
-      const uint8_t lm = std::min<uint8_t>(63, static_cast<uint8_t>(nearest_int(inv_min * mins[j])));
-      if (j < 4) {
-        blk.scales[j] = ls;
-        blk.scales[j + 4] = lm;
-      } else {
-        blk.scales[j + 4] = static_cast<uint8_t>((ls & 0xF) | ((lm & 0xF) << 4));
-        blk.scales[j - 4] |= static_cast<uint8_t>((ls >> 4) << 6);
-        blk.scales[j] |= static_cast<uint8_t>((lm >> 4) << 6);
+    if (wide) {
+      for (int j = 0; j < 16; ++j) {
+        for (int l = 0; l < 32; ++l) {
+          xt[16 * l + j] = j < nsub ? x[32 * j + l] : 0.0f;  // missing sub-blocks: zeros
+          wt[16 * l + j] = j < nsub ? w[32 * j + l] : 0.0f;
+        }
+      }
+      quant_wide::avx512::fit_scale_min16(xt, wt, Lt, scales, mins);
+      for (int j = 0; j < nsub; ++j) {
+        for (int l = 0; l < 32; ++l) L[32 * j + l] = static_cast<uint8_t>(Lt[16 * l + j]);
+      }
+    } else {
+      for (int j = 0; j < nsub; ++j) {
+        scales[j] = fit_scale_min(32, 15, x + 32 * j, w + 32 * j, L + 32 * j, &mins[j], L_try, -1.0f, 0.1f, 20);
       }
     }
-    blk.d = fp32_to_fp16(max_scale / 63.0f);
-    blk.dmin = fp32_to_fp16(max_min / 63.0f);
-    // Requantise every value against the scales as stored (6-bit and half precision).
-    for (int j = 0; j < kQK_K / 32; ++j) {
-      uint8_t sc, m;
-      q4k_scale_min(j, blk.scales, &sc, &m);
-      const float d = fp16_to_fp32(blk.d) * sc;
-      if (!d) continue;
-      const float dm = fp16_to_fp32(blk.dmin) * m;
-      for (int i = 0; i < 32; ++i) {
-        const int l = nearest_int((x[32 * j + i] + dm) / d);
-        L[32 * j + i] = static_cast<uint8_t>(std::max(0, std::min(15, l)));
-      }
+    for (int s = 0; s < nsub / 8; ++s) {
+      finish_q4_K(x + s * kQK_K, scales + 8 * s, mins + 8 * s, L + s * kQK_K,
+                  out + (b0 + s) * sizeof(BlockQ4_K));
     }
-    // Bytes 32k..32k+31 hold sub-block 2k in the low nibbles and 2k+1 in the high ones.
-    for (int j = 0, q = 0; j < kQK_K; j += 64, q += 32) {
-      for (int l = 0; l < 32; ++l) blk.qs[q + l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 4));
-    }
-    std::memcpy(out + b * sizeof(BlockQ4_K), &blk, sizeof(blk));
   }
 }
 
@@ -418,13 +456,25 @@ void dequantize_row_q4_K(const std::byte* in, float* y, int64_t n) {
 
 void quantize_row_q6_K(const float* x, std::byte* out, int64_t n) {
   int8_t L[kQK_K];
-  float scales[kQK_K / 16];
+  alignas(64) float scales[kQK_K / 16], xt[kQK_K];
+  alignas(64) int32_t Lt[kQK_K];
+  const bool wide = quant_wide::wide_available();
   for (int64_t b = 0; b < n / kQK_K; ++b, x += kQK_K) {
     BlockQ6_K blk{};
+    if (wide) {  // the 16 sub-blocks of 16 values, one per lane
+      for (int ib = 0; ib < 16; ++ib) {
+        for (int i = 0; i < 16; ++i) xt[16 * i + ib] = x[16 * ib + i];
+      }
+      quant_wide::avx512::fit_scale_symmetric16(xt, Lt, scales);
+      for (int ib = 0; ib < 16; ++ib) {
+        for (int i = 0; i < 16; ++i) L[16 * ib + i] = static_cast<int8_t>(Lt[16 * i + ib]);
+      }
+    } else {
+      for (int ib = 0; ib < kQK_K / 16; ++ib) scales[ib] = fit_scale_symmetric(16, 32, x + 16 * ib, L + 16 * ib);
+    }
     float max_scale = 0, max_abs_scale = 0;
     for (int ib = 0; ib < kQK_K / 16; ++ib) {
-      const float scale = fit_scale_symmetric(16, 32, x + 16 * ib, L + 16 * ib);
-      scales[ib] = scale;
+      const float scale = scales[ib];
       if (std::fabs(scale) > max_abs_scale) {
         max_abs_scale = std::fabs(scale);
         max_scale = scale;

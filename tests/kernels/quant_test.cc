@@ -15,6 +15,7 @@
 #include "io/gguf.h"
 #include "../test_util.h"
 #include "util/bf16.h"
+#include "util/isa.h"
 
 namespace illada {
 namespace {
@@ -262,6 +263,51 @@ TEST(Quant, ScalesBeyondHalfPrecisionAreDetected) {
   std::vector<float> k(256, 1.0f);
   k[0] = 1e9f;
   EXPECT_FALSE(quant_scales_finite(GgmlType::Q4_K, quantize(GgmlType::Q4_K, k, 1, 256).data(), 1, 256));
+}
+
+// The k-quants' scale searches run 16 sub-blocks at once on AVX-512, and q8_0 rows have an
+// AVX-512 form (kernels/cpu/quant_wide.h): the bytes must be those of the scalar code, on rows
+// that take every branch (flat sub-blocks, all-positive ones whose min is capped at 0, values
+// below the zero threshold, an odd number of super-blocks, which leaves lanes empty, and q8_0
+// blocks whose scale is 1 with values half-way between integers, which round away from zero).
+TEST(Quant, WideQuantisersWriteTheScalarBytes) {
+  if (isa_supported() < Isa::kAvx512) GTEST_SKIP() << "this CPU has no AVX-512: the wide code never runs here";
+  for (const int64_t cols : {int64_t{256}, int64_t{768}, int64_t{2048}}) {
+    const int64_t rows = 40;
+    std::vector<float> x = test_rows(rows, cols, 11);
+    std::vector<float> noise = test::randn(rows * cols, 12);
+    for (int64_t r = 0; r < rows; ++r) {
+      float* row = x.data() + r * cols;
+      const float* nr = noise.data() + r * cols;
+      for (int64_t i = 0; i < cols; ++i) {
+        const int64_t sub = i / 16;  // per 16 values, so q4_K and q6_K sub-blocks both vary
+        switch ((r + sub) % 9) {
+          case 0: row[i] = std::fabs(row[i]) + 0.5f; break;            // all positive: min capped
+          case 1: row[i] = -std::fabs(row[i]) - 0.5f; break;           // all negative
+          case 2: row[i] = 3.0f; break;                                // constant
+          case 3: row[i] = 1e-17f * nr[i]; break;                      // below q6_K's zero threshold
+          case 4: row[i] = nr[i] * nr[i] * nr[i]; break;               // heavy tails
+          case 5: row[i] = std::round(4 * nr[i]) / 4; break;           // few distinct values
+          case 6:  // q8_0 scale 1: 127 first, then halves
+            row[i] = i % 32 == 0 ? 127.0f : std::max(-126.5f, std::min(126.5f, std::round(60 * nr[i]) / 2));
+            break;
+          default: break;
+        }
+      }
+    }
+    for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0}) {
+      const auto wide = quantize(t, x, rows, cols);
+      const Isa previous = set_isa_cap(Isa::kScalar);
+      const auto scalar = quantize(t, x, rows, cols);
+      set_isa_cap(previous);
+      size_t first_diff = wide.size();
+      for (size_t i = 0; i < wide.size() && first_diff == wide.size(); ++i) {
+        if (wide[i] != scalar[i]) first_diff = i;
+      }
+      EXPECT_EQ(first_diff, wide.size()) << ggml_type_name(t) << " cols " << cols << ": first differing byte "
+                                         << first_diff << " of " << wide.size();
+    }
+  }
 }
 
 // Bytes that llama.cpp (libggml-base of node-llama-cpp 3.22.1, commit de3ff815) wrote for the
