@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <regex>
 
 #include "io/safetensors.h"
@@ -69,6 +70,27 @@ GgmlType source_ggml_type(const TensorInfo& t) {
     case DType::BF16: return GgmlType::BF16;
     default: return GgmlType::F32;
   }
+}
+
+// The index of the first value of x that is NaN or infinite, or x.size(): a branch-free scan
+// per chunk (vectorised), then a search of the chunk that has one.
+size_t first_non_finite(std::span<const float> x) {
+  constexpr size_t kChunk = 4096;
+  for (size_t b = 0; b < x.size(); b += kChunk) {
+    const size_t e = std::min(x.size(), b + kChunk);
+    uint32_t bad = 0;
+    for (size_t k = b; k < e; ++k) {
+      uint32_t u;
+      std::memcpy(&u, &x[k], 4);
+      bad |= static_cast<uint32_t>((u & 0x7f800000u) == 0x7f800000u);
+    }
+    if (bad) {
+      for (size_t k = b; k < e; ++k) {
+        if (!std::isfinite(x[k])) return k;
+      }
+    }
+  }
+  return x.size();
 }
 
 }  // namespace
@@ -220,6 +242,8 @@ QuantizeResult quantize_model(const std::string& source_path, const std::string&
   w.set("general.file_type", GgufValue::u32(file_type_info(options.type).llama_ftype));
 
   const size_t n = result.tensors.size();
+  std::unique_ptr<float[]> scratch;  // the values of the tensor being written (fills run one at a time)
+  size_t scratch_size = 0;
   for (size_t i = 0; i < n; ++i) {
     const QuantizedTensor& t = result.tensors[i];
     const TensorSpec spec = [&] {
@@ -248,7 +272,12 @@ QuantizeResult quantize_model(const std::string& source_path, const std::string&
         const auto bytes = store.bytes(q.source_name);
         std::memcpy(dst.data(), bytes.data(), bytes.size());  // already in the target blocks
       } else {
-        std::vector<float> x(static_cast<size_t>(rows_eff * cols));
+        const auto need = static_cast<size_t>(rows_eff * cols);
+        if (scratch_size < need) {  // one buffer for every tensor: no zeroing, no new pages
+          scratch.reset(new float[need]);
+          scratch_size = need;
+        }
+        const std::span<float> x(scratch.get(), need);
         if (info.block_type) {
           const TensorStore::Blocks b = store.blocks(q.source_name);
           if (!quant_supported(b.type)) {
@@ -260,11 +289,9 @@ QuantizeResult quantize_model(const std::string& source_path, const std::string&
         } else {
           store.read_f32(q.source_name, x);
         }
-        for (size_t k = 0; k < x.size(); ++k) {
-          if (!std::isfinite(x[k])) {
-            fail(source_path, ": tensor '", q.source_name, "' holds a non-finite value (", x[k],
-                 ") at row ", static_cast<int64_t>(k) / cols, ", column ", static_cast<int64_t>(k) % cols);
-          }
+        if (const size_t k = first_non_finite(x); k < x.size()) {
+          fail(source_path, ": tensor '", q.source_name, "' holds a non-finite value (", x[k],
+               ") at row ", static_cast<int64_t>(k) / cols, ", column ", static_cast<int64_t>(k) % cols);
         }
         quantize_rows(q.type, x.data(), dst.data(), rows_eff, cols);
         if (!quant_scales_finite(q.type, dst.data(), rows_eff, cols)) {

@@ -55,6 +55,12 @@ for m in nan_first inf_last nan_norm; do
   expect_error "non-finite logit" logits --model $m --prompt-ids 2,3 --out l.f32
   [ ! -e l.f32 ] || fail "logits left an output file for a broken model"
 done
+# quantize refuses them and leaves no file (the check scans each tensor after reading it).
+expect_error "tensor 'model.transformer.blocks.0.q_proj.weight' holds a non-finite value (nan) at row 0, column 7" \
+  quantize --model nan_first --type q8_0 --out poisoned.gguf
+expect_error "tensor 'model.transformer.blocks.2.ff_out.weight' holds a non-finite value (inf) at row 0, column 7" \
+  quantize --model inf_last --type q4_k --out poisoned.gguf
+[ ! -e poisoned.gguf ] || fail "quantize left an output file for a broken model"
 expect_error "check-tensors" generate --model nan_first --prompt-ids 2,3 --gen-length 8
 expect_error "tensor 'model.transformer.blocks.0.q_proj.weight' holds NaN at element 7" \
   generate --model nan_first --prompt-ids 2,3 --gen-length 8 --check-tensors
