@@ -6,9 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "model/config.h"
 #include "model/quantize.h"
-#include "tokenizer/gguf_vocab.h"
 #include "util/check.h"
 
 namespace illada::cli {
@@ -48,23 +46,14 @@ void register_quantize(CLI::App& app) {
   cmd->callback([o] {
     const auto type = parse_file_type(o->type);
     if (!type) fail("--type '", o->type, "': expected one of ", file_type_names());
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    if (fs::equivalent(o->model, o->out, ec)) fail("--out ", o->out, " is the input model; choose another file");
-    QuantizeOptions opts;
-    opts.type = *type;
-    for (const std::string& t : o->tensor_types) opts.overrides.push_back(parse_tensor_type_override(t));
-    if (fs::is_directory(o->model, ec)) {
-      const ModelConfig c = ModelConfig::load(o->model + "/config.json");
-      tokenizer::GgufVocab vocab = tokenizer::gguf_vocab_from_dir(
-          o->model, {.n_rows = c.embedding_size});
-      for (const std::string& w : vocab.warnings) std::fprintf(stderr, "illada quantize: warning: %s\n", w.c_str());
-      opts.extra_kv = std::move(vocab.kv);
-      opts.name = o->name.empty() ? fs::absolute(o->model).lexically_normal().filename().string() : o->name;
-      if (opts.name.empty()) opts.name = fs::absolute(o->model).lexically_normal().parent_path().filename().string();
-    } else if (!o->name.empty()) {
+    std::vector<TensorTypeOverride> overrides;
+    for (const std::string& t : o->tensor_types) overrides.push_back(parse_tensor_type_override(t));
+    if (!o->name.empty() && !std::filesystem::is_directory(o->model)) {
       fail("--name: a GGUF input keeps its general.name (its keys are copied as they are)");
     }
+    std::vector<std::string> warnings;
+    QuantizeOptions opts = quantize_options(o->model, o->out, "--out", *type, std::move(overrides), o->name, warnings);
+    for (const std::string& w : warnings) std::fprintf(stderr, "illada quantize: warning: %s\n", w.c_str());
     if (!o->quiet) {
       opts.progress = [](size_t i, size_t n, const QuantizedTensor& t) {
         std::fprintf(stderr, "[%3zu/%3zu] %-28s %-14s %5s -> %s\n", i + 1, n, t.name.c_str(),

@@ -34,7 +34,9 @@ if(ILLADA_BUILD_TESTS)
   file(GLOB ILLADA_CAPI_TESTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/capi/*_test.cc)
   add_executable(capi_tests ${ILLADA_CAPI_TESTS})
   target_link_libraries(capi_tests PRIVATE illada_shared GTest::gtest GTest::gtest_main)
-  target_compile_definitions(capi_tests PRIVATE ILLADA_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  target_compile_definitions(capi_tests PRIVATE ILLADA_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+                                                ILLADA_CLI="$<TARGET_FILE:illada>")
+  add_dependencies(capi_tests illada)  # illada_quantize is compared with `illada quantize`
   gtest_discover_tests(capi_tests DISCOVERY_TIMEOUT 60 TEST_PREFIX "capi."
     PROPERTIES ENVIRONMENT "OMP_NUM_THREADS=2;OMP_WAIT_POLICY=passive")
 

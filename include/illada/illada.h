@@ -335,6 +335,41 @@ ILLADA_API illada_status illada_score_text(illada_context* ctx, const char* prom
 ILLADA_API illada_status illada_logits(illada_context* ctx, const illada_token* ids, size_t n_ids, float* logits,
                                        size_t capacity);
 
+/* ------------------------------------------------------------------------------ quantising */
+
+typedef struct illada_quantize_params {
+  /* The file's element type, as `illada quantize --type`: "q8_0" (default), "q4_0", "q4_k",
+   * "q6_k", "q4_k_m" (q4_K with q6_K where llama.cpp puts it), "f32", "f16", "bf16". */
+  const char* type;
+  /* "PATTERN=TYPE" overrides as `illada quantize --tensor-type` (a regular expression searched in
+   * the lower-cased GGUF tensor name; the first match wins). Default NULL / 0: none. */
+  const char* const* tensor_types;
+  size_t n_tensor_types;
+  /* general.name for a model directory (default NULL: the directory's name). A GGUF input keeps
+   * its own keys and name, and a name given for it is an error. */
+  const char* name;
+  int32_t n_threads;          /* 0: $OMP_NUM_THREADS or all cores (default)                    */
+  /* Before each tensor is written: `done` of `total` tensors. Non-zero stops the call
+   * (ILLADA_ERROR_CANCELLED; no file is written). Default NULL. */
+  illada_progress_callback progress_callback;
+  void* progress_user_data;
+  /* Warnings (what a GGUF vocabulary cannot carry of the tokenizer) and a summary of the file
+   * written. Default NULL: no messages. */
+  illada_log_callback log_callback;
+  void* log_user_data;
+} illada_quantize_params;
+
+ILLADA_API illada_quantize_params illada_quantize_default_params(void);
+
+/* Writes the model at `path` (a Hugging Face style directory or a LLaDA GGUF file) as the GGUF
+ * file `out_path`, the bytes `illada quantize` writes (and llama.cpp's quantiser for the same
+ * weights; docs/gguf.md). The file appears whole or not at all, and a file already at out_path
+ * is left as it was on failure. Errors (bad type or pattern, a NaN weight, an unreadable model,
+ * out_path being the input) as illada_model_load reports them: the message into `error`
+ * (NUL terminated, cut to error_size bytes) when it is not NULL. `params` may be NULL. */
+ILLADA_API illada_status illada_quantize(const char* path, const char* out_path, const illada_quantize_params* params,
+                                         char* error, size_t error_size);
+
 #ifdef __cplusplus
 }
 #endif

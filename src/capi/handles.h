@@ -75,6 +75,11 @@ illada_status run(illada_context* ctx, const char* name, F&& body) {
   return run_status(ctx, name, [](void* f) { (*static_cast<F*>(f))(); }, &body);
 }
 
+// The status and message of the exception being handled (call inside a catch block).
+illada_status current_status(std::string& message);
+// `message` into the caller's buffer (NUL terminated, cut to error_size bytes; NULL: nothing).
+void copy_message(const std::string& message, char* error, size_t error_size);
+
 // Throws INVALID_ARGUMENT naming the argument when `p` is NULL.
 template <class T>
 T* need(T* p, const char* what) {

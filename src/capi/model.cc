@@ -47,8 +47,6 @@ ThreadScope::~ThreadScope() {
   if (previous_ > 0) omp_set_num_threads(previous_);
 }
 
-namespace {
-
 // The status and message of the exception being handled.
 illada_status current_status(std::string& message) {
   try {
@@ -77,6 +75,8 @@ void copy_message(const std::string& message, char* error, size_t error_size) {
   std::memcpy(error, message.data(), n);
   error[n] = '\0';
 }
+
+namespace {
 
 bool is_directory(const std::string& path) {
   std::error_code ec;
@@ -190,6 +190,7 @@ size_t illada_struct_size(const char* struct_name) {
   ILLADA_SIZE(illada_generate_params)
   ILLADA_SIZE(illada_generation)
   ILLADA_SIZE(illada_score_params)
+  ILLADA_SIZE(illada_quantize_params)
 #undef ILLADA_SIZE
   return 0;
 }

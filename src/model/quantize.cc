@@ -14,6 +14,7 @@
 #include "io/safetensors.h"
 #include "kernels/quant.h"
 #include "model/llada_gguf.h"
+#include "tokenizer/gguf_vocab.h"
 #include "util/check.h"
 
 namespace illada {
@@ -206,6 +207,32 @@ std::vector<QuantizedTensor> plan_quantization(
     t.type = nt;
   }
   return out;
+}
+
+QuantizeOptions quantize_options(const std::string& source_path, const std::string& out_path,
+                                 const std::string& out_label, FileType type,
+                                 std::vector<TensorTypeOverride> overrides, const std::string& name,
+                                 std::vector<std::string>& warnings) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::equivalent(source_path, out_path, ec)) {
+    fail(out_label, " ", out_path, " is the input model; choose another file");
+  }
+  QuantizeOptions opts;
+  opts.type = type;
+  opts.overrides = std::move(overrides);
+  if (fs::is_directory(source_path, ec)) {
+    const ModelConfig c = ModelConfig::load(source_path + "/config.json");
+    tokenizer::GgufVocab vocab = tokenizer::gguf_vocab_from_dir(source_path, {.n_rows = c.embedding_size});
+    warnings.insert(warnings.end(), vocab.warnings.begin(), vocab.warnings.end());
+    opts.extra_kv = std::move(vocab.kv);
+    const fs::path dir = fs::absolute(source_path).lexically_normal();
+    opts.name = !name.empty() ? name : dir.filename().string();
+    if (opts.name.empty()) opts.name = dir.parent_path().filename().string();  // "dir/"
+  } else if (!name.empty()) {
+    fail("the name '", name, "': a GGUF input keeps its general.name (its keys are copied as they are)");
+  }
+  return opts;
 }
 
 QuantizeResult quantize_model(const std::string& source_path, const std::string& out_path,

@@ -82,6 +82,16 @@ struct QuantizeResult {
   int64_t n_params = 0;
 };
 
+// The options `illada quantize` (and the C API's illada_quantize) build for a source: for a
+// model directory, the tokenizer's keys (tokenizer/gguf_vocab.h; what its GGUF form cannot carry
+// is appended to `warnings`) and general.name (`name`, or the directory's name); a GGUF source
+// keeps its own keys and name, and a `name` for it is refused. Throws Error when `out_path` is
+// the source itself (`out_label` names the output in that message: "--out", "out_path").
+QuantizeOptions quantize_options(const std::string& source_path, const std::string& out_path,
+                                 const std::string& out_label, FileType type,
+                                 std::vector<TensorTypeOverride> overrides, const std::string& name,
+                                 std::vector<std::string>& warnings);
+
 // Writes the model at `source_path` (a model directory or a LLaDA GGUF file) to `out_path`
 // (atomically). Throws Error naming the tensor on non-finite weights, scales that overflow
 // half precision, or a quantised source type that cannot be converted.

@@ -1,12 +1,16 @@
 // The C API in the build tree: versions, loading and its errors, every entry point on the tiny
 // fixture model (with and without a tokenizer), options checked by field name, the step
-// callback's cancel, the busy guard, the log callback.
+// callback's cancel, the busy guard, the log callback, and the quantiser against the CLI's.
 #include <gtest/gtest.h>
 #include <illada/illada.h>
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -397,6 +401,166 @@ TEST(CApi, LogCallbackOfModelAndContext) {
   EXPECT_EQ(ctx_log.all.back().first, ILLADA_LOG_ERROR);
   illada_context_free(ctx);
   illada_model_free(m);
+}
+
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+// A fresh directory for output files.
+fs::path out_dir(const char* name) {
+  const fs::path d = fs::temp_directory_path() / (std::string("illada_capi_") + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+int32_t count_tensors(int64_t done, int64_t total, void* user) {
+  auto* seen = static_cast<std::vector<std::pair<int64_t, int64_t>>*>(user);
+  seen->emplace_back(done, total);
+  return 0;
+}
+
+TEST(CApi, QuantizeWritesTheBytesOfTheCli) {
+  const fs::path d = out_dir("quantize");
+  for (const char* type : {"q8_0", "q4_k_m", "f16"}) {
+    const std::string cli_out = (d / (std::string("cli-") + type + ".gguf")).string();
+    const std::string api_out = (d / (std::string("api-") + type + ".gguf")).string();
+    const std::string cmd = std::string(ILLADA_CLI) + " quantize --quiet --model '" + text_model_dir() + "' --type " +
+                            type + " --tensor-type 'attn_v=q8_0' --out '" + cli_out + "' > /dev/null";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    illada_quantize_params p = illada_quantize_default_params();
+    EXPECT_STREQ(p.type, "q8_0");
+    p.type = type;
+    const char* overrides[] = {"attn_v=q8_0"};
+    p.tensor_types = overrides;
+    p.n_tensor_types = 1;
+    p.n_threads = 1;
+    std::vector<std::pair<int64_t, int64_t>> seen;
+    p.progress_callback = count_tensors;
+    p.progress_user_data = &seen;
+    char err[512];
+    ASSERT_EQ(illada_quantize(text_model_dir().c_str(), api_out.c_str(), &p, err, sizeof err), ILLADA_OK) << err;
+    EXPECT_STREQ(err, "");
+    const std::string want = file_bytes(cli_out), got = file_bytes(api_out);
+    ASSERT_GT(want.size(), 1000u);
+    EXPECT_TRUE(got == want) << type << ": " << got.size() << " bytes against the CLI's " << want.size();
+    ASSERT_FALSE(seen.empty());
+    for (size_t i = 0; i < seen.size(); ++i) {
+      EXPECT_EQ(seen[i], std::make_pair(static_cast<int64_t>(i), static_cast<int64_t>(seen.size()))) << i;
+    }
+  }
+  // The file runs, with the tokenizer the directory gave it.
+  Loaded q((d / "api-q4_k_m.gguf").string());
+  ASSERT_NE(q.model, nullptr);
+  EXPECT_EQ(illada_model_has_tokenizer(q.model), 1);
+  const illada_token prompt[] = {1, 2, 3};
+  std::vector<float> logits(3 * illada_model_n_vocab(q.model));
+  ASSERT_EQ(illada_logits(q.ctx, prompt, 3, logits.data(), logits.size()), ILLADA_OK) << illada_context_error(q.ctx);
+  for (float v : logits) ASSERT_TRUE(std::isfinite(v));
+  fs::remove_all(d);
+}
+
+TEST(CApi, QuantizeErrorsNameTheFieldAndLeaveNoFile) {
+  const fs::path d = out_dir("quantize_errors");
+  const std::string out = (d / "m.gguf").string();
+  struct Case {
+    std::function<void(illada_quantize_params&)> set;
+    const char* path;
+    std::string out_path;
+    illada_status status;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {[](illada_quantize_params& p) { p.type = "q3_k"; }, kModel.c_str(), out, ILLADA_ERROR_INVALID_ARGUMENT,
+       "type 'q3_k': expected one of"},
+      {[](illada_quantize_params& p) { p.type = nullptr; }, kModel.c_str(), out, ILLADA_ERROR_INVALID_ARGUMENT,
+       "type is NULL"},
+      {[](illada_quantize_params& p) {
+         static const char* bad[] = {"attn_v=q8_0", "ffn_(=q8_0"};
+         p.tensor_types = bad;
+         p.n_tensor_types = 2;
+       },
+       kModel.c_str(), out, ILLADA_ERROR_INVALID_ARGUMENT, "tensor_types[1]"},
+      {[](illada_quantize_params& p) { p.n_tensor_types = 1; }, kModel.c_str(), out, ILLADA_ERROR_INVALID_ARGUMENT,
+       "tensor_types is NULL"},
+      {[](illada_quantize_params& p) { p.n_threads = -2; }, kModel.c_str(), out, ILLADA_ERROR_INVALID_ARGUMENT,
+       "n_threads -2"},
+      {[](illada_quantize_params&) {}, "/no/such/model", out, ILLADA_ERROR_LOAD, "/no/such/model"},
+      {[](illada_quantize_params&) {}, kModel.c_str(), (d / "missing" / "m.gguf").string(),
+       ILLADA_ERROR_INVALID_ARGUMENT, "does not exist"},
+      {[](illada_quantize_params&) {}, kModel.c_str(), "", ILLADA_ERROR_INVALID_ARGUMENT, "out_path is NULL or empty"},
+  };
+  for (const Case& c : cases) {
+    illada_quantize_params p = illada_quantize_default_params();
+    c.set(p);
+    char err[512];
+    EXPECT_EQ(illada_quantize(c.path, c.out_path.c_str(), &p, err, sizeof err), c.status) << c.message;
+    EXPECT_NE(std::string(err).find(c.message), std::string::npos) << err;
+    EXPECT_EQ(std::string(err).rfind("illada_quantize: ", 0), 0u) << err;
+    EXPECT_TRUE(fs::is_empty(d)) << c.message << ": a file was left";
+  }
+  // A model whose weights hold a NaN: the tensor named, ILLADA_ERROR_LOAD.
+  const fs::path bad = d / "nan_model";
+  fs::create_directories(bad);
+  fs::copy_file(kModel + "/config.json", bad / "config.json");
+  std::string st = file_bytes(kModel + "/model.safetensors");
+  const uint64_t header = *reinterpret_cast<const uint64_t*>(st.data());
+  const size_t at = st.find("\"model.transformer.blocks.1.ff_proj.weight\"");
+  ASSERT_NE(at, std::string::npos);
+  const size_t off = st.find("data_offsets", at);
+  const uint64_t begin = std::strtoull(st.c_str() + st.find('[', off) + 1, nullptr, 10);
+  st[8 + header + begin + 2 * 5] = '\xc0';  // bf16 element 5 -> 0x7fc0 (NaN)
+  st[8 + header + begin + 2 * 5 + 1] = '\x7f';
+  std::ofstream(bad / "model.safetensors", std::ios::binary) << st;
+  char err[512];
+  illada_quantize_params p = illada_quantize_default_params();
+  EXPECT_EQ(illada_quantize(bad.c_str(), out.c_str(), &p, err, sizeof err), ILLADA_ERROR_LOAD);
+  EXPECT_NE(std::string(err).find("ff_proj.weight' holds a non-finite value (nan) at row 0, column 5"),
+            std::string::npos)
+      << err;
+  EXPECT_FALSE(fs::exists(out));
+  // The input as the output.
+  const fs::path gguf = d / "in.gguf";
+  ASSERT_EQ(illada_quantize(kModel.c_str(), gguf.c_str(), nullptr, err, sizeof err), ILLADA_OK) << err;
+  EXPECT_EQ(illada_quantize(gguf.c_str(), gguf.c_str(), nullptr, err, sizeof err), ILLADA_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(err).find("is the input model"), std::string::npos) << err;
+  p.name = "renamed";
+  EXPECT_EQ(illada_quantize(gguf.c_str(), out.c_str(), &p, err, sizeof err), ILLADA_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(err).find("keeps its general.name"), std::string::npos) << err;
+  fs::remove_all(d);
+}
+
+int32_t stop_at_third(int64_t done, int64_t, void*) { return done == 2 ? 1 : 0; }
+
+TEST(CApi, QuantizeCancelledKeepsTheOldFile) {
+  const fs::path d = out_dir("quantize_cancel");
+  const std::string out = (d / "m.gguf").string();
+  std::ofstream(out) << "the previous file";
+  illada_quantize_params p = illada_quantize_default_params();
+  p.progress_callback = stop_at_third;
+  Messages log;
+  p.log_callback = collect;
+  p.log_user_data = &log;
+  char err[512];
+  EXPECT_EQ(illada_quantize(kModel.c_str(), out.c_str(), &p, err, sizeof err), ILLADA_ERROR_CANCELLED);
+  EXPECT_NE(std::string(err).find("cancelled by the progress callback"), std::string::npos) << err;
+  EXPECT_EQ(file_bytes(out), "the previous file");
+  EXPECT_EQ(std::distance(fs::directory_iterator(d), fs::directory_iterator()), 1) << "a temporary file was left";
+  ASSERT_FALSE(log.all.empty());
+  EXPECT_EQ(log.all.back().first, ILLADA_LOG_ERROR);
+  // Without the callback the same call succeeds and says what it wrote.
+  p.progress_callback = nullptr;
+  log.all.clear();
+  ASSERT_EQ(illada_quantize(kModel.c_str(), out.c_str(), &p, err, sizeof err), ILLADA_OK) << err;
+  ASSERT_FALSE(log.all.empty());
+  EXPECT_EQ(log.all.back().first, ILLADA_LOG_INFO);
+  EXPECT_NE(log.all.back().second.find("wrote " + out + ": q8_0"), std::string::npos) << log.all.back().second;
+  for (const auto& [level, message] : log.all) EXPECT_NE(level, ILLADA_LOG_ERROR) << message;
+  EXPECT_NE(file_bytes(out), "the previous file");
+  fs::remove_all(d);
 }
 
 }  // namespace
