@@ -8,15 +8,16 @@ used for logits when it is importable.
     out = model.generate("What is 2 + 2?", chat=True, gen_length=64, variable_length=True)
     print(out["text"], out["nfe"])
 
-See docs/python.md for generation, streaming, scoring and logits.
+See docs/python.md for generation, streaming, scoring, logits and quantising
+(illada.quantize(path, out, type="q4_k_m")).
 """
 
 from ._lib import library_path, lib as _clib
 from .model import (CancelledError, IlladaError, InvalidArgumentError, LoadError, Model, NoTokenizerError, Stream,
-                    Tokenizer)
+                    Tokenizer, quantize)
 
 __version__ = _clib.illada_version().decode()
 ABI_VERSION = _clib.illada_abi_version()
 
-__all__ = ["Model", "Tokenizer", "Stream", "IlladaError", "InvalidArgumentError", "LoadError", "NoTokenizerError",
+__all__ = ["Model", "Tokenizer", "Stream", "quantize", "IlladaError", "InvalidArgumentError", "LoadError", "NoTokenizerError",
            "CancelledError", "library_path", "__version__", "ABI_VERSION"]

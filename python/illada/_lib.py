@@ -127,6 +127,20 @@ class ScoreParams(ctypes.Structure):
     ]
 
 
+class QuantizeParams(ctypes.Structure):
+    _fields_ = [
+        ("type", ctypes.c_char_p),
+        ("tensor_types", ctypes.POINTER(ctypes.c_char_p)),
+        ("n_tensor_types", ctypes.c_size_t),
+        ("name", ctypes.c_char_p),
+        ("n_threads", ctypes.c_int32),
+        ("progress_callback", PROGRESS_CALLBACK),
+        ("progress_user_data", ctypes.c_void_p),
+        ("log_callback", LOG_CALLBACK),
+        ("log_user_data", ctypes.c_void_p),
+    ]
+
+
 _STRUCTS = {
     "illada_model_params": ModelParams,
     "illada_context_params": ContextParams,
@@ -137,6 +151,7 @@ _STRUCTS = {
     "illada_generate_params": GenerateParams,
     "illada_generation": Generation,
     "illada_score_params": ScoreParams,
+    "illada_quantize_params": QuantizeParams,
 }
 
 P = ctypes.POINTER
@@ -178,6 +193,9 @@ _SIGNATURES = {
     "illada_score_text": (c_status, [_vp, ctypes.c_char_p, P(ctypes.c_char_p), ctypes.c_size_t, P(PromptParams),
                                      P(ScoreParams), P(ctypes.c_double)]),
     "illada_logits": (c_status, [_vp, P(c_token), ctypes.c_size_t, P(ctypes.c_float), ctypes.c_size_t]),
+    "illada_quantize_default_params": (QuantizeParams, []),
+    "illada_quantize": (c_status, [ctypes.c_char_p, ctypes.c_char_p, P(QuantizeParams), ctypes.c_char_p,
+                                   ctypes.c_size_t]),
 }
 
 

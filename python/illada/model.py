@@ -65,6 +65,69 @@ def _raise(status, message):
     raise cls(message, name)
 
 
+def _log_callback(log):
+    """The C log callback for `log`: callable(level, message), or None for the `logging` logger
+    "illada" (errors excepted: they reach Python as exceptions)."""
+
+    def on_log(level, message, _user):
+        text = message.decode("utf-8", "replace")
+        if log is None:
+            if level != 0:
+                _LOG.log(_LOG_LEVELS.get(level, logging.INFO), text)
+        else:
+            try:
+                log(("error", "warning", "info", "debug")[level] if 0 <= level <= 3 else "info", text)
+            except Exception:  # a logger must not break the call
+                _LOG.exception("illada: the log callback raised")
+
+    return _lib.LOG_CALLBACK(on_log)
+
+
+def quantize(path, out, type="q8_0", tensor_types=(), name=None, threads=None, on_progress=None, log=None):
+    """Writes the model at `path` (a Hugging Face style directory or a LLaDA GGUF file) as the
+    GGUF file `out`, with the bytes `illada quantize` writes (docs/gguf.md).
+
+    type: "q8_0" (default), "q4_0", "q4_k", "q6_k", "q4_k_m", "f32", "f16" or "bf16".
+    tensor_types: "PATTERN=TYPE" overrides (a regular expression searched in the lower-cased
+    GGUF tensor name; the first match wins). name: general.name for a directory (default: its
+    name). threads: compute threads (None: the OpenMP default). on_progress(done, total) before
+    each tensor; returning True stops with CancelledError. log: as Model.load's. The file appears
+    whole or not at all. Raises InvalidArgumentError for bad options, LoadError for a model that
+    cannot be read or converted (a NaN weight, say).
+    """
+    params = lib.illada_quantize_default_params()
+    params.type = _bytes(type, "type")
+    if isinstance(tensor_types, (str, bytes)):
+        raise InvalidArgumentError("tensor_types must be a list of \"PATTERN=TYPE\" strings")
+    overrides = [_bytes(t, "a tensor_types entry") for t in tensor_types]
+    arr = (ctypes.c_char_p * max(1, len(overrides)))(*overrides)
+    params.tensor_types = arr
+    params.n_tensor_types = len(overrides)
+    if name is not None:
+        params.name = _bytes(name, "name")
+    params.n_threads = 0 if threads is None else _int(threads, "threads", 1)
+    failure = []
+    if on_progress is not None:
+        def progress_cb(done, total, _user):
+            try:
+                return 1 if on_progress(done, total) else 0
+            except BaseException as e:
+                failure.append(e)
+                return 1
+
+        progress = _lib.PROGRESS_CALLBACK(progress_cb)
+        params.progress_callback = progress
+    log_cb = _log_callback(log)
+    params.log_callback = log_cb
+    error = ctypes.create_string_buffer(4096)
+    status = lib.illada_quantize(_bytes(str(path), "path"), _bytes(str(out), "out"), ctypes.byref(params), error,
+                                 len(error))
+    if failure:
+        raise failure[0]
+    if status != 0:
+        _raise(status, error.value.decode("utf-8", "replace"))
+
+
 def _bytes(text, what):
     if isinstance(text, bytes):
         return text
@@ -350,19 +413,7 @@ class Model:
             raise ValueError(f"pack_weights must be True, False or \"whole\", not {pack_weights!r}")
         params.check_tensors = int(bool(check_tensors))
 
-        def on_log(level, message, _user):
-            text = message.decode("utf-8", "replace")
-            if log is None:
-                # Errors reach Python as exceptions; the logger gets the rest.
-                if level != 0:
-                    _LOG.log(_LOG_LEVELS.get(level, logging.INFO), text)
-            else:
-                try:
-                    log(("error", "warning", "info", "debug")[level] if 0 <= level <= 3 else "info", text)
-                except Exception:  # a logger must not break the call
-                    _LOG.exception("illada: the log callback raised")
-
-        callback = _lib.LOG_CALLBACK(on_log)
+        callback = _log_callback(log)
         params.log_callback = callback
         handle = ctypes.c_void_p()
         error = ctypes.create_string_buffer(4096)

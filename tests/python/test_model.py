@@ -87,6 +87,36 @@ class InstalledPackage(unittest.TestCase):
             self.assertEqual(out["ids"], ref["ids"])
             self.assertEqual(out["text"], ref["text"])
 
+    def test_quantize_writes_the_cli_bytes(self):
+        with tempfile.TemporaryDirectory() as d:
+            mine, ref = os.path.join(d, "py.gguf"), os.path.join(d, "cli.gguf")
+            seen, messages = [], []
+            illada.quantize(text_model(), mine, type="q4_k_m", tensor_types=["attn_v=q8_0"], threads=1,
+                            on_progress=lambda done, total: seen.append((done, total)),
+                            log=lambda level, message: messages.append((level, message)))
+            cli("quantize", "--model", text_model(), "--type", "q4_k_m", "--tensor-type", "attn_v=q8_0", "--out", ref,
+                "--quiet")
+            with open(mine, "rb") as a, open(ref, "rb") as b:
+                self.assertEqual(a.read(), b.read())
+            self.assertEqual(seen, [(i, len(seen)) for i in range(len(seen))])
+            self.assertTrue(seen)
+            self.assertEqual(messages[-1][0], "info")
+            self.assertIn("q4_k_m", messages[-1][1])
+            with illada.Model.load(mine) as m:
+                self.assertTrue(m.has_tokenizer)
+                self.assertEqual(len(m.generate("hello", gen_length=8, block_length=8)["ids"]), 8)
+            with self.assertRaisesRegex(illada.InvalidArgumentError, "type 'q3_k'"):
+                illada.quantize(IDS_MODEL, os.path.join(d, "bad.gguf"), type="q3_k")
+            with self.assertRaisesRegex(illada.InvalidArgumentError, r"tensor_types\[0\]"):
+                illada.quantize(IDS_MODEL, os.path.join(d, "bad.gguf"), tensor_types=["no equals sign"])
+            with self.assertRaisesRegex(illada.LoadError, "/no/such/model"):
+                illada.quantize("/no/such/model", os.path.join(d, "bad.gguf"))
+            with self.assertRaises(illada.CancelledError):
+                illada.quantize(IDS_MODEL, os.path.join(d, "bad.gguf"), on_progress=lambda done, total: done == 1)
+            with self.assertRaises(ZeroDivisionError):  # the callback's own exception comes through
+                illada.quantize(IDS_MODEL, os.path.join(d, "bad.gguf"), on_progress=lambda done, total: 1 / 0)
+            self.assertFalse(os.path.exists(os.path.join(d, "bad.gguf")))
+
     def test_model_properties(self):
         self.assertEqual(IDS.n_vocab, 128)
         self.assertEqual(IDS.max_sequence_length, 256)
