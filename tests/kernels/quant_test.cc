@@ -265,13 +265,14 @@ TEST(Quant, ScalesBeyondHalfPrecisionAreDetected) {
   EXPECT_FALSE(quant_scales_finite(GgmlType::Q4_K, quantize(GgmlType::Q4_K, k, 1, 256).data(), 1, 256));
 }
 
-// The k-quants' scale searches run 16 sub-blocks at once on AVX-512, and q8_0 rows have an
-// AVX-512 form (kernels/cpu/quant_wide.h): the bytes must be those of the scalar code, on rows
-// that take every branch (flat sub-blocks, all-positive ones whose min is capped at 0, values
-// below the zero threshold, an odd number of super-blocks, which leaves lanes empty, and q8_0
-// blocks whose scale is 1 with values half-way between integers, which round away from zero).
+// The k-quants' scale searches run 16 sub-blocks at once on AVX-512 (8 at a time on AVX2), and
+// q8_0 rows have an AVX-512 form (kernels/cpu/quant_wide.h): the bytes must be those of the
+// scalar code at every level, on rows that take every branch (flat sub-blocks, all-positive ones
+// whose min is capped at 0, values below the zero threshold, an odd number of super-blocks,
+// which leaves lanes empty, and q8_0 blocks whose scale is 1 with values half-way between
+// integers, which round away from zero).
 TEST(Quant, WideQuantisersWriteTheScalarBytes) {
-  if (isa_supported() < Isa::kAvx512) GTEST_SKIP() << "this CPU has no AVX-512: the wide code never runs here";
+  if (isa_supported() < Isa::kAvx2) GTEST_SKIP() << "this CPU has no AVX2: only the scalar code runs here";
   for (const int64_t cols : {int64_t{256}, int64_t{768}, int64_t{2048}}) {
     const int64_t rows = 40;
     std::vector<float> x = test_rows(rows, cols, 11);
@@ -296,16 +297,20 @@ TEST(Quant, WideQuantisersWriteTheScalarBytes) {
       }
     }
     for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0}) {
-      const auto wide = quantize(t, x, rows, cols);
       const Isa previous = set_isa_cap(Isa::kScalar);
       const auto scalar = quantize(t, x, rows, cols);
-      set_isa_cap(previous);
-      size_t first_diff = wide.size();
-      for (size_t i = 0; i < wide.size() && first_diff == wide.size(); ++i) {
-        if (wide[i] != scalar[i]) first_diff = i;
+      for (Isa level : {Isa::kAvx2, Isa::kAvx512}) {
+        if (isa_supported() < level) continue;  // the AVX-512 copy needs the CPU's support
+        set_isa_cap(level);
+        const auto wide = quantize(t, x, rows, cols);
+        size_t first_diff = wide.size();
+        for (size_t i = 0; i < wide.size() && first_diff == wide.size(); ++i) {
+          if (wide[i] != scalar[i]) first_diff = i;
+        }
+        EXPECT_EQ(first_diff, wide.size()) << ggml_type_name(t) << " at " << isa_name(level) << ", cols " << cols
+                                           << ": first differing byte " << first_diff << " of " << wide.size();
       }
-      EXPECT_EQ(first_diff, wide.size()) << ggml_type_name(t) << " cols " << cols << ": first differing byte "
-                                         << first_diff << " of " << wide.size();
+      set_isa_cap(previous);
     }
   }
 }

@@ -1,5 +1,6 @@
-// AVX-512 forms of the slow parts of the quantisers (kernels/quant.cc): the k-quants' scale
-// searches for 16 sub-blocks at once, one per 512-bit lane, and the q8_0 rows. Each lane runs
+// Vector forms of the slow parts of the quantisers (kernels/quant.cc): the k-quants' scale
+// searches for 16 sub-blocks at once, one per lane (AVX-512: 16 lanes; AVX2: 8 lanes, twice),
+// and the q8_0 rows (AVX-512). Each lane runs
 // the scalar code's float operations in the scalar order (no fused multiply-adds: the file is
 // built with -ffp-contract=off), so the bytes written are those of the scalar twins in quant.cc,
 // which reproduce ggml's quantisers.
@@ -23,7 +24,22 @@ void fit_scale_symmetric16(const float* x, int32_t* L, float* scale);
 void quantize_row_q8_0(const float* x, std::byte* out, int64_t n);
 }  // namespace avx512
 
-// Whether the calling thread may run the avx512 functions (isa_level() >= kAvx512).
-bool wide_available();
+namespace avx2 {
+void fit_scale_min16(const float* x, const float* w, int32_t* L, float* scale, float* neg_min);
+void fit_scale_symmetric16(const float* x, int32_t* L, float* scale);
+}  // namespace avx2
+
+// Which of them the calling thread may run: 2 avx512, 1 avx2, 0 neither (scalar code), from
+// isa_level() (the CPU's, capped by ILLADA_ISA or set_isa_cap). Always 0 in a build without
+// the wide copies (ILLADA_MULTI_ISA 0: Clang), where they are not defined.
+int wide_level();
+
+// fit_scale_min16 / fit_scale_symmetric16 of a level wide_level() returned (1 or 2).
+using FitMinFn = void (*)(const float* x, const float* w, int32_t* L, float* scale, float* neg_min);
+using FitSymmetricFn = void (*)(const float* x, int32_t* L, float* scale);
+FitMinFn fit_scale_min16_for(int level);
+FitSymmetricFn fit_scale_symmetric16_for(int level);
+// quantize_row_q8_0 of level 2.
+void quantize_row_q8_0_wide(const float* x, std::byte* out, int64_t n);
 
 }  // namespace illada::quant_wide

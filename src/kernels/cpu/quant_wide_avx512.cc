@@ -1,23 +1,24 @@
-// The quantisers' AVX-512 forms (see quant_wide.h). Every line mirrors a line of the scalar
-// code in kernels/quant.cc (fit_scale_min, fit_scale_symmetric, quantize_row_q8_0): the same
-// products and sums in the same order, conditions as lane masks. Built with -ffp-contract=off.
-#include "kernels/cpu/quant_wide.h"
-
+// The quantisers' AVX-512 forms (see quant_wide.h): the k-quants' scale searches on 16 lanes
+// (quant_wide_isa.inc) and q8_0 rows. Every line mirrors a line of the scalar code in
+// kernels/quant.cc: the same products and sums in the same order, conditions as lane masks.
+// Built with -ffp-contract=off.
 #include <immintrin.h>
 
 #include <cstring>
 
+#include "kernels/cpu/quant_wide.h"
 #include "kernels/quant.h"
 #include "util/isa.h"
 #include "util/isa_dispatch.h"
 
 namespace illada::quant_wide {
 
-bool wide_available() {
+int wide_level() {
 #if ILLADA_MULTI_ISA
-  return isa_level() >= Isa::kAvx512;
+  const Isa level = isa_level();
+  return level >= Isa::kAvx512 ? 2 : level >= Isa::kAvx2 ? 1 : 0;
 #else
-  return false;
+  return 0;
 #endif
 }
 
@@ -33,153 +34,53 @@ bool wide_available() {
 namespace avx512 {
 namespace {
 
+constexpr int kLanes = 16;
+using F = __m512;
+using I = __m512i;
+using M = __mmask16;
+
+inline F ld(const float* p) { return _mm512_loadu_ps(p); }
+inline void st(float* p, F v) { _mm512_storeu_ps(p, v); }
+inline I ldi(const int32_t* p) { return _mm512_loadu_si512(p); }
+inline void sti(int32_t* p, I v) { _mm512_storeu_si512(p, v); }
+inline void msti(int32_t* p, M m, I v) { _mm512_mask_storeu_epi32(p, m, v); }
+inline F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+inline F add(F a, F b) { return _mm512_add_ps(a, b); }
+inline F sub(F a, F b) { return _mm512_sub_ps(a, b); }
+inline F div(F a, F b) { return _mm512_div_ps(a, b); }
+inline F set1(float v) { return _mm512_set1_ps(v); }
+inline F fzero() { return _mm512_setzero_ps(); }
+inline I izero() { return _mm512_setzero_si512(); }
+inline F fl(I l) { return _mm512_cvtepi32_ps(l); }
 // nearest_int of quant.cc: add 1.5 * 2^23 and read the low mantissa bits.
-inline __m512i nearest_int(__m512 v) {
-  const __m512i bits = _mm512_castps_si512(_mm512_add_ps(v, _mm512_set1_ps(12582912.0f)));
+inline I nearest_int(F v) {
+  const I bits = _mm512_castps_si512(_mm512_add_ps(v, _mm512_set1_ps(12582912.0f)));
   return _mm512_sub_epi32(_mm512_and_si512(bits, _mm512_set1_epi32(0x007fffff)), _mm512_set1_epi32(0x00400000));
 }
-inline __m512i clamp(__m512i l, int lo, int hi) {
+inline I clamp(I l, int lo, int hi) {
   return _mm512_max_epi32(_mm512_set1_epi32(lo), _mm512_min_epi32(_mm512_set1_epi32(hi), l));
 }
-inline __m512 ld(const float* p) { return _mm512_loadu_ps(p); }
-inline __m512 mul(__m512 a, __m512 b) { return _mm512_mul_ps(a, b); }
-inline __m512 add(__m512 a, __m512 b) { return _mm512_add_ps(a, b); }
-inline __m512 sub(__m512 a, __m512 b) { return _mm512_sub_ps(a, b); }
-inline __m512 div(__m512 a, __m512 b) { return _mm512_div_ps(a, b); }
-inline __m512 set1(float v) { return _mm512_set1_ps(v); }
-inline __m512 fl(__m512i l) { return _mm512_cvtepi32_ps(l); }
-inline __mmask16 lt(__m512 a, __m512 b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
-inline __mmask16 gt(__m512 a, __m512 b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
-inline __m512 sel(__m512 a, __mmask16 m, __m512 b) { return _mm512_mask_mov_ps(a, m, b); }  // m ? b : a
-inline __m512 neg(__m512 a) { return _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), _mm512_set1_epi32(INT32_MIN))); }
-
-constexpr int kMinN = 32, kMinNmax = 15, kMinSteps = 20;
-constexpr float kMinRmin = -1.0f, kMinRdelta = 0.1f;
+inline I addi(I a, int b) { return _mm512_add_epi32(a, _mm512_set1_epi32(b)); }
+inline M lt(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+inline M gt(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
+inline M eq(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
+inline M neq(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_NEQ_UQ); }  // C's != (true for NaN)
+inline F sel(F a, M m, F b) { return _mm512_mask_mov_ps(a, m, b); }        // m ? b : a
+inline M mand(M a, M b) { return a & b; }
+inline M andnot(M a, M b) { return a & static_cast<M>(~b); }  // a and not b
+inline bool any(M m) { return m != 0; }
+inline F neg(F a) { return _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), _mm512_set1_epi32(INT32_MIN))); }
+inline F abs(F a) { return _mm512_abs_ps(a); }
 
 }  // namespace
 
-void fit_scale_min16(const float* x, const float* w, int32_t* L, float* scale_out, float* neg_min_out) {
-  __m512 lo = ld(x), hi = lo;
-  __m512 sum_w = ld(w);
-  __m512 sum_x = mul(sum_w, ld(x));
-  for (int i = 1; i < kMinN; ++i) {
-    const __m512 xi = ld(x + 16 * i), wi = ld(w + 16 * i);
-    lo = sel(lo, lt(xi, lo), xi);
-    hi = sel(hi, gt(xi, hi), xi);
-    sum_w = add(sum_w, wi);
-    sum_x = add(sum_x, mul(wi, xi));
-  }
-  const __m512 zero = _mm512_setzero_ps();
-  lo = sel(lo, gt(lo, zero), zero);
-  const __mmask16 flat = _mm512_cmp_ps_mask(hi, lo, _CMP_EQ_OQ);
-  __m512 iscale = div(set1(static_cast<float>(kMinNmax)), sub(hi, lo));
-  __m512 scale = div(set1(1.0f), iscale);
-  __m512 best_error = zero;
-  for (int i = 0; i < kMinN; ++i) {
-    const __m512 xi = ld(x + 16 * i);
-    const __m512i l = clamp(nearest_int(mul(iscale, sub(xi, lo))), 0, kMinNmax);
-    _mm512_storeu_si512(L + 16 * i, l);
-    __m512 diff = sub(add(mul(scale, fl(l)), lo), xi);
-    diff = mul(diff, diff);
-    best_error = add(best_error, mul(ld(w + 16 * i), diff));
-  }
-  alignas(64) int32_t L_try[kMinN * 16];
-  for (int is = 0; is <= kMinSteps; ++is) {
-    // The grid starts at the best min so far (lo moves with each better fit, as in ggml).
-    iscale = div(set1(kMinRmin + kMinRdelta * static_cast<float>(is) + static_cast<float>(kMinNmax)), sub(hi, lo));
-    __m512 sum_l = zero, sum_l2 = zero, sum_xl = zero;
-    for (int i = 0; i < kMinN; ++i) {
-      const __m512 xi = ld(x + 16 * i), wi = ld(w + 16 * i);
-      const __m512i l = clamp(nearest_int(mul(iscale, sub(xi, lo))), 0, kMinNmax);
-      _mm512_store_si512(L_try + 16 * i, l);
-      const __m512 lf = fl(l);
-      sum_l = add(sum_l, mul(wi, lf));
-      sum_l2 = add(sum_l2, mul(mul(wi, lf), lf));
-      sum_xl = add(sum_xl, mul(mul(wi, lf), xi));
-    }
-    const __m512 det = sub(mul(sum_w, sum_l2), mul(sum_l, sum_l));
-    const __mmask16 det_pos = gt(det, zero) & ~flat;
-    if (!det_pos) continue;
-    __m512 try_scale = div(sub(mul(sum_w, sum_xl), mul(sum_x, sum_l)), det);
-    __m512 try_min = div(sub(mul(sum_l2, sum_x), mul(sum_l, sum_xl)), det);
-    const __mmask16 min_pos = gt(try_min, zero);
-    try_min = sel(try_min, min_pos, zero);
-    try_scale = sel(try_scale, min_pos, div(sum_xl, sum_l2));
-    __m512 error = zero;
-    for (int i = 0; i < kMinN; ++i) {
-      __m512 diff = sub(add(mul(try_scale, fl(_mm512_load_si512(L_try + 16 * i))), try_min), ld(x + 16 * i));
-      diff = mul(diff, diff);
-      error = add(error, mul(ld(w + 16 * i), diff));
-    }
-    const __mmask16 better = det_pos & lt(error, best_error);
-    if (!better) continue;
-    for (int i = 0; i < kMinN; ++i) {
-      _mm512_mask_storeu_epi32(L + 16 * i, better, _mm512_load_si512(L_try + 16 * i));
-    }
-    best_error = sel(best_error, better, error);
-    scale = sel(scale, better, try_scale);
-    lo = sel(lo, better, try_min);
-  }
-  // A flat sub-block (max == min after the min is capped at 0) is all zeros.
-  for (int i = 0; i < kMinN; ++i) _mm512_mask_storeu_epi32(L + 16 * i, flat, _mm512_setzero_si512());
-  _mm512_storeu_ps(scale_out, sel(scale, flat, zero));
-  _mm512_storeu_ps(neg_min_out, neg(lo));
+#include "kernels/cpu/quant_wide_isa.inc"
+
+void fit_scale_min16(const float* x, const float* w, int32_t* L, float* scale, float* neg_min) {
+  fit_scale_min_lanes(x, w, L, scale, neg_min);
 }
 
-namespace {
-constexpr int kSymN = 16, kSymNmax = 32;
-constexpr float kGroupMaxEps = 1e-15f;
-}  // namespace
-
-void fit_scale_symmetric16(const float* x, int32_t* L, float* scale_out) {
-  const __m512 zero = _mm512_setzero_ps();
-  __m512 max = zero, amax = zero;
-  for (int i = 0; i < kSymN; ++i) {
-    const __m512 xi = ld(x + 16 * i);
-    const __m512 ax = _mm512_abs_ps(xi);
-    const __mmask16 m = gt(ax, amax);
-    amax = sel(amax, m, ax);
-    max = sel(max, m, xi);
-  }
-  const __mmask16 flat = lt(amax, set1(kGroupMaxEps));
-  __m512 iscale = div(set1(static_cast<float>(-kSymNmax)), max);
-  __m512 sumlx = zero, suml2 = zero;
-  for (int i = 0; i < kSymN; ++i) {
-    const __m512 xi = ld(x + 16 * i);
-    const __m512i l = clamp(nearest_int(mul(iscale, xi)), -kSymNmax, kSymNmax - 1);
-    _mm512_storeu_si512(L + 16 * i, _mm512_add_epi32(l, _mm512_set1_epi32(kSymNmax)));
-    const __m512 wx = mul(xi, xi), lf = fl(l);
-    sumlx = add(sumlx, mul(mul(wx, xi), lf));
-    suml2 = add(suml2, mul(mul(wx, lf), lf));
-  }
-  // suml2 ? sumlx / suml2 : 0 (a NaN counts as true, as in C).
-  __m512 scale = sel(zero, _mm512_cmp_ps_mask(suml2, zero, _CMP_NEQ_UQ), div(sumlx, suml2));
-  __m512 best = mul(scale, sumlx);
-  alignas(64) int32_t L_try[kSymN * 16];
-  for (int is = -9; is <= 9; ++is) {
-    if (is == 0) continue;
-    iscale = div(set1(-(static_cast<float>(kSymNmax) + 0.1f * static_cast<float>(is))), max);
-    sumlx = suml2 = zero;
-    for (int i = 0; i < kSymN; ++i) {
-      const __m512 xi = ld(x + 16 * i);
-      const __m512i l = clamp(nearest_int(mul(iscale, xi)), -kSymNmax, kSymNmax - 1);
-      _mm512_store_si512(L_try + 16 * i, _mm512_add_epi32(l, _mm512_set1_epi32(kSymNmax)));
-      const __m512 wx = mul(xi, xi), lf = fl(l);
-      sumlx = add(sumlx, mul(mul(wx, xi), lf));
-      suml2 = add(suml2, mul(mul(wx, lf), lf));
-    }
-    const __mmask16 better = gt(suml2, zero) & gt(mul(sumlx, sumlx), mul(best, suml2)) & ~flat;
-    if (!better) continue;
-    for (int i = 0; i < kSymN; ++i) {
-      _mm512_mask_storeu_epi32(L + 16 * i, better, _mm512_load_si512(L_try + 16 * i));
-    }
-    scale = sel(scale, better, div(sumlx, suml2));
-    best = sel(best, better, mul(scale, sumlx));
-  }
-  for (int i = 0; i < kSymN; ++i) _mm512_mask_storeu_epi32(L + 16 * i, flat, _mm512_setzero_si512());
-  _mm512_storeu_ps(scale_out, sel(scale, flat, zero));
-}
-
+void fit_scale_symmetric16(const float* x, int32_t* L, float* scale) { fit_scale_symmetric_lanes(x, L, scale); }
 
 void quantize_row_q8_0(const float* x, std::byte* out, int64_t n) {
   const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
@@ -211,5 +112,27 @@ void quantize_row_q8_0(const float* x, std::byte* out, int64_t n) {
 
 #pragma GCC pop_options
 #endif
+
+FitMinFn fit_scale_min16_for(int level) {
+#if ILLADA_MULTI_ISA
+  if (level == 2) return avx512::fit_scale_min16;
+  if (level == 1) return avx2::fit_scale_min16;
+#endif
+  return nullptr;
+}
+
+FitSymmetricFn fit_scale_symmetric16_for(int level) {
+#if ILLADA_MULTI_ISA
+  if (level == 2) return avx512::fit_scale_symmetric16;
+  if (level == 1) return avx2::fit_scale_symmetric16;
+#endif
+  return nullptr;
+}
+
+void quantize_row_q8_0_wide(const float* x, std::byte* out, int64_t n) {
+#if ILLADA_MULTI_ISA
+  avx512::quantize_row_q8_0(x, out, n);
+#endif
+}
 
 }  // namespace illada::quant_wide
