@@ -83,6 +83,23 @@ def _log_callback(log):
     return _lib.LOG_CALLBACK(on_log)
 
 
+def _progress_callback(on_progress, failure):
+    """The C progress callback for on_progress(done, total) (True stops the call), or None. An
+    exception it raises stops the call too and is appended to `failure`, for the caller to raise
+    once the C call has returned. Keep the result alive for the duration of the call."""
+    if on_progress is None:
+        return None
+
+    def progress_cb(done, total, _user):
+        try:
+            return 1 if on_progress(done, total) else 0
+        except BaseException as e:
+            failure.append(e)
+            return 1
+
+    return _lib.PROGRESS_CALLBACK(progress_cb)
+
+
 def quantize(path, out, type="q8_0", tensor_types=(), name=None, threads=None, on_progress=None, log=None):
     """Writes the model at `path` (a Hugging Face style directory or a LLaDA GGUF file) as the
     GGUF file `out`, with the bytes `illada quantize` writes (docs/gguf.md).
@@ -107,15 +124,8 @@ def quantize(path, out, type="q8_0", tensor_types=(), name=None, threads=None, o
         params.name = _bytes(name, "name")
     params.n_threads = 0 if threads is None else _int(threads, "threads", 1)
     failure = []
-    if on_progress is not None:
-        def progress_cb(done, total, _user):
-            try:
-                return 1 if on_progress(done, total) else 0
-            except BaseException as e:
-                failure.append(e)
-                return 1
-
-        progress = _lib.PROGRESS_CALLBACK(progress_cb)
+    progress = _progress_callback(on_progress, failure)
+    if progress is not None:
         params.progress_callback = progress
     log_cb = _log_callback(log)
     params.log_callback = log_cb
@@ -700,15 +710,8 @@ class Model:
         sp.add_bos = int(bool(add_bos))
         sp.seed = _int(seed, "seed", 0)
         failure = []
-        if on_progress is not None:
-            def progress_cb(done, total, _user):
-                try:
-                    return 1 if on_progress(done, total) else 0
-                except BaseException as e:
-                    failure.append(e)
-                    return 1
-
-            callback = _lib.PROGRESS_CALLBACK(progress_cb)
+        callback = _progress_callback(on_progress, failure)
+        if callback is not None:
             sp.progress_callback = callback
         if (prompt is None) == (prompt_ids is None):
             raise InvalidArgumentError("give the prompt as text (prompt) or as ids (prompt_ids), one of them")

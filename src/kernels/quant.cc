@@ -243,7 +243,7 @@ float fp16_to_fp32(uint16_t h) {
 // ---- q8_0 ----
 
 void quantize_row_q8_0(const float* x, std::byte* out, int64_t n) {
-  if (quant_wide::wide_level() >= 2) return quant_wide::quantize_row_q8_0_wide(x, out, n);
+  if (const int wide = quant_wide::wide_level()) return quant_wide::quantize_row_q8_0_for(wide)(x, out, n);
   auto* y = reinterpret_cast<BlockQ8_0*>(out);
   for (int64_t b = 0; b < n / kQK; ++b, x += kQK) {
     float amax = 0.0f;

@@ -266,7 +266,7 @@ TEST(Quant, ScalesBeyondHalfPrecisionAreDetected) {
 }
 
 // The k-quants' scale searches run 16 sub-blocks at once on AVX-512 (8 at a time on AVX2), and
-// q8_0 rows have an AVX-512 form (kernels/cpu/quant_wide.h): the bytes must be those of the
+// q8_0 rows have AVX-512 and AVX2 forms (kernels/cpu/quant_wide.h): the bytes must be those of the
 // scalar code at every level, on rows that take every branch (flat sub-blocks, all-positive ones
 // whose min is capped at 0, values below the zero threshold, an odd number of super-blocks,
 // which leaves lanes empty, and q8_0 blocks whose scale is 1 with values half-way between

@@ -1,6 +1,6 @@
 // Vector forms of the slow parts of the quantisers (kernels/quant.cc): the k-quants' scale
 // searches for 16 sub-blocks at once, one per lane (AVX-512: 16 lanes; AVX2: 8 lanes, twice),
-// and the q8_0 rows (AVX-512). Each lane runs
+// and the q8_0 rows (finite values). Each lane runs
 // the scalar code's float operations in the scalar order (no fused multiply-adds: the file is
 // built with -ffp-contract=off), so the bytes written are those of the scalar twins in quant.cc,
 // which reproduce ggml's quantisers.
@@ -27,6 +27,7 @@ void quantize_row_q8_0(const float* x, std::byte* out, int64_t n);
 namespace avx2 {
 void fit_scale_min16(const float* x, const float* w, int32_t* L, float* scale, float* neg_min);
 void fit_scale_symmetric16(const float* x, int32_t* L, float* scale);
+void quantize_row_q8_0(const float* x, std::byte* out, int64_t n);
 }  // namespace avx2
 
 // Which of them the calling thread may run: 2 avx512, 1 avx2, 0 neither (scalar code), from
@@ -39,7 +40,7 @@ using FitMinFn = void (*)(const float* x, const float* w, int32_t* L, float* sca
 using FitSymmetricFn = void (*)(const float* x, int32_t* L, float* scale);
 FitMinFn fit_scale_min16_for(int level);
 FitSymmetricFn fit_scale_symmetric16_for(int level);
-// quantize_row_q8_0 of level 2.
-void quantize_row_q8_0_wide(const float* x, std::byte* out, int64_t n);
+using QuantizeRowFn = void (*)(const float* x, std::byte* out, int64_t n);
+QuantizeRowFn quantize_row_q8_0_for(int level);
 
 }  // namespace illada::quant_wide

@@ -13,14 +13,7 @@
 
 namespace illada::quant_wide {
 
-int wide_level() {
-#if ILLADA_MULTI_ISA
-  const Isa level = isa_level();
-  return level >= Isa::kAvx512 ? 2 : level >= Isa::kAvx2 ? 1 : 0;
-#else
-  return 0;
-#endif
-}
+int wide_level() { return isa_copy(); }  // the same levels as the dispatched loops
 
 #if ILLADA_MULTI_ISA
 // GCC 12 reports its own _mm512_undefined_ps (a self-initialised variable) as uninitialised
@@ -129,10 +122,12 @@ FitSymmetricFn fit_scale_symmetric16_for(int level) {
   return nullptr;
 }
 
-void quantize_row_q8_0_wide(const float* x, std::byte* out, int64_t n) {
+QuantizeRowFn quantize_row_q8_0_for(int level) {
 #if ILLADA_MULTI_ISA
-  avx512::quantize_row_q8_0(x, out, n);
+  if (level == 2) return avx512::quantize_row_q8_0;
+  if (level == 1) return avx2::quantize_row_q8_0;
 #endif
+  return nullptr;
 }
 
 }  // namespace illada::quant_wide
