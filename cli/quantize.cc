@@ -1,5 +1,6 @@
 // `illada quantize`: a model directory or GGUF file written as a LLaDA GGUF file of a chosen
 // element type, readable by llama.cpp (see docs/gguf.md).
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -61,7 +62,9 @@ void register_quantize(CLI::App& app) {
                      std::string(ggml_type_name(t.type)).c_str());
       };
     }
+    const auto t0 = std::chrono::steady_clock::now();
     const QuantizeResult r = quantize_model(o->model, o->out, opts);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::map<std::string, int> counts;
     for (const QuantizedTensor& t : r.tensors) ++counts[std::string(ggml_type_name(t.type))];
     const double bpw = r.n_params ? 8.0 * static_cast<double>(r.bytes) / static_cast<double>(r.n_params) : 0.0;
@@ -72,15 +75,15 @@ void register_quantize(CLI::App& app) {
       }
       const nlohmann::json j = {{"out", o->out}, {"type", file_type_info(*type).name},
                                 {"bytes", r.bytes}, {"n_params", r.n_params},
-                                {"bits_per_weight", bpw}, {"tensor_types", counts},
+                                {"bits_per_weight", bpw}, {"seconds", seconds}, {"tensor_types", counts},
                                 {"tensors", tensors}};
       std::printf("%s\n", j.dump(2).c_str());
       return;
     }
     std::string mix;
     for (const auto& [name, n] : counts) mix += str_cat(mix.empty() ? "" : ", ", n, " ", name);
-    std::printf("wrote %s: %s, %.2f MB, %.2f bits per weight (%s)\n", o->out.c_str(),
-                file_type_info(*type).name, static_cast<double>(r.bytes) / 1e6, bpw, mix.c_str());
+    std::printf("wrote %s: %s, %.2f MB, %.2f bits per weight (%s) in %.1f s\n", o->out.c_str(),
+                file_type_info(*type).name, static_cast<double>(r.bytes) / 1e6, bpw, mix.c_str(), seconds);
   });
 }
 

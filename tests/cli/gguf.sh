@@ -27,6 +27,7 @@ m=$tmp/m
 "$bin" quantize --model "$m" --type f32 --out "$tmp/m_f32.gguf" --quiet >/dev/null
 "$bin" quantize --model "$m" --type bf16 --out "$tmp/m_bf16.gguf" --quiet --format json > "$tmp/q.json"
 [ "$(json_get "j['tensor_types']" < "$tmp/q.json")" = "{'bf16': 16, 'f32': 5}" ] || fail "bf16 file types: $(cat "$tmp/q.json")"
+[ "$(json_get "0 <= j['seconds'] < 60" < "$tmp/q.json")" = True ] || fail "quantize seconds: $(cat "$tmp/q.json")"
 
 # Config, tokenizer and logits survive.
 cfg() { "$bin" info --model "$1" --format json | json_get "sorted(j['config'].items())"; }
