@@ -45,6 +45,7 @@ QuantizeOptions checked_options(const char* path, const char* out_path, const il
     throw invalid(str_cat("name '", name, "': a GGUF input keeps its general.name (its keys are copied as they are)"));
   }
   if (fs::equivalent(path, out_path, ec)) throw invalid(str_cat("out_path ", out_path, " is the input model"));
+  if (fs::is_directory(out_path, ec)) throw invalid(str_cat("out_path ", out_path, " is a directory; give a file name"));
   const fs::path dir = fs::absolute(out_path, ec).parent_path();
   if (!fs::is_directory(dir, ec)) throw invalid(str_cat("out_path ", out_path, ": directory ", dir.string(), " does not exist"));
   if (::access(dir.c_str(), W_OK) != 0) throw invalid(str_cat("out_path ", out_path, ": directory ", dir.string(), " is not writable"));

@@ -492,6 +492,8 @@ TEST(CApi, QuantizeErrorsNameTheFieldAndLeaveNoFile) {
       {[](illada_quantize_params&) {}, kModel.c_str(), (d / "missing" / "m.gguf").string(),
        ILLADA_ERROR_INVALID_ARGUMENT, "does not exist"},
       {[](illada_quantize_params&) {}, kModel.c_str(), "", ILLADA_ERROR_INVALID_ARGUMENT, "out_path is NULL or empty"},
+      {[](illada_quantize_params&) {}, kModel.c_str(), fs::temp_directory_path().string(), ILLADA_ERROR_INVALID_ARGUMENT,
+       "is a directory"},
   };
   for (const Case& c : cases) {
     illada_quantize_params p = illada_quantize_default_params();
