@@ -53,6 +53,9 @@ void configure(int kt) {
     c.rows[i + 2] = static_cast<uint8_t>(kt / 4);
     c.colsb[i + 2] = 64;
   }
+  // GCC 12 can drop the stores above as dead (it does not model ldtilecfg reading all 64
+  // bytes; seen in bench/amx_block_bench.cc): make the struct escape first.
+  asm volatile("" : : "r"(&c) : "memory");
   _tile_loadconfig(&c);
   g_loaded = kt;
 }
