@@ -20,6 +20,7 @@
 
 #include "util/check.h"
 #include "util/file.h"
+#include "util/memory.h"
 
 namespace illada {
 namespace {
@@ -440,7 +441,7 @@ TensorStore TensorStore::open_file(const std::string& path) {
   std::shared_ptr<const SafetensorsFile> f = SafetensorsFile::open(path);
   s.origins_.push_back(path);
   s.owners_.push_back(f);
-  for (const TensorInfo& t : f->header().tensors) s.index_.emplace(t.name, Entry{&t, nullptr, f->bytes(t), 0});
+  for (const TensorInfo& t : f->header().tensors) s.index_.emplace(t.name, Entry{&t, nullptr, f->bytes(t), 0, true});
   return s;
 }
 
@@ -493,7 +494,7 @@ TensorStore TensorStore::open_dir(const std::string& dir) {
     s.origins_.push_back(files[i]->path());
     s.owners_.push_back(files[i]);
     for (const TensorInfo& t : files[i]->header().tensors) {
-      auto [it, inserted] = s.index_.emplace(t.name, Entry{&t, nullptr, files[i]->bytes(t), i});
+      auto [it, inserted] = s.index_.emplace(t.name, Entry{&t, nullptr, files[i]->bytes(t), i, true});
       if (!inserted) {
         fail(dir, ": tensor '", t.name, "' appears in two shards, ",
              s.origins_[it->second.origin], " and ", files[i]->path());
@@ -542,6 +543,11 @@ void TensorStore::add(TensorInfo info, std::span<const std::byte> data,
   auto owned = std::make_shared<const TensorInfo>(std::move(info));
   const std::string name = owned->name;
   index_.emplace(name, Entry{owned.get(), owned, data, origin});
+}
+
+void TensorStore::release(std::string_view name) const {
+  const Entry& e = entry(name);
+  if (e.mapped) release_mapped_pages(e.data.data(), e.data.size());
 }
 
 TensorStore::Blocks TensorStore::blocks(std::string_view name) const {

@@ -109,12 +109,19 @@ class TensorStore {
   void read_f32(std::string_view name, std::span<float> out) const;
   void read_bf16(std::string_view name, std::span<bf16> out) const;
 
+  // Drops the tensor's whole pages from this process's memory when they are a mapping of a
+  // safetensors file (they stay in the page cache, and the next read faults them back in);
+  // does nothing for tensors added from memory. For a caller that reads each tensor once and
+  // should not hold the whole checkpoint resident (illada quantize).
+  void release(std::string_view name) const;
+
  private:
   struct Entry {
     const TensorInfo* info = nullptr;
     std::shared_ptr<const TensorInfo> owned_info;  // for added tensors
     std::span<const std::byte> data;
-    size_t origin = 0;  // index into origins_
+    size_t origin = 0;     // index into origins_
+    bool mapped = false;   // data is a read-only file mapping (open_file / open_dir)
   };
   // The entry of a tensor; throws Error naming it if absent.
   const Entry& entry(std::string_view name) const;

@@ -298,6 +298,7 @@ QuantizeResult quantize_model(const std::string& source_path, const std::string&
       if (src_type == q.type && info.block_type) {
         const auto bytes = store.bytes(q.source_name);
         std::memcpy(dst.data(), bytes.data(), bytes.size());  // already in the target blocks
+        store.release(q.source_name);
       } else {
         const auto need = static_cast<size_t>(rows_eff * cols);
         if (scratch_size < need) {  // one buffer for every tensor: no zeroing, no new pages
@@ -320,6 +321,7 @@ QuantizeResult quantize_model(const std::string& source_path, const std::string&
           fail(source_path, ": tensor '", q.source_name, "' holds a non-finite value (", x[k],
                ") at row ", static_cast<int64_t>(k) / cols, ", column ", static_cast<int64_t>(k) % cols);
         }
+        store.release(q.source_name);  // read once: do not keep the checkpoint resident
         quantize_rows(q.type, x.data(), dst.data(), rows_eff, cols);
         if (!quant_scales_finite(q.type, dst.data(), rows_eff, cols)) {
           fail(source_path, ": tensor '", q.source_name, "' has values too large for ",

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
@@ -215,6 +216,45 @@ TEST_F(SafetensorsTest, LargeTensorConversion) {
     if (out[i] != static_cast<float>(i % 256) - 128.0f)
       FAIL() << "element " << i << " is " << out[i];
   }
+}
+
+// Resident pages of this process (/proc/self/statm, second field).
+int64_t resident_pages() {
+  std::ifstream f("/proc/self/statm");
+  int64_t size = 0, resident = 0;
+  f >> size >> resident;
+  return resident;
+}
+
+// release() drops a mapped tensor's pages from the process (illada quantize reads each tensor
+// once) and the data reads back the same afterwards.
+TEST_F(SafetensorsTest, ReleaseDropsMappedPagesAndKeepsTheData) {
+  const int64_t n = int64_t{8} << 20;  // 32 MB of f32
+  std::vector<float> v(n);
+  for (int64_t i = 0; i < n; ++i) v[i] = static_cast<float>(i % 1000);
+  const std::string path = (dir_ / "big.safetensors").string();
+  write_safetensors(path, {{.name = "big", .dtype = DType::F32, .shape = {n}, .data = as_bytes_of(v)}});
+  v.clear();
+  v.shrink_to_fit();
+  const TensorStore store = TensorStore::open_file(path);
+  std::vector<float> out(n);
+  store.read_f32("big", out);  // faults the whole mapping in
+  const int64_t page = ::sysconf(_SC_PAGESIZE);
+  const int64_t before = resident_pages();
+  store.release("big");
+  const int64_t dropped = before - resident_pages();
+  EXPECT_GE(dropped * page, n * 4 * 9 / 10) << "pages dropped: " << dropped;
+  std::vector<float> again(n);
+  store.read_f32("big", again);
+  EXPECT_EQ(std::memcmp(out.data(), again.data(), n * 4), 0);
+  EXPECT_EQ(again[12345], 345.0f);
+  // A tensor added from memory is left alone.
+  TensorStore mem("memory");
+  std::vector<float> held(4096, 2.0f);
+  mem.add({.name = "held", .dtype = DType::F32, .shape = {4096}}, std::as_bytes(std::span<const float>(held)), nullptr,
+          "memory");
+  mem.release("held");
+  EXPECT_EQ(held[4095], 2.0f);
 }
 
 TEST_F(SafetensorsTest, ShardedWriteReadsBackIdentically) {
