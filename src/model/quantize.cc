@@ -14,6 +14,7 @@
 #include "io/safetensors.h"
 #include "kernels/quant.h"
 #include "model/llada_gguf.h"
+#include "model/tensor_check.h"
 #include "tokenizer/gguf_vocab.h"
 #include "util/check.h"
 
@@ -71,27 +72,6 @@ GgmlType source_ggml_type(const TensorInfo& t) {
     case DType::BF16: return GgmlType::BF16;
     default: return GgmlType::F32;
   }
-}
-
-// The index of the first value of x that is NaN or infinite, or x.size(): a branch-free scan
-// per chunk (vectorised), then a search of the chunk that has one.
-size_t first_non_finite(std::span<const float> x) {
-  constexpr size_t kChunk = 4096;
-  for (size_t b = 0; b < x.size(); b += kChunk) {
-    const size_t e = std::min(x.size(), b + kChunk);
-    uint32_t bad = 0;
-    for (size_t k = b; k < e; ++k) {
-      uint32_t u;
-      std::memcpy(&u, &x[k], 4);
-      bad |= static_cast<uint32_t>((u & 0x7f800000u) == 0x7f800000u);
-    }
-    if (bad) {
-      for (size_t k = b; k < e; ++k) {
-        if (!std::isfinite(x[k])) return k;
-      }
-    }
-  }
-  return x.size();
 }
 
 }  // namespace
@@ -317,9 +297,9 @@ QuantizeResult quantize_model(const std::string& source_path, const std::string&
         } else {
           store.read_f32(q.source_name, x);
         }
-        if (const size_t k = first_non_finite(x); k < x.size()) {
+        if (const int64_t k = first_non_finite(x); k >= 0) {
           fail(source_path, ": tensor '", q.source_name, "' holds a non-finite value (", x[k],
-               ") at row ", static_cast<int64_t>(k) / cols, ", column ", static_cast<int64_t>(k) % cols);
+               ") at row ", k / cols, ", column ", k % cols);
         }
         store.release(q.source_name);  // read once: do not keep the checkpoint resident
         quantize_rows(q.type, x.data(), dst.data(), rows_eff, cols);

@@ -20,11 +20,11 @@ int64_t first_all_ones(const std::byte* data, int64_t n, Bits exp_mask) {
 #pragma omp parallel for schedule(static) if (n > (int64_t{1} << 20))
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t b = c * kChunk, e = std::min(n, b + kChunk);
-    bool bad = false;
+    Bits bad = 0;  // an integer, not a bool: GCC vectorises this reduction only then
     for (int64_t i = b; i < e; ++i) {
       Bits v;
       std::memcpy(&v, data + i * sizeof(Bits), sizeof(Bits));
-      bad |= (v & exp_mask) == exp_mask;
+      bad |= static_cast<Bits>((v & exp_mask) == exp_mask);
     }
     if (!bad) continue;
     for (int64_t i = b; i < e; ++i) {
