@@ -2,7 +2,6 @@
 // element type, readable by llama.cpp (see docs/gguf.md).
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -49,11 +48,9 @@ void register_quantize(CLI::App& app) {
     if (!type) fail("--type '", o->type, "': expected one of ", file_type_names());
     std::vector<TensorTypeOverride> overrides;
     for (const std::string& t : o->tensor_types) overrides.push_back(parse_tensor_type_override(t));
-    if (!o->name.empty() && !std::filesystem::is_directory(o->model)) {
-      fail("--name: a GGUF input keeps its general.name (its keys are copied as they are)");
-    }
     std::vector<std::string> warnings;
-    QuantizeOptions opts = quantize_options(o->model, o->out, "--out", *type, std::move(overrides), o->name, warnings);
+    QuantizeOptions opts =
+        quantize_options(o->model, o->out, "--out", *type, std::move(overrides), o->name, "--name", warnings);
     for (const std::string& w : warnings) std::fprintf(stderr, "illada quantize: warning: %s\n", w.c_str());
     if (!o->quiet) {
       opts.progress = [](size_t i, size_t n, const QuantizedTensor& t) {

@@ -41,16 +41,17 @@ QuantizeOptions checked_options(const char* path, const char* out_path, const il
   std::error_code ec;
   if (!fs::exists(path, ec)) throw ApiError(ILLADA_ERROR_LOAD, str_cat(path, ": no such file or directory"));
   const std::string name = p.name ? p.name : "";
-  if (!name.empty() && !fs::is_directory(path, ec)) {
-    throw invalid(str_cat("name '", name, "': a GGUF input keeps its general.name (its keys are copied as they are)"));
+  try {
+    check_quantize_arguments(path, out_path, "out_path", name, "name");
+  } catch (const Error& e) {
+    throw invalid(e.what());
   }
-  if (fs::equivalent(path, out_path, ec)) throw invalid(str_cat("out_path ", out_path, " is the input model"));
   if (fs::is_directory(out_path, ec)) throw invalid(str_cat("out_path ", out_path, " is a directory; give a file name"));
   const fs::path dir = fs::absolute(out_path, ec).parent_path();
   if (!fs::is_directory(dir, ec)) throw invalid(str_cat("out_path ", out_path, ": directory ", dir.string(), " does not exist"));
   if (::access(dir.c_str(), W_OK) != 0) throw invalid(str_cat("out_path ", out_path, ": directory ", dir.string(), " is not writable"));
   try {
-    return quantize_options(path, out_path, "out_path", *type, std::move(overrides), name, warnings);
+    return quantize_options(path, out_path, "out_path", *type, std::move(overrides), name, "name", warnings);
   } catch (const ApiError&) {
     throw;
   } catch (const Error& e) {

@@ -189,15 +189,26 @@ std::vector<QuantizedTensor> plan_quantization(
   return out;
 }
 
-QuantizeOptions quantize_options(const std::string& source_path, const std::string& out_path,
-                                 const std::string& out_label, FileType type,
-                                 std::vector<TensorTypeOverride> overrides, const std::string& name,
-                                 std::vector<std::string>& warnings) {
+void check_quantize_arguments(const std::string& source_path, const std::string& out_path,
+                              const std::string& out_label, const std::string& name,
+                              const std::string& name_label) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (fs::equivalent(source_path, out_path, ec)) {
     fail(out_label, " ", out_path, " is the input model; choose another file");
   }
+  if (!name.empty() && fs::exists(source_path, ec) && !fs::is_directory(source_path, ec)) {
+    fail(name_label, ": a GGUF input keeps its general.name (its keys are copied as they are)");
+  }
+}
+
+QuantizeOptions quantize_options(const std::string& source_path, const std::string& out_path,
+                                 const std::string& out_label, FileType type,
+                                 std::vector<TensorTypeOverride> overrides, const std::string& name,
+                                 const std::string& name_label, std::vector<std::string>& warnings) {
+  check_quantize_arguments(source_path, out_path, out_label, name, name_label);
+  namespace fs = std::filesystem;
+  std::error_code ec;
   QuantizeOptions opts;
   opts.type = type;
   opts.overrides = std::move(overrides);
@@ -209,8 +220,6 @@ QuantizeOptions quantize_options(const std::string& source_path, const std::stri
     const fs::path dir = fs::absolute(source_path).lexically_normal();
     opts.name = !name.empty() ? name : dir.filename().string();
     if (opts.name.empty()) opts.name = dir.parent_path().filename().string();  // "dir/"
-  } else if (!name.empty()) {
-    fail("the name '", name, "': a GGUF input keeps its general.name (its keys are copied as they are)");
   }
   return opts;
 }

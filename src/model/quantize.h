@@ -82,15 +82,22 @@ struct QuantizeResult {
   int64_t n_params = 0;
 };
 
-// The options `illada quantize` (and the C API's illada_quantize) build for a source: for a
-// model directory, the tokenizer's keys (tokenizer/gguf_vocab.h; what its GGUF form cannot carry
-// is appended to `warnings`) and general.name (`name`, or the directory's name); a GGUF source
-// keeps its own keys and name, and a `name` for it is refused. Throws Error when `out_path` is
-// the source itself (`out_label` names the output in that message: "--out", "out_path").
+// The checks of quantize's arguments that read no model: `out_path` is not the source, and a
+// `name` is given only for a directory source (a GGUF input keeps its own). `out_label` and
+// `name_label` name the arguments in the message ("--out" / "out_path", "--name" / "name").
+// Throws Error.
+void check_quantize_arguments(const std::string& source_path, const std::string& out_path,
+                              const std::string& out_label, const std::string& name,
+                              const std::string& name_label);
+
+// The options `illada quantize` (and the C API's illada_quantize) build for a source, after
+// check_quantize_arguments: for a model directory, the tokenizer's keys (tokenizer/gguf_vocab.h;
+// what its GGUF form cannot carry is appended to `warnings`) and general.name (`name`, or the
+// directory's name); a GGUF source keeps its own keys and name.
 QuantizeOptions quantize_options(const std::string& source_path, const std::string& out_path,
                                  const std::string& out_label, FileType type,
                                  std::vector<TensorTypeOverride> overrides, const std::string& name,
-                                 std::vector<std::string>& warnings);
+                                 const std::string& name_label, std::vector<std::string>& warnings);
 
 // Writes the model at `source_path` (a model directory or a LLaDA GGUF file) to `out_path`
 // (atomically). Throws Error naming the tensor on non-finite weights, scales that overflow
