@@ -243,7 +243,7 @@ float fp16_to_fp32(uint16_t h) {
 // ---- q8_0 ----
 
 void quantize_row_q8_0(const float* x, std::byte* out, int64_t n) {
-  if (const int wide = quant_wide::wide_level()) return quant_wide::quantize_row_q8_0_for(wide)(x, out, n);
+  if (const quant_wide::Kernels* wide = quant_wide::kernels()) return wide->quantize_row_q8_0(x, out, n);
   auto* y = reinterpret_cast<BlockQ8_0*>(out);
   for (int64_t b = 0; b < n / kQK; ++b, x += kQK) {
     float amax = 0.0f;
@@ -396,7 +396,7 @@ void finish_q4_K(const float* x, const float* scales, const float* mins, uint8_t
 
 void quantize_row_q4_K(const float* x, std::byte* out, int64_t n) {
   const int64_t nb = n / kQK_K;
-  const int wide = quant_wide::wide_level();
+  const quant_wide::Kernels* wide = quant_wide::kernels();
   // Two super-blocks (16 sub-blocks) per pass: the wide search fits one sub-block per lane.
   alignas(64) float w[2 * kQK_K], xt[2 * kQK_K], wt[2 * kQK_K];
   alignas(64) int32_t Lt[2 * kQK_K];
@@ -418,7 +418,7 @@ void quantize_row_q4_K(const float* x, std::byte* out, int64_t n) {
           wt[16 * l + j] = j < nsub ? w[32 * j + l] : 0.0f;
         }
       }
-      quant_wide::fit_scale_min16_for(wide)(xt, wt, Lt, scales, mins);
+      wide->fit_scale_min16(xt, wt, Lt, scales, mins);
       for (int j = 0; j < nsub; ++j) {
         for (int l = 0; l < 32; ++l) L[32 * j + l] = static_cast<uint8_t>(Lt[16 * l + j]);
       }
@@ -458,14 +458,14 @@ void quantize_row_q6_K(const float* x, std::byte* out, int64_t n) {
   int8_t L[kQK_K];
   alignas(64) float scales[kQK_K / 16], xt[kQK_K];
   alignas(64) int32_t Lt[kQK_K];
-  const int wide = quant_wide::wide_level();
+  const quant_wide::Kernels* wide = quant_wide::kernels();
   for (int64_t b = 0; b < n / kQK_K; ++b, x += kQK_K) {
     BlockQ6_K blk{};
     if (wide) {  // the 16 sub-blocks of 16 values, one per lane
       for (int ib = 0; ib < 16; ++ib) {
         for (int i = 0; i < 16; ++i) xt[16 * i + ib] = x[16 * ib + i];
       }
-      quant_wide::fit_scale_symmetric16_for(wide)(xt, Lt, scales);
+      wide->fit_scale_symmetric16(xt, Lt, scales);
       for (int ib = 0; ib < 16; ++ib) {
         for (int i = 0; i < 16; ++i) L[16 * ib + i] = static_cast<int8_t>(Lt[16 * i + ib]);
       }

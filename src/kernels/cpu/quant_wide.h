@@ -30,17 +30,14 @@ void fit_scale_symmetric16(const float* x, int32_t* L, float* scale);
 void quantize_row_q8_0(const float* x, std::byte* out, int64_t n);
 }  // namespace avx2
 
-// Which of them the calling thread may run: 2 avx512, 1 avx2, 0 neither (scalar code), from
-// isa_level() (the CPU's, capped by ILLADA_ISA or set_isa_cap). Always 0 in a build without
-// the wide copies (ILLADA_MULTI_ISA 0: Clang), where they are not defined.
-int wide_level();
-
-// fit_scale_min16 / fit_scale_symmetric16 of a level wide_level() returned (1 or 2).
-using FitMinFn = void (*)(const float* x, const float* w, int32_t* L, float* scale, float* neg_min);
-using FitSymmetricFn = void (*)(const float* x, int32_t* L, float* scale);
-FitMinFn fit_scale_min16_for(int level);
-FitSymmetricFn fit_scale_symmetric16_for(int level);
-using QuantizeRowFn = void (*)(const float* x, std::byte* out, int64_t n);
-QuantizeRowFn quantize_row_q8_0_for(int level);
+// The functions above of the level the calling thread may run (AVX-512 or AVX2, from
+// isa_copy(): the CPU's level, capped by ILLADA_ISA or set_isa_cap), or nullptr for the scalar
+// code: always in a build without the wide copies (ILLADA_MULTI_ISA 0: Clang).
+struct Kernels {
+  void (*fit_scale_min16)(const float* x, const float* w, int32_t* L, float* scale, float* neg_min);
+  void (*fit_scale_symmetric16)(const float* x, int32_t* L, float* scale);
+  void (*quantize_row_q8_0)(const float* x, std::byte* out, int64_t n);
+};
+const Kernels* kernels();
 
 }  // namespace illada::quant_wide

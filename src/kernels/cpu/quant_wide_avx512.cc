@@ -13,8 +13,6 @@
 
 namespace illada::quant_wide {
 
-int wide_level() { return isa_copy(); }  // the same levels as the dispatched loops
-
 #if ILLADA_MULTI_ISA
 // GCC 12 reports its own _mm512_undefined_ps (a self-initialised variable) as uninitialised
 // once inlined: a false positive.
@@ -106,26 +104,15 @@ void quantize_row_q8_0(const float* x, std::byte* out, int64_t n) {
 #pragma GCC pop_options
 #endif
 
-FitMinFn fit_scale_min16_for(int level) {
+const Kernels* kernels() {
 #if ILLADA_MULTI_ISA
-  if (level == 2) return avx512::fit_scale_min16;
-  if (level == 1) return avx2::fit_scale_min16;
-#endif
-  return nullptr;
-}
-
-FitSymmetricFn fit_scale_symmetric16_for(int level) {
-#if ILLADA_MULTI_ISA
-  if (level == 2) return avx512::fit_scale_symmetric16;
-  if (level == 1) return avx2::fit_scale_symmetric16;
-#endif
-  return nullptr;
-}
-
-QuantizeRowFn quantize_row_q8_0_for(int level) {
-#if ILLADA_MULTI_ISA
-  if (level == 2) return avx512::quantize_row_q8_0;
-  if (level == 1) return avx2::quantize_row_q8_0;
+  static const Kernels wide512{avx512::fit_scale_min16, avx512::fit_scale_symmetric16, avx512::quantize_row_q8_0};
+  static const Kernels wide256{avx2::fit_scale_min16, avx2::fit_scale_symmetric16, avx2::quantize_row_q8_0};
+  switch (isa_copy()) {  // the same levels as the dispatched loops
+    case 2: return &wide512;
+    case 1: return &wide256;
+    default: break;
+  }
 #endif
   return nullptr;
 }
