@@ -21,13 +21,8 @@ mkdir -p "$dir"
   "$bin" init --config "${CONFIG:-$root/bench/configs/small.json}" --out "$dir/model" --dtype bf16 --seed 1 > /dev/null
 vocab=$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['vocab_size'])" "$dir/model/config.json")
 ids=$(python3 -c "import sys; n, v = map(int, sys.argv[1:]); print(','.join(str((i * 7919) % (v - 8)) for i in range(n)))" "$n" "$vocab")
-secs() {  # wall seconds of a command that must succeed
-  local t0 t1
-  t0=$(date +%s.%N)
-  "$@" > /dev/null 2> "$dir/err" || { echo "failed: $*: $(tail -3 "$dir/err")" >&2; exit 1; }
-  t1=$(date +%s.%N)
-  echo "$t1 - $t0" | bc -l
-}
+BENCH_ERR="$dir/err"
+source "$root/bench/lib.sh"
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), 2 threads; $n tokens; load at start $(cut -d' ' -f1 /proc/loadavg)"
 echo "| type | illada s | llama.cpp s | llama.cpp / illada |"
 echo "|---|---|---|---|"

@@ -21,13 +21,8 @@ trap 'rm -rf "$out"' EXIT
 [ -f "$dir/config.json" ] || "$bin" init --config "$root/bench/configs/$size.json" --out "$dir" --dtype bf16 --seed 1 >/dev/null
 [ -f "$dir/model-bf16.gguf" ] || "$bin" quantize --model "$dir" --type bf16 --out "$dir/model-bf16.gguf" --quiet >/dev/null
 export OMP_NUM_THREADS=2
-secs() {  # wall seconds of a command that must succeed
-  local t0 t1
-  t0=$(date +%s.%N)
-  "$@" > /dev/null 2> "$out/err" || { echo "failed: $*: $(tail -3 "$out/err")" >&2; exit 1; }
-  t1=$(date +%s.%N)
-  echo "$t1 - $t0" | bc -l
-}
+BENCH_ERR="$out/err"
+source "$root/bench/lib.sh"
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), 2 threads; model $size; $rounds rounds; load at start $(cut -d' ' -f1 /proc/loadavg)"
 echo "| type | illada s | llama.cpp s | illada avx2 s | illada scalar s | llama.cpp / illada | llama.cpp / illada avx2 | scalar / illada | same bytes |"
 echo "|---|---|---|---|---|---|---|---|---|"
